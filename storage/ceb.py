@@ -657,8 +657,14 @@ def _check_consecutive(where: str, gnums: list[int]) -> None:
         raise CebRejected(f"{where}: gnum must run 1, 2, 3, … without gaps or repeats")
 
 
-def _numbered(prefix: str, name: str, index: int, total: int) -> str:
-    return f"{prefix} {name}[{index}]" if total > 1 else f"{prefix} {name}"
+def _where(msg_type: str, node_name: str, index: int, total: int) -> str:
+    """Reason prefix for one business node: "CEB621", or "CEB621 Inventory[2]" when there are several.
+
+    InventoryReturn holds its fields itself, so it is always named: "CEB622 InventoryReturn".
+    """
+    if total > 1:
+        return f"{msg_type} {node_name}[{index}]"
+    return f"{msg_type} {node_name}" if node_name == "InventoryReturn" else msg_type
 
 
 def _single_child(where: str, node: Element, name: str) -> Element:
@@ -793,7 +799,7 @@ def _parse_root(root: Element) -> CebMessage:
     if not nodes:
         raise CebRejected(f"{where}: missing {node_name}")
     items = tuple(
-        parse_node(node, _numbered(msg_type, node_name, i, len(nodes))) for i, node in enumerate(nodes, 1)
+        parse_node(node, _where(msg_type, node_name, i, len(nodes))) for i, node in enumerate(nodes, 1)
     )
     return CebMessage(msg_type=msg_type, guid=guid, items=items)
 
