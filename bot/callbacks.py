@@ -1,0 +1,666 @@
+"""The versioned ≤64-byte codec of view states carried in `callback_data`.
+
+Every inline button carries the whole state of the screen it leads to (view, filters, page) plus
+the binding tag of the user it was rendered for, so a button keeps working across restarts and on
+any instance, and nothing about navigation lives in process memory::
+
+    1.<tag>.<kind>[.<field>...]     e.g. 1.aZ3k9Q.t.2.d.1 = tax slips, status 2, last 30 days, page 2
+
+- `1` is the format version; anything else is rejected, so a future format can coexist.
+- `<tag>` is the binding tag: `[A-Za-z0-9]{6}`, random per binding (see `new_tag`), or `-` on
+  buttons shown to users who are not bound (language choice, help, "bind here"). The handler
+  compares it with the caller's CURRENT binding tag; a mismatch (button from before an unbind or a
+  re-bind, or from someone else's chat) answers "this button has expired" and shows nothing.
+  The tag is not an authorisation: every record is still re-checked against the caller's binding.
+- Fields are `.`-separated ASCII. Numbers are lower-case base36 without leading zeros (ids, pages,
+  day and month counts) or 4 decimal digits (years). Dates are days since 2000-01-01, months are
+  months since 2000-01; both are limited to 2000-01-01 … 2099-12-31.
+- Nested states (the list a detail goes back to, the list a calendar fills in) are encoded inline
+  with their own kind letter, so "Back" restores the exact filters and page.
+- Decoding is strict and canonical: `decode(encode(s, tag)) == (tag, s)`, and any string that
+  decodes re-encodes to itself byte for byte. Everything else raises `BadCallback`.
+
+Search terms do not fit: an order number may be 60 characters. `ClearanceList.search` therefore
+holds only `fingerprint(term)` (6 base36 characters of a SHA-256); the handler stores the term
+itself server-side per user, renders with it, and treats a fingerprint that does not match the
+stored term as "search cleared" (another device/instance replaced it). Relative date presets
+(last 30 days, last 3 months, this year) are stored as presets and resolved against "today" when
+the list is queried (`DateFilter.resolve`), so an old button means the same thing tomorrow.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import string
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Final
+
+from bot.domain import cbec
+from bot.domain.records import (
+    NOTIFY_KINDS,
+    NOTIFY_QUOTA,
+    NOTIFY_SUSPICIOUS,
+    NOTIFY_TAX_NEW,
+    NOTIFY_TAX_STATUS,
+    DateRange,
+    ListFilter,
+    TaxFilter,
+)
+
+VERSION: Final = "1"
+SEP: Final = "."
+MAX_BYTES: Final = 64  # Bot API: callback_data is 1-64 bytes
+UNBOUND: Final = "-"
+TAG_RE: Final = re.compile(r"[A-Za-z0-9]{6}")
+_TAG_ALPHABET: Final = string.ascii_letters + string.digits
+
+EPOCH: Final = date(2000, 1, 1)
+MIN_DATE: Final = EPOCH
+MAX_DATE: Final = date(2099, 12, 31)
+MIN_YEAR: Final = MIN_DATE.year
+MAX_YEAR: Final = MAX_DATE.year
+MAX_ID: Final = 2**63 - 1  # database BIGINT
+MAX_PAGE: Final = 99_999
+SEARCH_MAX_LEN: Final = 60
+FINGERPRINT_LEN: Final = 6
+
+_B36: Final = string.digits + string.ascii_lowercase
+_B36_RE: Final = re.compile(r"0|[1-9a-z][0-9a-z]*")
+_YEAR_RE: Final = re.compile(r"[1-9][0-9]{3}")
+_FP_RE: Final = re.compile(r"[0-9a-z]{6}")
+
+
+class BadCallback(ValueError):
+    """callback_data that is not a canonical encoding of a valid state."""
+
+
+def new_tag() -> str:
+    """A fresh random binding tag (≈36 bits); stored with the binding, changed on every bind."""
+    return "".join(secrets.choice(_TAG_ALPHABET) for _ in range(6))
+
+
+def is_tag(tag: str) -> bool:
+    return tag == UNBOUND or TAG_RE.fullmatch(tag) is not None
+
+
+def normalize_term(text: str) -> str | None:
+    """A typed search number, whitespace removed; None when empty, too long or not printable ASCII."""
+    term = "".join(text.split())
+    if not term or len(term) > SEARCH_MAX_LEN or not term.isascii() or not term.isprintable():
+        return None
+    return term
+
+
+def fingerprint(term: str) -> str:
+    """Short stand-in for a search term inside callback_data (the term itself stays server-side)."""
+    n = int.from_bytes(hashlib.sha256(term.encode()).digest()[:8], "big") % 36**FINGERPRINT_LEN
+    return _b36(n).rjust(FINGERPRINT_LEN, "0")
+
+
+# ---------------------------------------------------------------- values
+
+
+def _check(cond: bool, what: str) -> None:
+    if not cond:
+        raise ValueError(what)
+
+
+def _check_id(v: int) -> None:
+    _check(type(v) is int and 1 <= v <= MAX_ID, "id out of range")
+
+
+def _check_page(v: int) -> None:
+    _check(type(v) is int and 0 <= v <= MAX_PAGE, "page out of range")
+
+
+def _check_year(v: int) -> None:
+    _check(type(v) is int and MIN_YEAR <= v <= MAX_YEAR, "year out of range")
+
+
+def _check_date(d: date) -> None:
+    _check(type(d) is date and MIN_DATE <= d <= MAX_DATE, "date out of range")
+
+
+def add_months(year: int, month: int, delta: int) -> tuple[int, int]:
+    n = year * 12 + (month - 1) + delta
+    return n // 12, n % 12 + 1
+
+
+# Date filter presets. Values are stable: they are part of the wire format via _PRESET_CODES.
+ALL: Final = "all"
+LAST_30_DAYS: Final = "30d"
+LAST_3_MONTHS: Final = "3m"
+THIS_YEAR: Final = "year"
+CUSTOM: Final = "custom"
+PRESETS: Final = (ALL, LAST_30_DAYS, LAST_3_MONTHS, THIS_YEAR)
+
+
+@dataclass(frozen=True)
+class DateFilter:
+    """A date filter: one of the presets, or a custom inclusive range (start ≤ end)."""
+
+    preset: str = ALL
+    start: date | None = None
+    end: date | None = None
+
+    def __post_init__(self) -> None:
+        if self.preset == CUSTOM:
+            _check(self.start is not None and self.end is not None, "custom range needs both ends")
+            assert self.start is not None and self.end is not None
+            _check_date(self.start)
+            _check_date(self.end)
+            _check(self.start <= self.end, "range ends before it starts")
+        else:
+            _check(self.preset in PRESETS, "unknown date preset")
+            _check(self.start is None and self.end is None, "a preset has no dates")
+
+    @classmethod
+    def custom(cls, start: date, end: date) -> DateFilter:
+        return cls(CUSTOM, start, end)
+
+    def resolve(self, today: date) -> DateRange:
+        """Concrete inclusive days for the query, relative presets measured back from `today`."""
+        if self.preset == CUSTOM:
+            return DateRange(self.start, self.end)
+        if self.preset == LAST_30_DAYS:
+            return DateRange(today - timedelta(days=29), today)
+        if self.preset == LAST_3_MONTHS:
+            y, m = add_months(today.year, today.month, -3)
+            day = min(today.day, _month_len(y, m))
+            return DateRange(date(y, m, day) + timedelta(days=1), today)
+        if self.preset == THIS_YEAR:
+            return DateRange(date(today.year, 1, 1), today)
+        return DateRange()
+
+
+def _month_len(year: int, month: int) -> int:
+    y, m = add_months(year, month, 1)
+    return (date(y, m, 1) - date(year, month, 1)).days
+
+
+# ---------------------------------------------------------------- states
+
+
+class State:
+    """Base of every view state (a marker; the codec knows the concrete classes)."""
+
+    __slots__ = ()
+
+
+@dataclass(frozen=True)
+class Noop(State):
+    """Buttons that do nothing (calendar blanks and headers, the pager's page label)."""
+
+
+@dataclass(frozen=True)
+class Menu(State):
+    pass
+
+
+@dataclass(frozen=True)
+class Help(State):
+    pass
+
+
+@dataclass(frozen=True)
+class Privacy(State):
+    pass
+
+
+@dataclass(frozen=True)
+class BindStart(State):
+    """Start (or restart) the in-chat binding flow: name → ID number → phone."""
+
+
+@dataclass(frozen=True)
+class BindCancel(State):
+    pass
+
+
+@dataclass(frozen=True)
+class Quota(State):
+    year: int
+
+    def __post_init__(self) -> None:
+        _check_year(self.year)
+
+
+@dataclass(frozen=True)
+class QuotaDetails(State):
+    """The paged counted lists behind a year's consumed amount."""
+
+    year: int
+    page: int = 0
+
+    def __post_init__(self) -> None:
+        _check_year(self.year)
+        _check_page(self.page)
+
+
+@dataclass(frozen=True)
+class TaxList(State):
+    status: int | None = None  # cbec.TAX_GENERATED / TAX_SUMMARISED / TAX_VOID; None = all
+    dates: DateFilter = field(default_factory=DateFilter)
+    page: int = 0
+
+    def __post_init__(self) -> None:
+        _check(self.status is None or self.status in _TAX_STATUS_CODES, "unknown tax status")
+        _check(isinstance(self.dates, DateFilter), "dates")
+        _check_page(self.page)
+
+    def to_filter(self, today: date) -> TaxFilter:
+        return TaxFilter(status=self.status, dates=self.dates.resolve(today))
+
+    @property
+    def is_default(self) -> bool:
+        return self.status is None and self.dates == DateFilter()
+
+
+@dataclass(frozen=True)
+class TaxDetail(State):
+    id: int
+    back: TaxList = field(default_factory=TaxList)
+
+    def __post_init__(self) -> None:
+        _check_id(self.id)
+        _check(isinstance(self.back, TaxList), "back")
+
+
+@dataclass(frozen=True)
+class ClearanceList(State):
+    group: str | None = None  # cbec.IN_PROGRESS / RELEASED / REJECTED; None = all
+    dates: DateFilter = field(default_factory=DateFilter)
+    page: int = 0
+    search: str | None = None  # fingerprint(term); the term is stored server-side
+
+    def __post_init__(self) -> None:
+        _check(self.group is None or self.group in _GROUP_CODES, "unknown status group")
+        _check(isinstance(self.dates, DateFilter), "dates")
+        _check_page(self.page)
+        _check(self.search is None or _FP_RE.fullmatch(self.search) is not None, "fingerprint")
+
+    def to_filter(self, today: date, term: str | None = None) -> ListFilter:
+        """The query filter; `term` is the stored search term whose fingerprint is `search`."""
+        number = term if self.search is not None and term is not None else None
+        return ListFilter(group=self.group, dates=self.dates.resolve(today), number=number)
+
+    @property
+    def is_default(self) -> bool:
+        return self.group is None and self.dates == DateFilter() and self.search is None
+
+
+@dataclass(frozen=True)
+class ClearanceDetail(State):
+    id: int
+    back: ClearanceList | QuotaDetails = field(default_factory=ClearanceList)
+
+    def __post_init__(self) -> None:
+        _check_id(self.id)
+        _check(isinstance(self.back, ClearanceList | QuotaDetails), "back")
+
+
+@dataclass(frozen=True)
+class ClearanceSearch(State):
+    """Prompt for a typed pre-entry / list / order number; cancelling returns to `back`."""
+
+    back: ClearanceList = field(default_factory=ClearanceList)
+
+    def __post_init__(self) -> None:
+        _check(isinstance(self.back, ClearanceList), "back")
+
+
+@dataclass(frozen=True)
+class Calendar(State):
+    """Custom date range picker for a list. No `start` yet: picking the start; else the end.
+
+    A day button carries the resulting state: picking the start gives Calendar(start=day), picking
+    the end gives `back` with the custom range and page 0; Cancel gives `back` unchanged.
+    """
+
+    back: TaxList | ClearanceList
+    month: tuple[int, int]  # (year, month) shown
+    start: date | None = None
+
+    def __post_init__(self) -> None:
+        _check(isinstance(self.back, TaxList | ClearanceList), "back")
+        _check(
+            isinstance(self.month, tuple)
+            and len(self.month) == 2
+            and all(type(x) is int for x in self.month)
+            and 1 <= self.month[1] <= 12,
+            "month",
+        )
+        _check(MIN_YEAR <= self.month[0] <= MAX_YEAR, "month out of range")
+        if self.start is not None:
+            _check_date(self.start)
+
+    @property
+    def step(self) -> str:
+        return "start" if self.start is None else "end"
+
+    @property
+    def target(self) -> str:
+        return "tax" if isinstance(self.back, TaxList) else "clr"
+
+
+@dataclass(frozen=True)
+class Settings(State):
+    pass
+
+
+@dataclass(frozen=True)
+class SetLanguage(State):
+    lang: str
+
+    def __post_init__(self) -> None:
+        _check(self.lang in _LANG_CODES, "unknown language")
+
+
+@dataclass(frozen=True)
+class SetNotify(State):
+    """Switch one notification kind on or off. A target value (not a toggle), so a double tap
+    or a redelivered callback cannot flip it back."""
+
+    kind: str
+    on: bool
+
+    def __post_init__(self) -> None:
+        _check(self.kind in _NOTIFY_CODES, "unknown notification kind")
+        _check(type(self.on) is bool, "on")
+
+
+@dataclass(frozen=True)
+class UnbindAsk(State):
+    pass
+
+
+@dataclass(frozen=True)
+class UnbindConfirm(State):
+    pass
+
+
+ME: Final = "me"
+NOT_ME: Final = "not_me"
+
+
+@dataclass(frozen=True)
+class Suspicious(State):
+    """The answer to "Was this you?" on a suspicious declaration notice."""
+
+    list_id: int
+    answer: str  # ME / NOT_ME
+
+    def __post_init__(self) -> None:
+        _check_id(self.list_id)
+        _check(self.answer in _ANSWER_CODES, "answer")
+
+
+@dataclass(frozen=True)
+class OpenTaxFromNotice(State):
+    """"Open tax slip" under a notification: sends the detail as a new message (the notice stays)."""
+
+    id: int
+
+    def __post_init__(self) -> None:
+        _check_id(self.id)
+
+
+# ---------------------------------------------------------------- wire codes
+
+_TAX_STATUS_CODES: Final = {cbec.TAX_GENERATED: "1", cbec.TAX_SUMMARISED: "2", cbec.TAX_VOID: "3"}
+_GROUP_CODES: Final = {cbec.IN_PROGRESS: "p", cbec.RELEASED: "r", cbec.REJECTED: "x"}
+_PRESET_CODES: Final = {ALL: "a", LAST_30_DAYS: "d", LAST_3_MONTHS: "m", THIS_YEAR: "y"}
+_LANG_CODES: Final = {"zh_CN": "z", "en": "e"}
+_NOTIFY_CODES: Final = {
+    NOTIFY_TAX_NEW: "t",
+    NOTIFY_TAX_STATUS: "s",
+    NOTIFY_QUOTA: "q",
+    NOTIFY_SUSPICIOUS: "x",
+}
+_ANSWER_CODES: Final = {ME: "y", NOT_ME: "n"}
+assert set(_NOTIFY_CODES) == set(NOTIFY_KINDS)
+
+_KINDS: Final[dict[type[State], str]] = {
+    Noop: "n",
+    Menu: "m",
+    Help: "h",
+    Privacy: "p",
+    BindStart: "b",
+    BindCancel: "B",
+    Quota: "q",
+    QuotaDetails: "Q",
+    TaxList: "t",
+    TaxDetail: "T",
+    ClearanceList: "c",
+    ClearanceDetail: "C",
+    ClearanceSearch: "f",
+    Calendar: "k",
+    Settings: "s",
+    SetLanguage: "l",
+    SetNotify: "N",
+    UnbindAsk: "u",
+    UnbindConfirm: "U",
+    Suspicious: "S",
+    OpenTaxFromNotice: "o",
+}
+_BY_KIND: Final = {v: k for k, v in _KINDS.items()}
+_SIMPLE: Final = (Noop, Menu, Help, Privacy, BindStart, BindCancel, Settings, UnbindAsk, UnbindConfirm)
+
+
+def _rev(table: dict) -> dict:
+    return {v: k for k, v in table.items()}
+
+
+def _b36(n: int) -> str:
+    if n == 0:
+        return "0"
+    out = []
+    while n:
+        n, r = divmod(n, 36)
+        out.append(_B36[r])
+    return "".join(reversed(out))
+
+
+def _day(d: date) -> str:
+    return _b36((d - EPOCH).days)
+
+
+def _month(ym: tuple[int, int]) -> str:
+    return _b36((ym[0] - EPOCH.year) * 12 + ym[1] - 1)
+
+
+def _dates(f: DateFilter) -> str:
+    if f.preset == CUSTOM:
+        assert f.start is not None and f.end is not None
+        return f"{_day(f.start)}-{_day(f.end)}"
+    return _PRESET_CODES[f.preset]
+
+
+def _fields(s: State) -> list[str]:
+    """The state as tokens: its kind letter, then its fields (nested states inline)."""
+    out = [_KINDS[type(s)]]
+    match s:
+        case Quota(year=y):
+            out.append(str(y))
+        case QuotaDetails(year=y, page=p):
+            out += [str(y), _b36(p)]
+        case TaxList(status=st, dates=d, page=p):
+            out += [_TAX_STATUS_CODES[st] if st is not None else "0", _dates(d), _b36(p)]
+        case TaxDetail(id=i, back=b):
+            out += [_b36(i), *_fields(b)]
+        case ClearanceList(group=g, dates=d, page=p, search=q):
+            out += [_GROUP_CODES[g] if g is not None else "a", _dates(d), _b36(p), q or ""]
+        case ClearanceDetail(id=i, back=b):
+            out += [_b36(i), *_fields(b)]
+        case ClearanceSearch(back=b):
+            out += _fields(b)
+        case Calendar(back=b, month=m, start=st):
+            out += [_month(m), _day(st) if st is not None else "", *_fields(b)]
+        case SetLanguage(lang=lang):
+            out.append(_LANG_CODES[lang])
+        case SetNotify(kind=k, on=on):
+            out += [_NOTIFY_CODES[k], "1" if on else "0"]
+        case Suspicious(list_id=i, answer=a):
+            out += [_b36(i), _ANSWER_CODES[a]]
+        case OpenTaxFromNotice(id=i):
+            out.append(_b36(i))
+        case _:
+            if not isinstance(s, _SIMPLE):
+                raise TypeError(f"not a view state: {s!r}")
+    return out
+
+
+def encode(state: State, tag: str) -> str:
+    """callback_data for a button leading to `state`, for the binding identified by `tag`."""
+    if not is_tag(tag):
+        raise ValueError("binding tag must be 6 characters [A-Za-z0-9] or '-'")
+    data = SEP.join([VERSION, tag, *_fields(state)])
+    if not data.isascii() or len(data) > MAX_BYTES:  # a bug in this module, never user input
+        raise ValueError(f"callback_data over {MAX_BYTES} bytes: {data!r}")
+    return data
+
+
+# ---------------------------------------------------------------- decoding
+
+
+class _Reader:
+    def __init__(self, tokens: list[str]) -> None:
+        self.tokens = tokens
+        self.i = 0
+
+    def next(self) -> str:
+        if self.i >= len(self.tokens):
+            raise BadCallback("too few fields")
+        tok = self.tokens[self.i]
+        self.i += 1
+        return tok
+
+    def b36(self, hi: int, lo: int = 0) -> int:
+        tok = self.next()
+        if not _B36_RE.fullmatch(tok) or len(tok) > 13:
+            raise BadCallback("bad number")
+        n = int(tok, 36)
+        if not lo <= n <= hi:
+            raise BadCallback("number out of range")
+        return n
+
+    def year(self) -> int:
+        tok = self.next()
+        if not _YEAR_RE.fullmatch(tok):
+            raise BadCallback("bad year")
+        return int(tok)
+
+    def day(self) -> date:
+        return EPOCH + timedelta(days=self.b36((MAX_DATE - EPOCH).days))
+
+    def code(self, table: dict) -> object:
+        tok = self.next()
+        rev = _rev(table)
+        if tok not in rev:
+            raise BadCallback("unknown code")
+        return rev[tok]
+
+    def dates(self) -> DateFilter:
+        tok = self.next()
+        if "-" in tok:
+            a, _, b = tok.partition("-")
+            start, end = _Reader([a, b]).day(), _Reader([b]).day()
+            return DateFilter.custom(start, end)
+        preset = _rev(_PRESET_CODES).get(tok)
+        if preset is None:
+            raise BadCallback("bad date filter")
+        return DateFilter(preset)
+
+    def state(self) -> State:
+        cls = _BY_KIND.get(self.next())
+        if cls is None:
+            raise BadCallback("unknown view")
+        if cls in _SIMPLE:
+            return cls()
+        if cls is Quota:
+            return Quota(self.year())
+        if cls is QuotaDetails:
+            return QuotaDetails(self.year(), self.b36(MAX_PAGE))
+        if cls is TaxList:
+            tok = self.next()
+            status = None if tok == "0" else _rev(_TAX_STATUS_CODES).get(tok, -1)
+            if status == -1:
+                raise BadCallback("bad tax status")
+            return TaxList(status, self.dates(), self.b36(MAX_PAGE))
+        if cls is TaxDetail:
+            return TaxDetail(self.b36(MAX_ID, 1), self.nested(TaxList))
+        if cls is ClearanceList:
+            tok = self.next()
+            group = None if tok == "a" else _rev(_GROUP_CODES).get(tok, "")
+            if group == "":
+                raise BadCallback("bad group")
+            dates, page, q = self.dates(), self.b36(MAX_PAGE), self.next()
+            if q and not _FP_RE.fullmatch(q):
+                raise BadCallback("bad fingerprint")
+            return ClearanceList(group, dates, page, q or None)
+        if cls is ClearanceDetail:
+            return ClearanceDetail(self.b36(MAX_ID, 1), self.nested(ClearanceList, QuotaDetails))
+        if cls is ClearanceSearch:
+            return ClearanceSearch(self.nested(ClearanceList))
+        if cls is Calendar:
+            n = self.b36((MAX_YEAR - EPOCH.year + 1) * 12 - 1)
+            start = None if self.peek() == "" else self.day()
+            if start is None:
+                self.next()
+            return Calendar(self.nested(TaxList, ClearanceList), (EPOCH.year + n // 12, n % 12 + 1), start)
+        if cls is SetLanguage:
+            return SetLanguage(str(self.code(_LANG_CODES)))
+        if cls is SetNotify:
+            kind = str(self.code(_NOTIFY_CODES))
+            on = self.next()
+            if on not in ("0", "1"):
+                raise BadCallback("bad switch")
+            return SetNotify(kind, on == "1")
+        if cls is Suspicious:
+            return Suspicious(self.b36(MAX_ID, 1), str(self.code(_ANSWER_CODES)))
+        if cls is OpenTaxFromNotice:
+            return OpenTaxFromNotice(self.b36(MAX_ID, 1))
+        raise BadCallback("unknown view")  # pragma: no cover - every kind is handled above
+
+    def peek(self) -> str | None:
+        return self.tokens[self.i] if self.i < len(self.tokens) else None
+
+    def nested(self, *allowed: type[State]) -> State:
+        s = self.state()
+        if not isinstance(s, allowed):
+            raise BadCallback("wrong nested view")
+        return s
+
+
+def decode(data: str | bytes) -> tuple[str, State]:
+    """(tag, state) from callback_data; BadCallback for anything that `encode` would not produce."""
+    try:
+        if isinstance(data, bytes):
+            raw = data
+            text = data.decode("ascii")
+        else:
+            text = data
+            raw = data.encode("utf-8")
+    except UnicodeError as e:
+        raise BadCallback("not ASCII") from e
+    if not 1 <= len(raw) <= MAX_BYTES or not text.isascii():
+        raise BadCallback("bad size or not ASCII")
+    tokens = text.split(SEP)
+    if len(tokens) < 3 or tokens[0] != VERSION:
+        raise BadCallback("unknown version")
+    tag = tokens[1]
+    if not is_tag(tag):
+        raise BadCallback("bad tag")
+    reader = _Reader(tokens[2:])
+    try:
+        state = reader.state()
+    except BadCallback:
+        raise
+    except (ValueError, OverflowError) as e:  # a state's own validation (impossible values)
+        raise BadCallback(str(e)) from e
+    if reader.i != len(reader.tokens):
+        raise BadCallback("too many fields")
+    return tag, state

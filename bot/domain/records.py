@@ -1,0 +1,205 @@
+"""Plain result objects that storage queries hand to the views.
+
+They live in the pure domain package so that `storage/` can build them and `bot/views/` can
+render them without either importing the other. Amounts are `Decimal`, times are naive China
+local time (as in the CEB messages).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Generic, TypeVar
+
+from bot.domain.identity import mask_id_number, mask_name
+
+T = TypeVar("T")
+
+PAGE_SIZE = 5
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a list view. `page` is 0-based and already clamped to [0, pages-1]."""
+
+    items: tuple[T, ...]
+    page: int
+    pages: int
+    total: int
+
+
+def clamp_page(page: int, total: int, size: int = PAGE_SIZE) -> tuple[int, int]:
+    """Return (clamped page, page count); an empty result still has one (empty) page."""
+    pages = max(1, -(-total // size))
+    return min(max(page, 0), pages - 1), pages
+
+
+@dataclass(frozen=True)
+class DateRange:
+    """Inclusive range of calendar days; None on either side means open."""
+
+    start: date | None = None
+    end: date | None = None
+
+    def contains(self, d: date) -> bool:
+        return (self.start is None or d >= self.start) and (self.end is None or d <= self.end)
+
+
+@dataclass(frozen=True)
+class TaxFilter:
+    status: int | None = None  # 1 generated, 2 summarised, 3 void; None = all
+    dates: DateRange = field(default_factory=DateRange)
+
+
+@dataclass(frozen=True)
+class ListFilter:
+    group: str | None = None  # cbec.IN_PROGRESS / RELEASED / REJECTED; None = all
+    dates: DateRange = field(default_factory=DateRange)
+    number: str | None = None  # pre-entry, list or order number (exact match)
+
+
+@dataclass(frozen=True)
+class ListRow:
+    id: int
+    pre_no: str | None
+    invt_no: str | None
+    order_no: str
+    stored_at: datetime  # 入库时间 = CEB621 appTime
+    decl_date: date
+    platform: str
+    total: Decimal  # dutiable value: goods + freight + insurance
+    currency: str
+    status: int | None  # latest receipt's returnStatus; None before any receipt
+    group: str
+    disputed: bool = False
+
+
+@dataclass(frozen=True)
+class ListLine:
+    gnum: int
+    gname: str
+    gcode: str
+    qty: Decimal
+    unit: str
+    price: Decimal
+    total_price: Decimal
+    currency: str
+    country: str
+
+
+@dataclass(frozen=True)
+class ListDetail:
+    id: int
+    pre_no: str | None
+    invt_no: str | None
+    order_no: str
+    platform: str
+    platform_code: str
+    company: str
+    logistics_name: str
+    logistics_no: str
+    decl_date: date
+    stored_at: datetime
+    status: int | None
+    status_time: datetime | None
+    status_info: str | None  # the latest receipt's returnInfo
+    group: str
+    customs_code: str
+    port_code: str
+    trade_mode: str
+    freight: Decimal
+    insured_fee: Decimal
+    goods_value: Decimal
+    total: Decimal
+    currency: str
+    disputed: bool
+    lines: tuple[ListLine, ...]
+
+
+@dataclass(frozen=True)
+class TaxRow:
+    id: int
+    tax_no: str
+    invt_no: str
+    stored_at: datetime  # 入库时间 = CEB816 returnTime
+    total: Decimal
+    status: int
+
+
+@dataclass(frozen=True)
+class TaxLine:
+    gnum: int
+    gcode: str | None
+    qty: Decimal | None  # from the matching list line (invtNo + gnum); None when unknown
+    unit: str | None
+    price: Decimal | None
+    tax_price: Decimal  # 完税总价
+    customs_tax: Decimal
+    consumption_tax: Decimal
+    vat: Decimal
+    tariff_rate: Decimal | None
+    consumption_rate: Decimal | None
+    vat_rate: Decimal | None
+    currency: str | None = None  # list line's 币制 (numeric) for `price`; None = 142 人民币
+
+
+@dataclass(frozen=True)
+class TaxDetail:
+    id: int
+    tax_no: str
+    invt_no: str
+    order_no: str | None
+    platform: str | None
+    status: int
+    stored_at: datetime
+    ent_duty_no: str | None  # payment note number, set when summarised
+    customs_tax: Decimal
+    consumption_tax: Decimal
+    vat: Decimal
+    total: Decimal
+    lines: tuple[TaxLine, ...]
+
+
+@dataclass(frozen=True)
+class QuotaOverview:
+    """The quota screen: one year's figures plus the years the keyboard offers."""
+
+    year: int
+    limit: Decimal | None
+    consumed: Decimal
+    available: Decimal | None
+    counted: int
+    years: tuple[int, ...]
+
+
+# Notification kinds a user can switch on or off (Settings). Stable strings: stored in the
+# database and mapped to one letter in callback_data.
+NOTIFY_TAX_NEW = "tax_new"  # a new tax slip arrived
+NOTIFY_TAX_STATUS = "tax_status"  # a tax slip was summarised or voided
+NOTIFY_QUOTA = "quota"  # the year's consumption crossed 80 % / 100 % of the limit
+NOTIFY_SUSPICIOUS = "suspicious"  # a declaration under the user's identity looks like someone else's
+NOTIFY_KINDS: tuple[str, ...] = (NOTIFY_TAX_NEW, NOTIFY_TAX_STATUS, NOTIFY_QUOTA, NOTIFY_SUSPICIOUS)
+
+
+@dataclass(frozen=True)
+class UserSettings:
+    """The settings screen: the stored language and the notification kinds switched on."""
+
+    lang: str
+    enabled: frozenset[str] = frozenset(NOTIFY_KINDS)
+
+
+@dataclass(frozen=True)
+class Holder:
+    """Who a chat is bound to, ALREADY MASKED (张* / 110105********002X): views never see plaintext.
+
+    Build it with `Holder.of(name, id_number)` from the decrypted values.
+    """
+
+    name: str
+    id_number: str
+
+    @classmethod
+    def of(cls, name: str, id_number: str) -> Holder:
+        return cls(mask_name(name), mask_id_number(id_number))
