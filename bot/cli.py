@@ -1,0 +1,260 @@
+"""`swbot` command line (DESIGN §2). Every command migrates the database first.
+
+Exit status: 0 success, 2 bad settings or usage, 3 something was rejected, 1 other failure.
+Output lines are part of the contract: ingest ends with `accepted=N duplicate=N rejected=N`,
+accounts import with `imported=N updated=N rejected=N`, link with the deep link URL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.logs import setup_logging
+from bot.settings import Settings, SettingsError, load_settings
+from storage.db import Database, DatabaseError
+from storage.vault import Vault
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_REJECTED = 3
+
+log = logging.getLogger("swbot")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, like a settings error
+        self.exit(EXIT_USAGE, f"swbot: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="swbot", description="Single Window cross-border e-commerce Telegram bot")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub.add_parser("run", help="migrate, then run the bot, the notifier and the operator API")
+    ingest = sub.add_parser("ingest", help="import CEB messages from files, folders or - (stdin)")
+    ingest.add_argument("paths", nargs="+", metavar="PATH")
+    accounts = sub.add_parser("accounts", help="the account registry")
+    acc_sub = accounts.add_subparsers(dest="accounts_command", required=True, parser_class=_Parser)
+    imp = acc_sub.add_parser("import", help="import accounts from CSV")
+    imp.add_argument("file", metavar="FILE")
+    link = sub.add_parser("link", help="issue a one-time binding deep link")
+    link.add_argument("account_id", metavar="ACCOUNT_ID")
+    link.add_argument("--ttl", type=int, default=15, metavar="MINUTES", help="validity (default 15)")
+    demo = sub.add_parser("demo-data", help="write realistic synthetic accounts and CEB messages")
+    demo.add_argument("--out", required=True, metavar="DIR")
+    demo.add_argument("--consumers", type=int, default=20, metavar="N")
+    demo.add_argument("--seed", type=int, default=1, metavar="S")
+    db = sub.add_parser("db", help="database maintenance")
+    db_sub = db.add_subparsers(dest="db_command", required=True, parser_class=_Parser)
+    db_sub.add_parser("upgrade", help="run the Alembic migrations")
+    q = sub.add_parser("quarantine", help="inspect rejected messages")
+    q_sub = q.add_subparsers(dest="quarantine_command", required=True, parser_class=_Parser)
+    q_sub.add_parser("list", help="list quarantined messages with their reasons")
+    show = q_sub.add_parser("show", help="print one quarantined message, decrypted")
+    show.add_argument("file", metavar="FILE")
+    sandbox = sub.add_parser("sandbox", help="the bot with a local Telegram stand-in and a web chat")
+    sandbox.add_argument("--port", type=int, default=8080)
+    sandbox.add_argument("--consumers", type=int, default=20, metavar="N")
+    sandbox.add_argument("--host", default="127.0.0.1")
+    return p
+
+
+@dataclass
+class Storage:
+    settings: Settings
+    db: Database
+    vault: Vault
+
+
+@asynccontextmanager
+async def open_storage(settings: Settings) -> AsyncIterator[Storage]:
+    """Keys, database (checked and migrated) — what every command starts with."""
+    from storage.migrate import upgrade
+
+    vault = Vault(settings.keys())
+    if settings.database_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.db_url)
+    try:
+        await db.check()
+        await upgrade(db)
+        yield Storage(settings, db, vault)
+    finally:
+        await db.dispose()
+
+
+async def _ingest(settings: Settings, paths: Sequence[str]) -> int:
+    from storage.ingest import Ingestor, IngestStats, iter_paths
+    from storage.quarantine import Quarantine
+
+    stats = IngestStats()
+    async with open_storage(settings) as st:
+        ingestor = Ingestor(
+            st.db, st.vault, Quarantine(settings.quarantine_dir, st.vault), max_bytes=settings.max_message_bytes,
+        )
+        sources: list[tuple[str, Path | None]] = []
+        for raw in paths:
+            if raw == "-":
+                sources.append(("-", None))
+            else:
+                sources.extend((str(p), p) for p in iter_paths([raw]))
+        for name, path in sources:
+            try:
+                data = sys.stdin.buffer.read() if path is None else _read_capped(path, settings.max_message_bytes)
+            except OSError as exc:
+                print(f"rejected {name}: cannot read ({exc.strerror})")
+                stats.rejected += 1
+                continue
+            result = await ingestor.ingest(data, source="file", name=name)
+            stats.add(result)
+            if result.status == "rejected":
+                print(f"rejected {name}: {result.reason}")
+    print(stats.line())
+    return EXIT_REJECTED if stats.rejected else EXIT_OK
+
+
+def _read_capped(path: Path, cap: int) -> bytes:
+    # Read one byte past the cap so the parser reports "too large" without loading a huge file.
+    with path.open("rb") as fh:
+        return fh.read(cap + 1)
+
+
+async def _accounts_import(settings: Settings, file: str) -> int:
+    from storage.accounts import import_accounts
+
+    try:
+        data = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
+    except OSError as exc:
+        print(f"swbot: cannot read {file}: {exc.strerror}", file=sys.stderr)
+        return EXIT_FAILURE
+    async with open_storage(settings) as st:
+        report = await import_accounts(st.db, st.vault, data)
+    for problem in report.problems:
+        print(f"rejected {problem}")
+    print(report.line())
+    return EXIT_REJECTED if report.rejected else EXIT_OK
+
+
+async def _link(settings: Settings, account_id: str, ttl: int) -> int:
+    from storage.links import UnknownAccount, issue_token
+
+    if not 1 <= ttl <= 7 * 24 * 60:
+        print("swbot: --ttl must be between 1 and 10080 minutes", file=sys.stderr)
+        return EXIT_USAGE
+    username = settings.bot_username or await _ask_username(settings)
+    async with open_storage(settings) as st:
+        try:
+            async with st.db.write() as session:
+                token = await issue_token(session, st.vault, account_id, ttl)
+        except UnknownAccount:
+            print(f"swbot: no account with id {account_id}", file=sys.stderr)
+            return EXIT_FAILURE
+    print(f"https://t.me/{username}?start={token}")
+    return EXIT_OK
+
+
+async def _ask_username(settings: Settings) -> str:
+    from telegram import Bot
+    from telegram.error import TelegramError
+
+    bot = Bot(settings.require_token(), base_url=settings.bot_api_url)
+    try:
+        async with bot:
+            return (await bot.get_me()).username
+    except TelegramError as exc:
+        raise SettingsError(
+            f"SWBOT_BOT_USERNAME: not set and getMe failed ({type(exc).__name__}); set it to print links offline"
+        ) from None
+
+
+async def _db_upgrade(settings: Settings) -> int:
+    async with open_storage(settings) as st:
+        from storage.migrate import current
+
+        rev = await current(st.db)
+    print(f"database at revision {rev}")
+    return EXIT_OK
+
+
+def _demo(out: str, consumers: int, seed: int) -> int:
+    from bot.demo import generate
+    from bot.domain.clock import today_cn
+
+    if consumers < 1:
+        print("swbot: --consumers must be at least 1", file=sys.stderr)
+        return EXIT_USAGE
+    summary = generate(Path(out), consumers=consumers, seed=seed, today=today_cn())
+    print(
+        f"accounts={summary.accounts} lists={summary.lists} receipts={summary.receipts} "
+        f"tax_slips={summary.tax_slips} tax_statuses={summary.tax_statuses} files={summary.files}"
+    )
+    return EXIT_OK
+
+
+async def _quarantine(settings: Settings, args: argparse.Namespace) -> int:
+    from storage.quarantine import Quarantine
+
+    q = Quarantine(settings.quarantine_dir, Vault(settings.keys()))
+    if args.quarantine_command == "list":
+        entries = q.entries()
+        for e in entries:
+            print(f"{e.name}\t{e.at:%Y-%m-%d %H:%M:%S}\t{e.size}\t{e.source}\t{e.reason}")
+        print(f"quarantined={len(entries)}")
+        return EXIT_OK
+    try:
+        sys.stdout.buffer.write(q.read(Path(args.file).name))
+    except (FileNotFoundError, OSError):
+        print(f"swbot: no quarantined file {args.file}", file=sys.stderr)
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
+async def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
+    if args.command == "ingest":
+        return await _ingest(settings, args.paths)
+    if args.command == "accounts":
+        return await _accounts_import(settings, args.file)
+    if args.command == "link":
+        return await _link(settings, args.account_id, args.ttl)
+    if args.command == "db":
+        return await _db_upgrade(settings)
+    if args.command == "quarantine":
+        return await _quarantine(settings, args)
+    raise AssertionError(args.command)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        setup_logging(settings.log_level, secrets=[settings.token, settings.api_key, settings.secret_key])
+        if args.command == "demo-data":
+            return _demo(args.out, args.consumers, args.seed)
+        if args.command == "run":
+            from bot.app import run
+
+            return run(settings)
+        if args.command == "sandbox":
+            from bot.sandbox.run import run_sandbox
+
+            return run_sandbox(settings, host=args.host, port=args.port, consumers=args.consumers)
+        return asyncio.run(_dispatch(settings, args))
+    except SettingsError as exc:
+        print(f"swbot: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # the last line of defence: one line, details only in the log
+        if isinstance(exc, DatabaseError):
+            print(f"swbot: SWBOT_DATABASE_URL: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        log.exception("unexpected failure")
+        print(f"swbot: failed: {type(exc).__name__}", file=sys.stderr)
+        return EXIT_FAILURE

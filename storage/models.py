@@ -1,0 +1,366 @@
+"""SQLAlchemy 2 models.
+
+Personal data (names, ID numbers, phones) exists only as AES-GCM ciphertext (`*_enc`) and keyed
+blind indexes (`*_key`); records reach a person through `identity_key`, the blind index of
+ID type + ID number, whichever of account or record arrives first. Derived columns (a list's
+current status, a tax slip's status) are recomputed from the stored events on every ingest, so
+the final state does not depend on arrival order.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+from bot.domain.clock import now_cn
+
+_SCALE = Decimal(100000)
+
+
+class Dec5(TypeDecorator[Decimal]):
+    """Exact decimal(19,5) on every backend: an integer count of 1e-5 units.
+
+    SQLite has no exact decimal type (Numeric round-trips through float), and sums of money
+    must be exact to the fen, so amounts and quantities are stored scaled.
+    """
+
+    impl = BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value: Decimal | None, dialect: Any) -> int | None:
+        if value is None:
+            return None
+        scaled = Decimal(value) * _SCALE
+        if scaled != scaled.to_integral_value():
+            raise ValueError("more than 5 decimal places")
+        return int(scaled)
+
+    def process_result_value(self, value: int | None, dialect: Any) -> Decimal | None:
+        return None if value is None else Decimal(value) / _SCALE
+
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+Key = LargeBinary(32)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+# -- registry and Telegram side --------------------------------------------------------------------
+
+
+class Account(Base):
+    """A Single Window real-name personal account (the registry bindings are checked against)."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(64), unique=True)
+    id_type: Mapped[str] = mapped_column(String(1))
+    identity_key: Mapped[bytes] = mapped_column(Key, unique=True)
+    phone_key: Mapped[bytes] = mapped_column(Key)
+    name_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    id_number_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    phone_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=now_cn)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=now_cn, onupdate=now_cn)
+
+
+class TgUser(Base):
+    """A Telegram user who talked to the bot: language choice and in-chat binding progress."""
+
+    __tablename__ = "tg_users"
+
+    telegram_user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    language: Mapped[str | None] = mapped_column(String(8))
+    # In-chat binding flow, kept here (not in process memory) so a restart resumes it and
+    # several instances behind one webhook agree.
+    bind_step: Mapped[str | None] = mapped_column(String(8))
+    bind_name_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    bind_identity_key: Mapped[bytes | None] = mapped_column(Key)
+    bind_expires_at: Mapped[datetime | None] = mapped_column(DateTime)
+    bind_locked_until: Mapped[datetime | None] = mapped_column(DateTime)
+    # The clearance "find by number" term: too long for callback data, so buttons carry a
+    # fingerprint and the term lives here.
+    search_term: Mapped[str | None] = mapped_column(String(64))
+    awaiting: Mapped[str | None] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=now_cn)
+
+
+class BindFailure(Base):
+    __tablename__ = "bind_failures"
+    __table_args__ = (Index(None, "telegram_user_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    telegram_user_id: Mapped[int] = mapped_column(BigInteger)
+    at: Mapped[datetime] = mapped_column(DateTime, default=now_cn)
+
+
+class Binding(Base):
+    """One Telegram user ↔ one identity. `tag` is random per binding and travels in every
+    button, so buttons from before an unbind or re-bind are recognised as expired."""
+
+    __tablename__ = "bindings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    telegram_user_id: Mapped[int] = mapped_column(
+        ForeignKey("tg_users.telegram_user_id", ondelete="CASCADE"), unique=True
+    )
+    account_pk: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), unique=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    tag: Mapped[str] = mapped_column(String(8), unique=True)
+    method: Mapped[str] = mapped_column(String(8))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    notify_tax: Mapped[bool] = mapped_column(Boolean, default=True)
+    notify_status: Mapped[bool] = mapped_column(Boolean, default=True)
+    notify_quota: Mapped[bool] = mapped_column(Boolean, default=True)
+    notify_suspicious: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=now_cn)
+
+    account: Mapped[Account] = relationship(lazy="joined")
+
+
+class LinkToken(Base):
+    """A one-time deep-link token; only its keyed hash is stored."""
+
+    __tablename__ = "link_tokens"
+
+    token_hash: Mapped[bytes] = mapped_column(Key, primary_key=True)
+    account_pk: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=now_cn)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+    used_at: Mapped[datetime | None] = mapped_column(DateTime)
+    used_by: Mapped[int | None] = mapped_column(BigInteger)
+
+
+# -- customs records -------------------------------------------------------------------------------
+
+
+class Inventory(Base):
+    """A clearance list (CEB621 申报清单), keyed by e-commerce company + order number."""
+
+    __tablename__ = "inventories"
+    __table_args__ = (
+        UniqueConstraint("ebc_code", "order_no"),
+        Index("ix_inventories_identity_time", "identity_key", "app_time"),
+        Index("ix_inventories_identity_group_time", "identity_key", "status_group", "app_time"),
+        Index("ix_inventories_identity_year", "identity_key", "decl_year", "counted"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    guid: Mapped[str] = mapped_column(String(36), index=True)
+    app_type: Mapped[str] = mapped_column(String(1))
+    app_time: Mapped[datetime] = mapped_column(DateTime)  # 入库时间
+    order_no: Mapped[str] = mapped_column(String(60))
+    ebp_code: Mapped[str] = mapped_column(String(18))
+    ebp_name: Mapped[str] = mapped_column(String(100))
+    ebc_code: Mapped[str] = mapped_column(String(18))
+    ebc_name: Mapped[str] = mapped_column(String(100))
+    logistics_no: Mapped[str] = mapped_column(String(60))
+    logistics_code: Mapped[str] = mapped_column(String(18))
+    logistics_name: Mapped[str] = mapped_column(String(100))
+    cop_no: Mapped[str | None] = mapped_column(String(20))
+    pre_no: Mapped[str | None] = mapped_column(String(18), index=True)
+    invt_no: Mapped[str | None] = mapped_column(String(18), index=True)
+    decl_date: Mapped[date] = mapped_column(Date)
+    decl_year: Mapped[int] = mapped_column(Integer)
+    customs_code: Mapped[str] = mapped_column(String(4))
+    port_code: Mapped[str] = mapped_column(String(4))
+    trade_mode: Mapped[str] = mapped_column(String(4))
+    country: Mapped[str] = mapped_column(String(3))
+    currency: Mapped[str] = mapped_column(String(3))
+    freight: Mapped[Decimal] = mapped_column(Dec5)
+    insured_fee: Mapped[Decimal] = mapped_column(Dec5)
+    goods_value: Mapped[Decimal] = mapped_column(Dec5)
+    total_value: Mapped[Decimal] = mapped_column(Dec5)  # dutiable value: goods + freight + insurance
+    identity_key: Mapped[bytes] = mapped_column(Key)
+    # What the suspicious-declaration check needs of the buyer's contact, and no more.
+    buyer_phone_key: Mapped[bytes] = mapped_column(Key)
+    buyer_phone_masked: Mapped[str] = mapped_column(String(32))
+    address_key: Mapped[bytes] = mapped_column(Key)
+    # Derived from the receipts (newest returnTime wins).
+    status: Mapped[int | None] = mapped_column(Integer)
+    status_time: Mapped[datetime | None] = mapped_column(DateTime)
+    status_info: Mapped[str | None] = mapped_column(Text)
+    status_group: Mapped[str] = mapped_column(String(12))
+    counted: Mapped[bool] = mapped_column(Boolean)
+    cancelled: Mapped[bool] = mapped_column(Boolean, default=False)  # CEB621 appType 3
+    disputed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    confirmed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=now_cn)
+
+    lines: Mapped[list[InventoryLine]] = relationship(
+        order_by="InventoryLine.gnum", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+
+class InventoryLine(Base):
+    __tablename__ = "inventory_lines"
+    __table_args__ = (UniqueConstraint("inventory_id", "gnum"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    inventory_id: Mapped[int] = mapped_column(ForeignKey("inventories.id", ondelete="CASCADE"))
+    gnum: Mapped[int] = mapped_column(Integer)
+    item_no: Mapped[str | None] = mapped_column(String(30))
+    gcode: Mapped[str] = mapped_column(String(10))
+    gname: Mapped[str] = mapped_column(String(250))
+    country: Mapped[str] = mapped_column(String(3))
+    currency: Mapped[str] = mapped_column(String(3))
+    qty: Mapped[Decimal] = mapped_column(Dec5)
+    unit: Mapped[str] = mapped_column(String(3))
+    price: Mapped[Decimal] = mapped_column(Dec5)
+    total_price: Mapped[Decimal] = mapped_column(Dec5)
+
+
+class Receipt(Base):
+    """A clearance-list receipt (CEB622). Kept even before its list arrives, joined later."""
+
+    __tablename__ = "receipts"
+    __table_args__ = (UniqueConstraint("guid", "return_status", "return_time"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    inventory_id: Mapped[int | None] = mapped_column(
+        ForeignKey("inventories.id", ondelete="CASCADE"), index=True
+    )
+    guid: Mapped[str] = mapped_column(String(36), index=True)
+    pre_no: Mapped[str | None] = mapped_column(String(18), index=True)
+    invt_no: Mapped[str | None] = mapped_column(String(18), index=True)
+    ebc_code: Mapped[str | None] = mapped_column(String(18))
+    cop_no: Mapped[str | None] = mapped_column(String(20))
+    return_status: Mapped[int] = mapped_column(Integer)
+    return_time: Mapped[datetime] = mapped_column(DateTime)
+    return_info: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=now_cn)
+
+
+class TaxSlip(Base):
+    """An electronic tax slip (CEB816). Its status is the newest of its status events."""
+
+    __tablename__ = "tax_slips"
+    __table_args__ = (
+        Index("ix_tax_slips_identity_time", "identity_key", "return_time"),
+        Index("ix_tax_slips_identity_status_time", "identity_key", "status", "return_time"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tax_no: Mapped[str] = mapped_column(String(40), unique=True)
+    guid: Mapped[str] = mapped_column(String(36))
+    invt_no: Mapped[str] = mapped_column(String(18), index=True)
+    inventory_id: Mapped[int | None] = mapped_column(
+        ForeignKey("inventories.id", ondelete="SET NULL"), index=True
+    )
+    identity_key: Mapped[bytes | None] = mapped_column(Key)
+    return_time: Mapped[datetime] = mapped_column(DateTime)  # 入库时间
+    customs_tax: Mapped[Decimal] = mapped_column(Dec5)
+    value_added_tax: Mapped[Decimal] = mapped_column(Dec5)
+    consumption_tax: Mapped[Decimal] = mapped_column(Dec5)
+    total_tax: Mapped[Decimal] = mapped_column(Dec5)
+    status: Mapped[int] = mapped_column(Integer)
+    status_time: Mapped[datetime] = mapped_column(DateTime)
+    ent_duty_no: Mapped[str | None] = mapped_column(String(40))
+    note: Mapped[str | None] = mapped_column(Text)
+    order_no: Mapped[str | None] = mapped_column(String(60))
+    logistics_no: Mapped[str | None] = mapped_column(String(60))
+    customs_code: Mapped[str | None] = mapped_column(String(4))
+    ebc_code: Mapped[str | None] = mapped_column(String(18))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=now_cn)
+
+    lines: Mapped[list[TaxLine]] = relationship(
+        order_by="TaxLine.gnum", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+
+class TaxLine(Base):
+    __tablename__ = "tax_lines"
+    __table_args__ = (UniqueConstraint("tax_slip_id", "gnum"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tax_slip_id: Mapped[int] = mapped_column(ForeignKey("tax_slips.id", ondelete="CASCADE"))
+    gnum: Mapped[int] = mapped_column(Integer)
+    gcode: Mapped[str | None] = mapped_column(String(10))
+    tax_price: Mapped[Decimal] = mapped_column(Dec5)
+    customs_tax: Mapped[Decimal] = mapped_column(Dec5)
+    value_added_tax: Mapped[Decimal] = mapped_column(Dec5)
+    consumption_tax: Mapped[Decimal] = mapped_column(Dec5)
+
+
+class TaxStatusEvent(Base):
+    """Tax-slip status history: the CEB816 itself and every CEB818, whatever the arrival order."""
+
+    __tablename__ = "tax_status_events"
+    __table_args__ = (UniqueConstraint("tax_no", "status", "return_time"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tax_no: Mapped[str] = mapped_column(String(40), index=True)
+    invt_no: Mapped[str] = mapped_column(String(18))
+    status: Mapped[int] = mapped_column(Integer)
+    ent_duty_no: Mapped[str | None] = mapped_column(String(40))
+    return_time: Mapped[datetime] = mapped_column(DateTime)
+    source: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=now_cn)
+
+
+class IngestedMessage(Base):
+    """Every accepted message, by root guid and by content hash: a second copy is a duplicate."""
+
+    __tablename__ = "ingested_messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    guid: Mapped[str] = mapped_column(String(36), unique=True)
+    sha256: Mapped[bytes] = mapped_column(Key, unique=True)
+    msg_type: Mapped[str] = mapped_column(String(8))
+    source: Mapped[str] = mapped_column(String(8))
+    received_at: Mapped[datetime] = mapped_column(DateTime, default=now_cn)
+
+
+# -- notifications ---------------------------------------------------------------------------------
+
+
+class Outbox(Base):
+    """A notification to deliver, written in the same transaction as the records that cause it.
+    `dedupe_key` (event + binding) is unique, so a re-ingest or a crash never makes a second one."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dedupe_key: Mapped[str] = mapped_column(String(160), unique=True)
+    binding_id: Mapped[int] = mapped_column(ForeignKey("bindings.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    ref_id: Mapped[int | None] = mapped_column(Integer)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime, default=now_cn)
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime)
+    last_error: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=now_cn)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+    tg_message_id: Mapped[int | None] = mapped_column(BigInteger)

@@ -1,0 +1,83 @@
+"""Quarantine for rejected messages.
+
+A rejected file may hold personal data, so its bytes are stored encrypted (like the database
+fields); the reason sits beside it in plain text and holds no personal data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from bot.domain.clock import now_cn
+from storage.vault import Vault
+
+_PURPOSE = "quarantine"
+SUFFIX = ".bin"
+
+
+@dataclass(frozen=True)
+class QuarantineEntry:
+    name: str
+    reason: str
+    source: str
+    at: datetime
+    size: int
+
+
+class Quarantine:
+    def __init__(self, folder: Path, vault: Vault) -> None:
+        self.folder = folder
+        self.vault = vault
+
+    def put(self, data: bytes, reason: str, source: str) -> Path:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        at = now_cn()
+        digest = hashlib.sha256(data).hexdigest()[:16]
+        stem = f"{at:%Y%m%dT%H%M%S}-{digest}"
+        blob = self.folder / (stem + SUFFIX)
+        _write_private(blob, self.vault.encrypt_bytes(data, _PURPOSE))
+        # The source name is a path the operator gave; keep only its file name.
+        meta = f"reason: {reason}\nsource: {Path(source).name}\nat: {at:%Y-%m-%d %H:%M:%S}\nsize: {len(data)}\n"
+        _write_private(self.folder / (stem + ".reason"), meta.encode())
+        return blob
+
+    def entries(self) -> list[QuarantineEntry]:
+        if not self.folder.is_dir():
+            return []
+        out = []
+        for blob in sorted(self.folder.glob("*" + SUFFIX)):
+            meta = _read_meta(blob.with_suffix(".reason"))
+            out.append(
+                QuarantineEntry(
+                    name=blob.name,
+                    reason=meta.get("reason", "?"),
+                    source=meta.get("source", "?"),
+                    at=datetime.strptime(meta["at"], "%Y-%m-%d %H:%M:%S") if "at" in meta else now_cn(),
+                    size=int(meta.get("size", "0")),
+                )
+            )
+        return out
+
+    def read(self, name: str) -> bytes:
+        """Decrypt one entry; `name` is an entry name as listed (no paths accepted)."""
+        if Path(name).name != name or not name.endswith(SUFFIX):
+            raise FileNotFoundError(name)
+        return self.vault.decrypt_bytes((self.folder / name).read_bytes(), _PURPOSE)
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+
+
+def _read_meta(path: Path) -> dict[str, str]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return {}
+    return dict(line.split(": ", 1) for line in lines if ": " in line)

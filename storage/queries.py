@@ -1,0 +1,243 @@
+"""Read queries behind the views. Every query takes the bound identity (its blind index) and
+returns nothing that is not that identity's: the identity is part of every WHERE clause,
+including lookups by record id."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+
+from sqlalchemy import Select, distinct, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.domain import cbec
+from bot.domain.records import (
+    PAGE_SIZE,
+    DateRange,
+    ListDetail,
+    ListFilter,
+    ListLine,
+    ListRow,
+    Page,
+    QuotaOverview,
+    TaxDetail,
+    TaxFilter,
+    TaxLine,
+    TaxRow,
+    clamp_page,
+)
+from storage.models import Inventory, InventoryLine, TaxSlip
+
+_SCALE = Decimal(100000)
+
+
+def _day_bounds(column, dates: DateRange) -> list:  # type: ignore[no-untyped-def]
+    conds = []
+    if dates.start is not None:
+        conds.append(column >= datetime.combine(dates.start, time.min))
+    if dates.end is not None:
+        conds.append(column < datetime.combine(dates.end + timedelta(days=1), time.min))
+    return conds
+
+
+async def _page(session: AsyncSession, stmt: Select, page: int, size: int = PAGE_SIZE) -> tuple[list, int, int, int]:
+    total = (await session.execute(select(func.count()).select_from(stmt.order_by(None).subquery()))).scalar_one()
+    page, pages = clamp_page(page, total, size)
+    rows = (await session.execute(stmt.limit(size).offset(page * size))).scalars().all()
+    return list(rows), page, pages, total
+
+
+def _list_row(inv: Inventory) -> ListRow:
+    return ListRow(
+        id=inv.id,
+        pre_no=inv.pre_no,
+        invt_no=inv.invt_no,
+        order_no=inv.order_no,
+        stored_at=inv.app_time,
+        decl_date=inv.decl_date,
+        platform=inv.ebp_name,
+        total=inv.total_value,
+        currency=inv.currency,
+        status=inv.status,
+        group=inv.status_group,
+        disputed=inv.disputed_at is not None,
+    )
+
+
+# -- quota -------------------------------------------------------------------------------------------
+
+
+async def quota_overview(session: AsyncSession, identity_key: bytes, year: int, today: date) -> QuotaOverview:
+    years = set(
+        (
+            await session.execute(
+                select(distinct(Inventory.decl_year)).where(Inventory.identity_key == identity_key)
+            )
+        ).scalars()
+    )
+    years.add(today.year)
+    consumed_units, counted = (
+        await session.execute(
+            select(func.coalesce(func.sum(Inventory.total_value), 0), func.count()).where(
+                Inventory.identity_key == identity_key,
+                Inventory.decl_year == year,
+                Inventory.counted.is_(True),
+            )
+        )
+    ).one()
+    # SUM bypasses the column type, so convert the scaled integer here.
+    quota = cbec.quota_for(year, [Decimal(consumed_units) / _SCALE])
+    return QuotaOverview(
+        year=year,
+        limit=quota.limit,
+        consumed=quota.consumed,
+        available=quota.available,
+        counted=int(counted),
+        years=tuple(sorted(years, reverse=True)),
+    )
+
+
+async def counted_lists(session: AsyncSession, identity_key: bytes, year: int, page: int) -> Page[ListRow]:
+    stmt = (
+        select(Inventory)
+        .where(Inventory.identity_key == identity_key, Inventory.decl_year == year, Inventory.counted.is_(True))
+        .order_by(Inventory.app_time.desc(), Inventory.id.desc())
+    )
+    rows, page, pages, total = await _page(session, stmt, page)
+    return Page(tuple(_list_row(r) for r in rows), page, pages, total)
+
+
+# -- clearance lists ------------------------------------------------------------------------------------
+
+
+def normalize_number(term: str) -> str:
+    return "".join(term.split())
+
+
+async def clearance_lists(session: AsyncSession, identity_key: bytes, flt: ListFilter, page: int) -> Page[ListRow]:
+    stmt = select(Inventory).where(Inventory.identity_key == identity_key)
+    if flt.group is not None:
+        stmt = stmt.where(Inventory.status_group == flt.group)
+    stmt = stmt.where(*_day_bounds(Inventory.app_time, flt.dates))
+    if flt.number:
+        term = normalize_number(flt.number)
+        stmt = stmt.where(
+            or_(Inventory.pre_no == term.upper(), Inventory.invt_no == term.upper(), Inventory.order_no == term)
+        )
+    stmt = stmt.order_by(Inventory.app_time.desc(), Inventory.id.desc())
+    rows, page, pages, total = await _page(session, stmt, page)
+    return Page(tuple(_list_row(r) for r in rows), page, pages, total)
+
+
+async def list_detail(session: AsyncSession, identity_key: bytes, list_id: int) -> ListDetail | None:
+    inv = (
+        await session.execute(
+            select(Inventory).where(Inventory.id == list_id, Inventory.identity_key == identity_key)
+        )
+    ).scalar_one_or_none()
+    if inv is None:
+        return None
+    return ListDetail(
+        id=inv.id,
+        pre_no=inv.pre_no,
+        invt_no=inv.invt_no,
+        order_no=inv.order_no,
+        platform=inv.ebp_name,
+        platform_code=inv.ebp_code,
+        company=inv.ebc_name,
+        logistics_name=inv.logistics_name,
+        logistics_no=inv.logistics_no,
+        decl_date=inv.decl_date,
+        stored_at=inv.app_time,
+        status=inv.status,
+        status_time=inv.status_time,
+        status_info=inv.status_info,
+        group=inv.status_group,
+        customs_code=inv.customs_code,
+        port_code=inv.port_code,
+        trade_mode=inv.trade_mode,
+        freight=inv.freight,
+        insured_fee=inv.insured_fee,
+        goods_value=inv.goods_value,
+        total=inv.total_value,
+        currency=inv.currency,
+        disputed=inv.disputed_at is not None,
+        lines=tuple(
+            ListLine(
+                gnum=ln.gnum, gname=ln.gname, gcode=ln.gcode, qty=ln.qty, unit=ln.unit, price=ln.price,
+                total_price=ln.total_price, currency=ln.currency, country=ln.country,
+            )
+            for ln in inv.lines
+        ),
+    )
+
+
+# -- tax slips ---------------------------------------------------------------------------------------------
+
+
+async def tax_slips(session: AsyncSession, identity_key: bytes, flt: TaxFilter, page: int) -> Page[TaxRow]:
+    stmt = select(TaxSlip).where(TaxSlip.identity_key == identity_key)
+    if flt.status is not None:
+        stmt = stmt.where(TaxSlip.status == flt.status)
+    stmt = stmt.where(*_day_bounds(TaxSlip.return_time, flt.dates))
+    stmt = stmt.order_by(TaxSlip.return_time.desc(), TaxSlip.id.desc())
+    rows, page, pages, total = await _page(session, stmt, page)
+    items = tuple(
+        TaxRow(id=t.id, tax_no=t.tax_no, invt_no=t.invt_no, stored_at=t.return_time, total=t.total_tax, status=t.status)
+        for t in rows
+    )
+    return Page(items, page, pages, total)
+
+
+async def tax_slip_detail(session: AsyncSession, identity_key: bytes, tax_id: int) -> TaxDetail | None:
+    slip = (
+        await session.execute(select(TaxSlip).where(TaxSlip.id == tax_id, TaxSlip.identity_key == identity_key))
+    ).scalar_one_or_none()
+    if slip is None:
+        return None
+    inv_lines: dict[int, InventoryLine] = {}
+    platform = None
+    if slip.inventory_id is not None:
+        inv = (
+            await session.execute(
+                select(Inventory).where(Inventory.id == slip.inventory_id, Inventory.identity_key == identity_key)
+            )
+        ).scalar_one_or_none()
+        if inv is not None:
+            platform = inv.ebp_name
+            inv_lines = {ln.gnum: ln for ln in inv.lines}
+    lines = []
+    for tl in slip.lines:
+        src = inv_lines.get(tl.gnum)
+        rates = cbec.derive_rates(tl.tax_price, tl.customs_tax, tl.consumption_tax, tl.value_added_tax)
+        lines.append(
+            TaxLine(
+                gnum=tl.gnum,
+                gcode=tl.gcode or (src.gcode if src else None),
+                qty=src.qty if src else None,
+                unit=src.unit if src else None,
+                price=src.price if src else None,
+                tax_price=tl.tax_price,
+                customs_tax=tl.customs_tax,
+                consumption_tax=tl.consumption_tax,
+                vat=tl.value_added_tax,
+                tariff_rate=rates.tariff,
+                consumption_rate=rates.consumption,
+                vat_rate=rates.vat,
+            )
+        )
+    return TaxDetail(
+        id=slip.id,
+        tax_no=slip.tax_no,
+        invt_no=slip.invt_no,
+        order_no=slip.order_no,
+        platform=platform,
+        status=slip.status,
+        stored_at=slip.return_time,
+        ent_duty_no=slip.ent_duty_no,
+        customs_tax=slip.customs_tax,
+        consumption_tax=slip.consumption_tax,
+        vat=slip.value_added_tax,
+        total=slip.total_tax,
+        lines=tuple(lines),
+    )

@@ -1,0 +1,114 @@
+"""Shared fixtures: keys, vault, and a migrated database on SQLite — and on PostgreSQL when
+SWBOT_TEST_POSTGRES_URL points at a server that answers (each test gets its own schema)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from storage.db import Database
+from storage.migrate import upgrade
+from storage.quarantine import Quarantine
+from storage.vault import Keys, Vault
+
+POSTGRES_ENV = "SWBOT_TEST_POSTGRES_URL"
+TEST_SECRET = b"test-master-secret-0123456789-abcdefghijklmnop"
+
+
+@pytest.fixture
+def keys() -> Keys:
+    return Keys.derive(TEST_SECRET)
+
+
+@pytest.fixture
+def vault(keys: Keys) -> Vault:
+    return Vault(keys)
+
+
+def _postgres_url() -> str | None:
+    return os.environ.get(POSTGRES_ENV) or None
+
+
+_pg_checked: dict[str, str | None] = {}
+
+
+async def _postgres_problem(url: str) -> str | None:
+    """None when the server answers, else why not (cached per run)."""
+    if url in _pg_checked:
+        return _pg_checked[url]
+    import asyncpg
+
+    dsn = url.replace("postgresql+asyncpg://", "postgresql://")
+    try:
+        conn = await asyncio.wait_for(asyncpg.connect(dsn), 5)
+        await conn.close()
+        problem = None
+    except Exception as exc:  # any failure means "no usable server here"
+        problem = f"{type(exc).__name__}: {exc}"
+    _pg_checked[url] = problem
+    return problem
+
+
+async def make_database(backend: str, tmp_path: Path) -> tuple[Database, object]:
+    """A migrated database and a cleanup callback."""
+    if backend == "sqlite":
+        db = Database(f"sqlite+aiosqlite:///{tmp_path / 'test.db'}")
+        await db.check()
+        await upgrade(db)
+
+        async def cleanup() -> None:
+            await db.dispose()
+
+        return db, cleanup
+    url = _postgres_url()
+    if url is None:
+        pytest.skip(f"PostgreSQL tests need {POSTGRES_ENV} (e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/test)")
+    problem = await _postgres_problem(url)
+    if problem:
+        pytest.skip(f"no PostgreSQL server answers at {POSTGRES_ENV}: {problem}")
+    import asyncpg
+
+    schema = "t_" + uuid.uuid4().hex[:12]
+    dsn = url.replace("postgresql+asyncpg://", "postgresql://")
+    conn = await asyncpg.connect(dsn)
+    await conn.execute(f'CREATE SCHEMA "{schema}"')
+    await conn.close()
+    db = Database(url, connect_args={"server_settings": {"search_path": schema}})
+    await db.check()
+    await upgrade(db)
+
+    async def cleanup() -> None:
+        await db.dispose()
+        c = await asyncpg.connect(dsn)
+        await c.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        await c.close()
+
+    return db, cleanup
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    database, cleanup = await make_database(request.param, tmp_path)
+    try:
+        yield database
+    finally:
+        await cleanup()  # type: ignore[operator]
+
+
+@pytest.fixture
+async def sqlite_db(tmp_path: Path) -> AsyncIterator[Database]:
+    database, cleanup = await make_database("sqlite", tmp_path)
+    try:
+        yield database
+    finally:
+        await cleanup()  # type: ignore[operator]
+
+
+@pytest.fixture
+def quarantine(tmp_path: Path, vault: Vault) -> Quarantine:
+    return Quarantine(tmp_path / "quarantine", vault)
