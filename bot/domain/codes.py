@@ -238,15 +238,17 @@ def is_chinese(lang: str | None) -> bool:
 
 
 def _raw(code: Code) -> str:
-    return "-" if code is None else str(code).strip()
+    """The code as shown when we have no name for it; missing or blank → "-"."""
+    s = "" if code is None else str(code).strip()
+    return s or "-"
 
 
 def _key(code: Code, width: int) -> str | None:
-    """ "7", "007", 7 → "007" for width 3 (leading zeros are not significant); None if not a number."""
+    """Table key: 7, "7", "007" → "007" for width 3 (leading zeros do not matter); None if not digits."""
     s = _raw(code)
     if not s.isascii() or not s.isdigit():
         return None
-    return str(int(s)).zfill(width)
+    return s.lstrip("0").zfill(width)
 
 
 def _status_int(status: Code) -> int | None:
@@ -262,8 +264,6 @@ def _status_int(status: Code) -> int | None:
 
 
 def _lookup(table: dict[str, Names], code: Code, width: int, lang: str | None) -> str:
-    if code is None:
-        return "-"
     names = table.get(_key(code, width) or "")
     if names is None:
         return _raw(code)
@@ -291,7 +291,7 @@ def id_type_name(code: Code, lang: str | None) -> str:
 
 
 def customs_name(code: Code, lang: str | None) -> str:
-    """关区 name: "2900" → 杭州关区; a subordinate office "2924" → "杭州关区 (2924)"; else the code."""
+    """关区 name: "2900" → 杭州关区; a subordinate office "2924" → 杭州关区（2924）; else the code."""
     if code is None:
         return "-"
     key = _key(code, 4)
@@ -322,9 +322,9 @@ def list_status_name(status: Code, lang: str | None) -> str:
 def list_status_note(status: Code, lang: str | None) -> str:
     """What the status means for the consumer, in plain words."""
     zh = is_chinese(lang)
-    n = _status_int(status) if status is not None else None
     if status is None:
         return _NO_RECEIPT_NOTE[0 if zh else 1]
+    n = _status_int(status)
     entry = None if n is None else (_NEGATIVE_STATUS if n < 0 else LIST_STATUSES.get(n))
     if entry is None:
         return _UNKNOWN_NOTE[0 if zh else 1]
