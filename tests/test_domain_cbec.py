@@ -177,9 +177,7 @@ def test_q1_consumed_and_available() -> None:
 
 
 def test_q2_a_full_tax_item_still_counts() -> None:
-    tax = line_tax(
-        D("6000.00"), tariff_rate=D("0.10"), consumption_rate=D(0), vat_rate=D("0.13"), within_limits=False
-    )
+    tax = line_tax(D("6000.00"), tariff_rate=D("0.10"), consumption_rate=D(0), vat_rate=D("0.13"), within_limits=False)
     q = quota_for(2025, [D("6000.00")])
     assert q.consumed == D("6000.00")  # tax excluded
     assert q.consumed != D("6000.00") + tax.total
@@ -241,9 +239,7 @@ TAX_VECTORS = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("vid", "p", "t", "c", "v", "within", "customs", "consumption", "vat", "total"), TAX_VECTORS
-)
+@pytest.mark.parametrize(("vid", "p", "t", "c", "v", "within", "customs", "consumption", "vat", "total"), TAX_VECTORS)
 def test_tax_vectors(
     vid: str,
     p: str,
@@ -263,27 +259,19 @@ def test_tax_vectors(
 
 
 def test_t3_vat_base_uses_the_full_consumption_tax() -> None:
-    tax = line_tax(
-        D("425"), tariff_rate=D(0), consumption_rate=D("0.15"), vat_rate=D("0.13"), within_limits=True
-    )
+    tax = line_tax(D("425"), tariff_rate=D(0), consumption_rate=D("0.15"), vat_rate=D("0.13"), within_limits=True)
     assert tax.vat == D("45.50")
     assert tax.vat != D("43.45")  # what the reduced consumption tax in the base would give
 
 
 def test_within_limits_forces_tariff_to_zero() -> None:
-    tax = line_tax(
-        D("1000"), tariff_rate=D("0.20"), consumption_rate=D(0), vat_rate=D("0.13"), within_limits=True
-    )
+    tax = line_tax(D("1000"), tariff_rate=D("0.20"), consumption_rate=D(0), vat_rate=D("0.13"), within_limits=True)
     assert tax == TaxAmounts(customs=D("0.00"), consumption=D("0.00"), vat=D("91.00"))
 
 
 def test_outside_limits_is_full_rate() -> None:
-    within = line_tax(
-        D("1000"), tariff_rate=D(0), consumption_rate=D(0), vat_rate=D("0.13"), within_limits=True
-    )
-    outside = line_tax(
-        D("1000"), tariff_rate=D(0), consumption_rate=D(0), vat_rate=D("0.13"), within_limits=False
-    )
+    within = line_tax(D("1000"), tariff_rate=D(0), consumption_rate=D(0), vat_rate=D("0.13"), within_limits=True)
+    outside = line_tax(D("1000"), tariff_rate=D(0), consumption_rate=D(0), vat_rate=D("0.13"), within_limits=False)
     assert (within.vat, outside.vat) == (D("91.00"), D("130.00"))
 
 
@@ -346,9 +334,7 @@ def test_comprehensive_rate_matches_line_tax(cents: int, c: Decimal, v: Decimal)
 # ---------------------------------------------------------------- derived rates
 
 
-@pytest.mark.parametrize(
-    ("vid", "p", "t", "c", "v", "within", "customs", "consumption", "vat", "total"), TAX_VECTORS
-)
+@pytest.mark.parametrize(("vid", "p", "t", "c", "v", "within", "customs", "consumption", "vat", "total"), TAX_VECTORS)
 def test_derive_rates_gives_back_the_vector_rates(
     vid: str,
     p: str,
@@ -383,9 +369,7 @@ def test_derive_rates_unknowns() -> None:
 
 def test_derive_rates_explicit_limits_flag() -> None:
     # Outside the limits with a 0 tariff the customs tax is 0, so inference would say "within".
-    tax = line_tax(
-        D("6000"), tariff_rate=D(0), consumption_rate=D(0), vat_rate=D("0.13"), within_limits=False
-    )
+    tax = line_tax(D("6000"), tariff_rate=D(0), consumption_rate=D(0), vat_rate=D("0.13"), within_limits=False)
     assert derive_rates(D("6000"), tax.customs, tax.consumption, tax.vat, within_limits=False) == Rates(
         D(0), D(0), D("0.13")
     )
@@ -394,9 +378,7 @@ def test_derive_rates_explicit_limits_flag() -> None:
 
 def test_non_statutory_rates_come_back_raw() -> None:
     # VAT 12% and tariff 8.4% are not in the snapping sets: shown to 0.01 %.
-    tax = line_tax(
-        D("6000"), tariff_rate=D("0.084"), consumption_rate=D(0), vat_rate=D("0.12"), within_limits=False
-    )
+    tax = line_tax(D("6000"), tariff_rate=D("0.084"), consumption_rate=D(0), vat_rate=D("0.12"), within_limits=False)
     rates = derive_rates(D("6000"), tax.customs, tax.consumption, tax.vat)
     assert rates == Rates(D("0.084"), D(0), D("0.12"))
     assert str(rates.tariff) == "0.0840"
@@ -466,9 +448,7 @@ def test_derive_rates_infers_outside_from_customs_tax(cents: int, t: Decimal, c:
 
 
 @settings(max_examples=100, deadline=None)
-@given(
-    st.integers(min_value=1, max_value=199), st.sampled_from(CONSUMPTION_RATES), st.sampled_from(VAT_RATES)
-)
+@given(st.integers(min_value=1, max_value=199), st.sampled_from(CONSUMPTION_RATES), st.sampled_from(VAT_RATES))
 def test_uniqueness_threshold_is_honest(cents: int, c: Decimal, v: Decimal) -> None:
     # The brute force agrees with derive_rates whenever it finds exactly one answer below 2 元.
     price = D(cents) / 100
@@ -487,9 +467,7 @@ def test_uniqueness_threshold_is_honest(cents: int, c: Decimal, v: Decimal) -> N
     st.sampled_from(VAT_RATES),
     st.booleans(),
 )
-def test_derive_rates_unique_just_above_2_yuan(
-    cents: int, t: Decimal, c: Decimal, v: Decimal, within: bool
-) -> None:
+def test_derive_rates_unique_just_above_2_yuan(cents: int, t: Decimal, c: Decimal, v: Decimal, within: bool) -> None:
     # The small prices where adjacent statutory rates are closest in fen.
     price = D(cents) / 100
     tax = line_tax(price, tariff_rate=t, consumption_rate=c, vat_rate=v, within_limits=within)

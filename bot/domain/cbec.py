@@ -256,9 +256,7 @@ def _raw(rate: Decimal) -> Decimal:
     return rate.quantize(_DISPLAY, ROUND_HALF_UP)
 
 
-def _vat_for(
-    base: Decimal, c: Decimal, k: Decimal, vat: Decimal, preferred: Decimal | None
-) -> Decimal | None:
+def _vat_for(base: Decimal, c: Decimal, k: Decimal, vat: Decimal, preferred: Decimal | None) -> Decimal | None:
     """The statutory VAT rate that reproduces `vat` on this base, or None."""
     hits = [v for v in VAT_RATES if round_fen(base * v * k / (ONE - c)) == vat]
     if not hits:
