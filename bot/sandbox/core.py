@@ -1,0 +1,426 @@
+"""``BotApiCore``: the local Telegram Bot API stand-in's state machine.
+
+One instance is one bot. Transports (:mod:`bot.sandbox.request` in-process,
+:mod:`bot.sandbox.server` over HTTP) call :meth:`BotApiCore.request` with the method name and the
+parameters as they arrived on the wire; users act through :mod:`bot.sandbox.users`; tests inspect
+through :meth:`calls`, :meth:`messages`, :meth:`last_message`.
+
+Threading: the HTTP server runs its own event loop in a thread while the test and the bot run in
+others, so all state sits behind one lock and every call is answered synchronously under it. Only
+getUpdates (long polling) and injected delays wait, on the caller's own loop; an update queued from
+any thread wakes them with ``loop.call_soon_threadsafe``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from bot.sandbox.methods import QUERY_TOO_OLD, WEBHOOK_CONFLICT, BotMethods
+from bot.sandbox.models import ApiError, Call, CallbackAnswer, MessageView, bad_request, view_of
+from bot.sandbox.spec import ParamError
+from bot.sandbox.users import OWN, Own, UserActions
+from bot.sandbox.webhook import run_pusher
+
+__all__ = ["OWN", "QUERY_TOO_OLD", "ApiError", "BotApiCore", "Call", "CallbackAnswer", "MessageView", "Own"]
+
+NOT_FOUND = "Not Found: method not found"
+POLL_CONFLICT = "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"
+_REQUIRED_WORDING = {
+    "chat_id": "chat_id is empty",
+    "text": "message text is empty",
+    "message_id": "message identifier is not specified",
+    "callback_query_id": "query_id is empty",
+}
+_DEFAULT_DESCRIPTIONS = {
+    400: "Bad Request: injected failure",
+    403: "Forbidden: injected failure",
+    409: "Conflict: injected failure",
+    500: "Internal Server Error: injected failure",
+    502: "Bad Gateway",
+}
+
+
+@dataclass(slots=True)
+class _Fault:
+    method: str  # "*" for any method
+    error: ApiError
+    times: int
+    chat_id: str | None
+
+
+@dataclass(slots=True)
+class _Delay:
+    method: str
+    seconds: float
+    times: int | None  # None: until cleared
+
+
+def _encode(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+class BotApiCore(BotMethods, UserActions):
+    """The stand-in. Keyword arguments: ``bot_id``, ``username``, ``first_name`` (getMe),
+    ``callback_query_ttl`` (seconds a callback query can be answered, default 15),
+    ``strict_ampersand`` (reject a bare ``&`` in HTML, default True), ``privacy_mode`` (groups),
+    ``max_calls`` (how many calls the record keeps)."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._faults: list[_Fault] = []
+        self._delays: list[_Delay] = []
+        self.webhook_retry_delay = 0.2  # seconds before re-pushing after a failed webhook delivery
+        self.webhook_timeout = 5.0
+        self._methods: dict[str, Callable[[dict[str, Any]], Any]] = {
+            name[4:]: getattr(self, name) for name in dir(self) if name.startswith("api_")
+        }
+
+    # -- transport entry points ----------------------------------------------------------------
+
+    async def request(self, method: str, raw: Mapping[str, Any], *,
+                      client_timeout: float | None = None) -> tuple[int, bytes]:
+        """Answer one Bot API request: the HTTP status and the JSON body. ``raw`` holds the
+        parameters as sent (form strings or JSON values). ``client_timeout`` is the client's read
+        timeout: when an answer would come later, this raises :class:`TimeoutError` after it."""
+        if method == "getUpdates" or method.lower() == "getupdates":
+            status, body = await self._get_updates(raw, client_timeout)
+        else:
+            status, body = self.dispatch(method, raw)
+        if self._delays:
+            delay = self._take_delay(method)
+            if delay:
+                # The call took effect; only the answer is late, as on a slow network.
+                if client_timeout is not None and delay > client_timeout:
+                    await asyncio.sleep(client_timeout)
+                    raise TimeoutError(f"{method}: the sandbox answers after {delay} s")
+                await asyncio.sleep(delay)
+        return status, _encode(body)
+
+    def dispatch(self, method: str, raw: Mapping[str, Any]) -> tuple[int, dict[str, Any]]:
+        """Answer a call that does not wait (anything but getUpdates): (status, envelope)."""
+        with self._lock:
+            name = self._spec.canonical(method)
+            params: dict[str, Any] = dict(raw)
+            try:
+                if name is None:
+                    raise ApiError(400, NOT_FOUND)
+                handler = self._methods.get(name)
+                if handler is None:
+                    raise bad_request(f"method {name} is not implemented by the swbot sandbox "
+                                      f"(it implements {', '.join(sorted(self._methods))})")
+                if self._faults:
+                    self._raise_fault(name, raw)
+                params = self._decode(name, raw)
+                result = handler(params)
+            except ApiError as exc:
+                self._record(Call(name or method, params, False, None, exc.code, exc.description, time.monotonic()))
+                return exc.code, exc.envelope()
+            self._record(Call(name, params, True, result, at=time.monotonic()))
+            return 200, {"ok": True, "result": result}
+
+    def call(self, method: str, /, **params: Any) -> Any:
+        """Call a method directly (tests, the web chat). Returns the result or raises ApiError."""
+        if method.lower() == "getupdates":
+            raise ValueError("use await core.request('getUpdates', …) to poll")
+        _, body = self.dispatch(method, params)
+        if not body["ok"]:
+            raise ApiError(body["error_code"], body["description"], body.get("parameters"))
+        return body["result"]
+
+    def _decode(self, name: str, raw: Mapping[str, Any]) -> dict[str, Any]:
+        try:
+            params = self._spec.decode(name, dict(raw))
+        except ParamError as exc:
+            raise bad_request(str(exc).replace("reply_markup JSON", "reply keyboard markup JSON")) from None
+        for p in self._spec.methods[name].values():
+            if p.required and params.get(p.name) in (None, ""):
+                raise bad_request(_REQUIRED_WORDING.get(p.name, f'parameter "{p.name}" is required'))
+        return params
+
+    def _record(self, call: Call) -> None:
+        self._calls.append(call)
+        if call.method != "getUpdates":
+            self._note_activity()
+
+    # -- getUpdates (long polling) -------------------------------------------------------------
+
+    async def _get_updates(self, raw: Mapping[str, Any],
+                           client_timeout: float | None) -> tuple[int, dict[str, Any]]:
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            params: dict[str, Any] = dict(raw)
+            try:
+                if self._faults:
+                    self._raise_fault("getUpdates", raw)
+                params = self._decode("getUpdates", raw)
+                if self._webhook:
+                    raise ApiError(409, WEBHOOK_CONFLICT)
+                self._poll_gen += 1
+                gen = self._poll_gen
+                self._wake(self._pollers)  # an older pending poll now ends with 409, as in Telegram
+                if params.get("allowed_updates") is not None:
+                    self._set_allowed(params["allowed_updates"])
+                limit = min(max(int(params.get("limit") or 100), 1), 100)
+                wait = max(float(params.get("timeout") or 0), 0.0)
+                self._acknowledge(params.get("offset"))
+                updates = self._take_pending(limit)
+                if updates or wait == 0:
+                    return self._answer_poll(params, updates)
+                event = asyncio.Event()
+                waiter = (loop, event)
+                self._pollers.append(waiter)
+            except ApiError as exc:
+                self._record(Call("getUpdates", params, False, None, exc.code, exc.description, time.monotonic()))
+                return exc.code, exc.envelope()
+        try:
+            limited = client_timeout is not None and client_timeout < wait
+            try:
+                await asyncio.wait_for(event.wait(), client_timeout if limited else wait)
+            except TimeoutError:
+                if limited:
+                    raise
+        finally:
+            with self._lock:
+                self._pollers.remove(waiter)
+        with self._lock:
+            conflict = POLL_CONFLICT if gen != self._poll_gen else WEBHOOK_CONFLICT if self._webhook else None
+            if conflict:
+                self._record(Call("getUpdates", params, False, None, 409, conflict, time.monotonic()))
+                return 409, {"ok": False, "error_code": 409, "description": conflict}
+            return self._answer_poll(params, self._take_pending(limit))
+
+    def _answer_poll(self, params: dict[str, Any], updates: list[dict[str, Any]]) -> tuple[int, dict[str, Any]]:
+        self._record(Call("getUpdates", params, True, updates, at=time.monotonic()))
+        if updates:
+            self._delivered_max = max(self._delivered_max, updates[-1]["update_id"])
+            self._note_activity()
+        return 200, {"ok": True, "result": updates}
+
+    def _acknowledge(self, offset: Any) -> None:
+        if not isinstance(offset, int) or offset == 0:
+            return
+        q = self._updates
+        if offset > 0:
+            while q and q[0][0] < offset:
+                q.popleft()
+        else:
+            while len(q) > -offset:
+                q.popleft()
+
+    def _take_pending(self, limit: int) -> list[dict[str, Any]]:
+        result = []
+        for update_id, kind, update in list(self._updates):
+            if not self._is_allowed(kind):
+                self._updates.remove((update_id, kind, update))
+                self._dropped.add(update_id)
+                continue
+            result.append(update)
+            if len(result) >= limit:
+                break
+        return result
+
+    # -- webhook -------------------------------------------------------------------------------
+
+    def _start_webhook_thread(self) -> None:
+        if self._webhook_thread is None or not self._webhook_thread.is_alive():
+            self._stopping = False
+            self._webhook_thread = threading.Thread(target=run_pusher, args=(self,), name="sandbox-webhook",
+                                                    daemon=True)
+            self._webhook_thread.start()
+
+    def _next_push(self) -> tuple[str, str | None, int, dict[str, Any]] | None:
+        """Under the lock: the next update to push, or None."""
+        if not self._webhook:
+            return None
+        while self._updates:
+            update_id, kind, update = self._updates[0]
+            if self._is_allowed(kind):
+                return self._webhook["url"], self._webhook["secret_token"], update_id, update
+            self._updates.popleft()
+            self._dropped.add(update_id)
+        return None
+
+    def _pushed(self, update_id: int, error: str | None) -> None:
+        """Under the lock: the outcome of pushing ``update_id``."""
+        if error is None:
+            while self._updates and self._updates[0][0] <= update_id:
+                self._updates.popleft()
+            self._delivered_max = max(self._delivered_max, update_id)
+            self._note_activity()
+        else:
+            self._webhook_error = (self.now(), error)
+
+    def shutdown(self) -> None:
+        """Stop the webhook pusher thread and release any pending long polls."""
+        with self._lock:
+            self._stopping = True
+            self._webhook_cv.notify_all()
+            self._poll_gen += 1
+            self._wake(self._pollers)
+            thread = self._webhook_thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=self.webhook_timeout + 1)
+
+    # -- fault injection -----------------------------------------------------------------------
+
+    def fail_next(self, method: str, *, error_code: int, description: str | None = None,
+                  retry_after: int | None = None, times: int = 1, chat_id: int | str | None = None) -> None:
+        """Make the next ``times`` calls of ``method`` ("*" for any but getUpdates) fail, optionally
+        only those for ``chat_id``. A 429 carries ``parameters.retry_after`` like Telegram's."""
+        parameters = None
+        if error_code == 429:
+            retry_after = 1 if retry_after is None else retry_after
+            description = description or f"Too Many Requests: retry after {retry_after}"
+            parameters = {"retry_after": retry_after}
+        description = description or _DEFAULT_DESCRIPTIONS.get(error_code, f"Error {error_code}: injected failure")
+        canonical = method if method == "*" else (self._spec.canonical(method) or method)
+        with self._lock:
+            self._faults.append(_Fault(canonical, ApiError(error_code, description, parameters), times,
+                                       None if chat_id is None else str(chat_id)))
+
+    def _raise_fault(self, name: str, raw: Mapping[str, Any]) -> None:
+        for fault in self._faults:
+            if fault.method != name and not (fault.method == "*" and name != "getUpdates"):
+                continue
+            if fault.chat_id is not None and str(raw.get("chat_id")) != fault.chat_id:
+                continue
+            fault.times -= 1
+            if fault.times <= 0:
+                self._faults.remove(fault)
+            raise ApiError(fault.error.code, fault.error.description, fault.error.parameters)
+
+    def slow(self, method: str, seconds: float, *, times: int | None = None) -> None:
+        """Answer ``method`` ("*": any) ``seconds`` late, ``times`` times (None: until cleared).
+        The call still takes effect at once, so a client timeout looks like a real ambiguous one."""
+        canonical = method if method == "*" else (self._spec.canonical(method) or method)
+        with self._lock:
+            self._delays.append(_Delay(canonical, seconds, times))
+
+    def _take_delay(self, method: str) -> float:
+        with self._lock:
+            name = self._spec.canonical(method) or method
+            for d in self._delays:
+                if d.method == name or (d.method == "*" and name != "getUpdates"):
+                    if d.times is not None:
+                        d.times -= 1
+                        if d.times <= 0:
+                            self._delays.remove(d)
+                    return d.seconds
+        return 0.0
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+            self._delays.clear()
+
+    # -- inspection ----------------------------------------------------------------------------
+
+    def calls(self, method: str | None = None) -> list[Call]:
+        with self._lock:
+            if method is None:
+                return list(self._calls)
+            return [c for c in self._calls if c.method == method]
+
+    def clear_calls(self) -> None:
+        with self._lock:
+            self._calls.clear()
+
+    def messages(self, chat_id: int, include_deleted: bool = False) -> list[MessageView]:
+        with self._lock:
+            chat = self._chats.get(chat_id)
+            if chat is None:
+                return []
+            return [view_of(m) for m in chat.messages.values() if include_deleted or not m.deleted]
+
+    def message(self, chat_id: int, message_id: int) -> MessageView:
+        with self._lock:
+            chat = self._chats.get(chat_id)
+            if chat is None or message_id not in chat.messages:
+                raise KeyError(f"no message {message_id} in chat {chat_id}")
+            return view_of(chat.messages[message_id])
+
+    def last_message(self, chat_id: int, *, from_bot: bool | None = True) -> MessageView | None:
+        """The newest message still shown in the chat: from the bot by default; ``from_bot=None``
+        for either side, ``False`` for the user's."""
+        with self._lock:
+            chat = self._chats.get(chat_id)
+            if chat is None:
+                return None
+            for m in reversed(chat.messages.values()):
+                if not m.deleted and (from_bot is None or m.from_bot == from_bot):
+                    return view_of(m)
+            return None
+
+    def reply_keyboard(self, chat_id: int) -> tuple[tuple[dict[str, Any], ...], ...] | None:
+        """The reply keyboard the user currently sees in that chat, if any."""
+        with self._lock:
+            chat = self._chats.get(chat_id)
+            if chat is None or chat.reply_keyboard is None:
+                return None
+            return tuple(tuple(dict(b) for b in row) for row in chat.reply_keyboard["keyboard"])
+
+    def callback_answer(self, query_id: str) -> CallbackAnswer | None:
+        with self._lock:
+            q = self._queries.get(query_id)
+            return None if q is None else q.answer
+
+    def commands(self, scope: dict[str, Any] | None = None, language_code: str = "") -> list[dict[str, str]]:
+        with self._lock:
+            return [dict(c) for c in self._commands.get((self._scope_key(scope), language_code), [])]
+
+    def description(self, language_code: str = "") -> str:
+        with self._lock:
+            return self._descriptions.get(language_code, "")
+
+    def short_description(self, language_code: str = "") -> str:
+        with self._lock:
+            return self._short_descriptions.get(language_code, "")
+
+    def webhook_info(self) -> dict[str, Any]:
+        with self._lock:
+            return self.api_getWebhookInfo({})
+
+    def pending_updates(self) -> list[dict[str, Any]]:
+        """Updates queued and not yet confirmed by the bot (copies)."""
+        with self._lock:
+            return [json.loads(json.dumps(u)) for _, _, u in self._updates]
+
+    def drain_updates(self) -> list[dict[str, Any]]:
+        """Remove and return the queued updates (for callers that deliver them themselves)."""
+        with self._lock:
+            updates = [u for _, kind, u in self._updates if self._is_allowed(kind)]
+            self._updates.clear()
+            if updates:
+                self._delivered_max = max(self._delivered_max, updates[-1]["update_id"])
+            return updates
+
+    def user(self, user_id: int) -> dict[str, Any]:
+        with self._lock:
+            return {**self._user(user_id).to_api(), "blocked": self._users[user_id].blocked}
+
+    # -- waiting for the bot (used by the test client over HTTP) -------------------------------
+
+    def delivered(self, update_id: int) -> bool:
+        """Whether the bot has received ``update_id`` (fetched, pushed) or Telegram dropped it."""
+        with self._lock:
+            return update_id <= self._delivered_max or update_id in self._dropped
+
+    def idle_for(self) -> float:
+        """Seconds since the bot's last call other than getUpdates (or the last delivery)."""
+        return time.monotonic() - self._last_activity
+
+    def add_watcher(self, loop: asyncio.AbstractEventLoop, event: asyncio.Event) -> None:
+        """``event`` is set (on ``loop``) after every call and every delivery."""
+        with self._lock:
+            self._watchers.append((loop, event))
+
+    def remove_watcher(self, loop: asyncio.AbstractEventLoop, event: asyncio.Event) -> None:
+        with self._lock:
+            if (loop, event) in self._watchers:
+                self._watchers.remove((loop, event))

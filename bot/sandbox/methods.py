@@ -1,0 +1,404 @@
+"""The Bot API methods the stand-in implements, with Telegram's validation and error wording.
+
+Each ``api_<method>`` takes the decoded parameters (required ones already checked) and returns the
+``result`` or raises :class:`~bot.sandbox.models.ApiError`. The caller holds the lock.
+getUpdates lives in :mod:`bot.sandbox.core` because it waits.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from bot.sandbox.markup import MarkupError, parse_reply_markup
+from bot.sandbox.models import CallbackAnswer, Chat, Edit, Message, bad_request
+from bot.sandbox.state import CoreState
+from bot.sandbox.tghtml import EntityParseError, Parsed, parse_html, trim, utf16_len
+
+MAX_TEXT = 4096
+MAX_ANSWER_TEXT = 200
+MAX_DESCRIPTION = 512
+MAX_SHORT_DESCRIPTION = 120
+DELETE_WINDOW = 48 * 3600
+NOT_MODIFIED = ("message is not modified: specified new message content and reply markup are exactly the same "
+                "as a current content and reply markup of the message")
+QUERY_TOO_OLD = "query is too old and response timeout expired or query ID is invalid"
+WEBHOOK_CONFLICT = ("Conflict: can't use getUpdates method while webhook is active; "
+                    "use deleteWebhook to delete the webhook first")
+CHAT_ACTIONS = frozenset({
+    "typing", "upload_photo", "record_video", "upload_video", "record_voice", "upload_voice",
+    "upload_document", "choose_sticker", "find_location", "record_video_note", "upload_video_note",
+})
+SCOPES_PLAIN = frozenset({"default", "all_private_chats", "all_group_chats", "all_chat_administrators"})
+_COMMAND = re.compile(r"[a-z0-9_]{1,32}")
+_LANG = re.compile(r"(|[a-z]{2})")
+_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+
+
+class BotMethods(CoreState):
+    # -- text and markup -----------------------------------------------------------------------
+
+    def _text(self, p: dict[str, Any], *, editing: bool) -> tuple[Parsed, str, str | None]:
+        source = p.get("text")
+        if not isinstance(source, str) or not source:
+            raise bad_request("message text is empty")
+        mode = p.get("parse_mode")
+        try:
+            if mode:
+                if mode.lower() == "html":
+                    parsed = parse_html(source, strict_ampersand=self.strict_ampersand)
+                    mode = "HTML"
+                elif mode.lower() in ("markdown", "markdownv2"):
+                    raise bad_request(f"parse_mode {mode} is not supported by the swbot sandbox; use HTML")
+                else:
+                    raise bad_request("unsupported parse_mode")
+            else:
+                parsed = Parsed(source, self._entities(source, p.get("entities")))
+        except EntityParseError as exc:
+            raise bad_request(str(exc)) from None
+        parsed = trim(parsed)
+        if not parsed.text:
+            raise bad_request("message text is empty")
+        if utf16_len(parsed.text) > MAX_TEXT:
+            raise bad_request("MESSAGE_TOO_LONG" if editing else "message is too long")
+        return parsed, source, mode
+
+    @staticmethod
+    def _entities(text: str, entities: Any) -> list[dict[str, Any]]:
+        if entities is None:
+            return []
+        size = utf16_len(text)
+        if not isinstance(entities, list):
+            raise EntityParseError("can't parse entities: entities must be an Array")
+        out = []
+        for e in entities:
+            if not isinstance(e, dict) or not isinstance(e.get("type"), str):
+                raise EntityParseError("can't parse entities: an entity must be an Object with a type")
+            offset, length = e.get("offset"), e.get("length")
+            if not isinstance(offset, int) or not isinstance(length, int) or offset < 0 or length <= 0 \
+                    or offset + length > size:
+                raise EntityParseError(f"can't parse entities: entity {e} is out of the text")
+            out.append(dict(e))
+        return out
+
+    @staticmethod
+    def _markup(value: Any, *, inline_only: bool = False) -> dict[str, Any] | None:
+        try:
+            return parse_reply_markup(value, inline_only=inline_only)
+        except MarkupError as exc:
+            raise bad_request(str(exc)) from None
+
+    def _own_message(self, chat: Chat, message_id: Any, missing: str) -> Message:
+        if not isinstance(message_id, int):
+            raise bad_request("message identifier is not specified")
+        m = chat.messages.get(message_id)
+        if m is None or m.deleted:
+            raise bad_request(missing)
+        return m
+
+    def _editable(self, p: dict[str, Any]) -> Message:
+        if p.get("inline_message_id") is not None:
+            raise bad_request("inline messages are not supported by the swbot sandbox")
+        if p.get("chat_id") is None:
+            raise bad_request("chat_id is empty")
+        if p.get("message_id") is None:
+            raise bad_request("message identifier is not specified")
+        chat = self._chat_to_write(p["chat_id"])
+        m = self._own_message(chat, p["message_id"], "message to edit not found")
+        if not m.from_bot:
+            raise bad_request("message can't be edited")
+        if m.reply_markup and "inline_keyboard" not in m.reply_markup:
+            # A message sent with a reply keyboard or ForceReply cannot be edited (TDLib can_edit_message).
+            raise bad_request("message can't be edited")
+        if m.contact is not None or not m.text:
+            raise bad_request("there is no text in the message to edit")
+        return m
+
+    def _remember_edit(self, m: Message) -> None:
+        m.edits.append(Edit(m.edit_date or m.date, m.text, m.source, m.entities, m.reply_markup))
+        m.edit_date = self.now()
+
+    # -- bot identity --------------------------------------------------------------------------
+
+    def api_getMe(self, p: dict[str, Any]) -> Any:
+        return {**self._bot_json(), "can_join_groups": True, "can_read_all_group_messages": not self.privacy_mode,
+                "supports_inline_queries": False, "can_connect_to_business": False, "has_main_web_app": False}
+
+    def api_logOut(self, p: dict[str, Any]) -> Any:
+        self.logged_out = True
+        return True
+
+    def api_close(self, p: dict[str, Any]) -> Any:
+        self.closed = True
+        return True
+
+    # -- messages ------------------------------------------------------------------------------
+
+    def api_sendMessage(self, p: dict[str, Any]) -> Any:
+        chat = self._chat_to_write(p["chat_id"])
+        parsed, source, mode = self._text(p, editing=False)
+        markup = self._markup(p.get("reply_markup"))
+        reply_to = self._reply_to(chat, p)
+        m = self._add_message(
+            chat, from_bot=True, from_id=self.bot_id, text=parsed.text, source=source, parse_mode=mode,
+            entities=parsed.entities, reply_markup=markup, protect_content=bool(p.get("protect_content")),
+            reply_to=reply_to,
+        )
+        if markup is not None:
+            if "keyboard" in markup:
+                chat.reply_keyboard = markup
+            elif "remove_keyboard" in markup:
+                chat.reply_keyboard = None
+        return self._message_json(m)
+
+    def _reply_to(self, chat: Chat, p: dict[str, Any]) -> int | None:
+        rp = p.get("reply_parameters")
+        if rp is None:
+            return None
+        if not isinstance(rp, dict) or not isinstance(rp.get("message_id"), int):
+            raise bad_request("can't parse reply_parameters JSON object")
+        target = chat.messages.get(rp["message_id"])
+        if target is None or target.deleted:
+            if rp.get("allow_sending_without_reply"):
+                return None
+            raise bad_request("message to be replied not found")
+        return target.message_id
+
+    def api_editMessageText(self, p: dict[str, Any]) -> Any:
+        m = self._editable(p)
+        parsed, source, mode = self._text(p, editing=True)
+        # No reply_markup in an edit removes the inline keyboard, as in Telegram.
+        markup = self._markup(p.get("reply_markup"), inline_only=True)
+        if parsed.text == m.text and parsed.entities == m.entities and markup == m.reply_markup:
+            raise bad_request(NOT_MODIFIED)
+        self._remember_edit(m)
+        m.text, m.source, m.parse_mode, m.entities, m.reply_markup = (
+            parsed.text, source, mode, parsed.entities, markup)
+        return self._message_json(m)
+
+    def api_editMessageReplyMarkup(self, p: dict[str, Any]) -> Any:
+        if p.get("inline_message_id") is not None:
+            raise bad_request("inline messages are not supported by the swbot sandbox")
+        if p.get("chat_id") is None:
+            raise bad_request("chat_id is empty")
+        chat = self._chat_to_write(p["chat_id"])
+        m = self._own_message(chat, p.get("message_id"), "message to edit not found")
+        if not m.from_bot or (m.reply_markup and "inline_keyboard" not in m.reply_markup):
+            raise bad_request("message can't be edited")
+        markup = self._markup(p.get("reply_markup"), inline_only=True)
+        if markup == m.reply_markup:
+            raise bad_request(NOT_MODIFIED)
+        self._remember_edit(m)
+        m.reply_markup = markup
+        return self._message_json(m)
+
+    def _deletable(self, chat: Chat, m: Message) -> bool:
+        if chat.type != "private" and not m.from_bot and chat.bot_status != "administrator":
+            return False
+        return self.now() - m.date < DELETE_WINDOW
+
+    def api_deleteMessage(self, p: dict[str, Any]) -> Any:
+        chat = self._chat_to_write(p["chat_id"])
+        m = self._own_message(chat, p["message_id"], "message to delete not found")
+        if not self._deletable(chat, m):
+            raise bad_request("message can't be deleted for everyone")
+        m.deleted = True
+        return True
+
+    def api_deleteMessages(self, p: dict[str, Any]) -> Any:
+        chat = self._chat_to_write(p["chat_id"])
+        ids = p["message_ids"]
+        if not isinstance(ids, list) or not ids or not all(isinstance(i, int) for i in ids):
+            raise bad_request("message identifiers are not specified")
+        if len(ids) > 100:
+            raise bad_request("too many message identifiers specified")
+        for message_id in ids:  # missing or undeletable ones are skipped, as documented
+            m = chat.messages.get(message_id)
+            if m is not None and not m.deleted and self._deletable(chat, m):
+                m.deleted = True
+        return True
+
+    def api_sendChatAction(self, p: dict[str, Any]) -> Any:
+        self._chat_to_write(p["chat_id"])
+        if p["action"] not in CHAT_ACTIONS:
+            raise bad_request("wrong parameter action in request")
+        return True
+
+    def api_getChat(self, p: dict[str, Any]) -> Any:
+        chat = self._chat(p["chat_id"])
+        return {**self._chat_json(chat), "accent_color_id": 0, "max_reaction_count": 11,
+                "accepted_gift_types": {"unlimited_gifts": False, "limited_gifts": False, "unique_gifts": False,
+                                        "premium_subscription": False, "gifts_from_channels": False}}
+
+    # -- callback queries ----------------------------------------------------------------------
+
+    def api_answerCallbackQuery(self, p: dict[str, Any]) -> Any:
+        q = self._queries.get(str(p["callback_query_id"]))
+        if q is None or q.answer is not None or self._mono() - q.created > self.callback_query_ttl:
+            raise bad_request(QUERY_TOO_OLD)
+        text = p.get("text")
+        if text is not None and utf16_len(text) > MAX_ANSWER_TEXT:
+            raise bad_request("MESSAGE_TOO_LONG")
+        q.answer = CallbackAnswer(text=text or None, show_alert=bool(p.get("show_alert")), url=p.get("url"),
+                                  cache_time=int(p.get("cache_time") or 0))
+        return True
+
+    # -- commands, descriptions, menu button ---------------------------------------------------
+
+    def _scope_key(self, scope: Any) -> tuple[Any, ...]:
+        if scope is None:
+            return ("default",)
+        if not isinstance(scope, dict) or not isinstance(scope.get("type"), str):
+            raise bad_request("can't parse BotCommandScope JSON object")
+        kind = scope["type"]
+        if kind in SCOPES_PLAIN:
+            return (kind,)
+        if kind in ("chat", "chat_administrators", "chat_member"):
+            chat = self._chat(scope.get("chat_id"))
+            if kind != "chat_member":
+                return (kind, chat.id)
+            user_id = scope.get("user_id")
+            if not isinstance(user_id, int) or user_id not in self._users:
+                raise bad_request("user not found")
+            return (kind, chat.id, user_id)
+        raise bad_request(f'unsupported bot command scope type "{kind}"')
+
+    @staticmethod
+    def _language(p: dict[str, Any]) -> str:
+        lang = p.get("language_code") or ""
+        if not isinstance(lang, str) or not _LANG.fullmatch(lang):
+            raise bad_request(f'language code "{lang}" is invalid: use a two-letter ISO 639-1 code or ""')
+        return lang
+
+    def api_setMyCommands(self, p: dict[str, Any]) -> Any:
+        commands = p["commands"]
+        if not isinstance(commands, list):
+            raise bad_request("can't parse commands JSON object")
+        if len(commands) > 100:
+            raise bad_request("BOT_COMMANDS_TOO_MUCH")
+        clean = []
+        for c in commands:
+            if not isinstance(c, dict) or not isinstance(c.get("command"), str) \
+                    or not _COMMAND.fullmatch(c["command"]):
+                raise bad_request("BOT_COMMAND_INVALID")
+            desc = c.get("description")
+            if not isinstance(desc, str) or not 1 <= len(desc.strip()) <= 256:
+                raise bad_request("BOT_COMMAND_DESCRIPTION_INVALID")
+            clean.append({"command": c["command"], "description": desc})
+        key = (self._scope_key(p.get("scope")), self._language(p))
+        if clean:
+            self._commands[key] = clean
+        else:
+            self._commands.pop(key, None)
+        return True
+
+    def api_getMyCommands(self, p: dict[str, Any]) -> Any:
+        key = (self._scope_key(p.get("scope")), self._language(p))
+        return [dict(c) for c in self._commands.get(key, [])]
+
+    def api_deleteMyCommands(self, p: dict[str, Any]) -> Any:
+        self._commands.pop((self._scope_key(p.get("scope")), self._language(p)), None)
+        return True
+
+    def _set_text_setting(self, store: dict[str, str], p: dict[str, Any], name: str, limit: int) -> bool:
+        lang = self._language(p)
+        value = p.get(name) or ""
+        if len(value) > limit:
+            raise bad_request(f"{name.replace('_', ' ')} is too long")
+        if value:
+            store[lang] = value
+        else:
+            store.pop(lang, None)
+        return True
+
+    def api_setMyDescription(self, p: dict[str, Any]) -> Any:
+        return self._set_text_setting(self._descriptions, p, "description", MAX_DESCRIPTION)
+
+    def api_getMyDescription(self, p: dict[str, Any]) -> Any:
+        lang = self._language(p)
+        return {"description": self._descriptions.get(lang, self._descriptions.get("", ""))}
+
+    def api_setMyShortDescription(self, p: dict[str, Any]) -> Any:
+        return self._set_text_setting(self._short_descriptions, p, "short_description", MAX_SHORT_DESCRIPTION)
+
+    def api_getMyShortDescription(self, p: dict[str, Any]) -> Any:
+        lang = self._language(p)
+        return {"short_description": self._short_descriptions.get(lang, self._short_descriptions.get("", ""))}
+
+    def api_setChatMenuButton(self, p: dict[str, Any]) -> Any:
+        button = p.get("menu_button")
+        if button is not None:
+            kind = button.get("type") if isinstance(button, dict) else None
+            if kind not in ("commands", "web_app", "default"):
+                raise bad_request("can't parse menu button JSON object")
+            if kind == "web_app" and not (isinstance(button.get("text"), str)
+                                          and isinstance(button.get("web_app"), dict)):
+                raise bad_request("can't parse menu button JSON object")
+        if p.get("chat_id") is None:
+            self._default_menu_button = button
+        else:
+            chat = self._chat(p["chat_id"])
+            if chat.type != "private":
+                raise bad_request("menu button can be set only in private chats")
+            chat.menu_button = button
+        return True
+
+    def api_getChatMenuButton(self, p: dict[str, Any]) -> Any:
+        button = self._default_menu_button
+        if p.get("chat_id") is not None:
+            button = self._chat(p["chat_id"]).menu_button or button
+        return dict(button) if button else {"type": "default"}
+
+    # -- webhook -------------------------------------------------------------------------------
+
+    def api_setWebhook(self, p: dict[str, Any]) -> Any:
+        url = p.get("url") or ""
+        if not url:
+            return self.api_deleteWebhook(p)
+        if not url.startswith(("http://", "https://")):
+            # Telegram wants HTTPS on 443/80/88/8443; the stand-in also takes http for loopback tests.
+            raise bad_request("bad webhook: An HTTPS URL must be provided for webhook")
+        secret = p.get("secret_token")
+        if secret is not None and not _SECRET.fullmatch(secret):
+            raise bad_request("bad webhook: secret token contains unallowed characters")
+        max_connections = p.get("max_connections", 40)
+        if not isinstance(max_connections, int) or not 1 <= max_connections <= 100:
+            raise bad_request("bad webhook: max_connections must be between 1 and 100")
+        if p.get("allowed_updates") is not None:
+            self._set_allowed(p["allowed_updates"])
+        if p.get("drop_pending_updates"):
+            self._updates.clear()
+        self._webhook = {"url": url, "secret_token": secret, "max_connections": max_connections,
+                         "ip_address": p.get("ip_address")}
+        self._webhook_error = None
+        self._start_webhook_thread()
+        self._webhook_cv.notify_all()
+        return True
+
+    def api_deleteWebhook(self, p: dict[str, Any]) -> Any:
+        if p.get("drop_pending_updates"):
+            self._updates.clear()
+        self._webhook = {}
+        self._webhook_cv.notify_all()
+        return True
+
+    def api_getWebhookInfo(self, p: dict[str, Any]) -> Any:
+        info: dict[str, Any] = {"url": self._webhook.get("url", ""), "has_custom_certificate": False,
+                                "pending_update_count": len(self._updates)}
+        if self._webhook:
+            info["max_connections"] = self._webhook["max_connections"]
+            if self._webhook.get("ip_address"):
+                info["ip_address"] = self._webhook["ip_address"]
+        if self._allowed is not None:
+            info["allowed_updates"] = sorted(self._allowed)
+        if self._webhook_error is not None:
+            info["last_error_date"], info["last_error_message"] = self._webhook_error
+        return info
+
+    def _set_allowed(self, allowed: Any) -> None:
+        if not isinstance(allowed, list) or not all(isinstance(a, str) for a in allowed):
+            raise bad_request("can't parse allowed_updates JSON object")
+        self._allowed = frozenset(allowed) if allowed else None
+
+    def _start_webhook_thread(self) -> None:
+        raise NotImplementedError  # provided by the core
