@@ -1,6 +1,6 @@
 """The notification outbox: rows written in the same transaction as the records that cause them.
 
-Kinds and the setting that switches each off (a binding that is inactive gets nothing):
+Each kind can be switched off per binding (Settings); an inactive binding gets nothing.
 """
 
 from __future__ import annotations
@@ -13,12 +13,13 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.domain.records import NOTIFY_QUOTA, NOTIFY_SUSPICIOUS, NOTIFY_TAX_NEW, NOTIFY_TAX_STATUS
 from storage.models import Account, Binding, Outbox
 
-NEW_TAX = "new_tax"
-TAX_STATUS = "tax_status"
-QUOTA = "quota"
-SUSPICIOUS = "suspicious"
+NEW_TAX = NOTIFY_TAX_NEW
+TAX_STATUS = NOTIFY_TAX_STATUS
+QUOTA = NOTIFY_QUOTA
+SUSPICIOUS = NOTIFY_SUSPICIOUS
 
 KIND_SETTING = {
     NEW_TAX: "notify_tax",

@@ -209,7 +209,9 @@ async def tax_slip_detail(session: AsyncSession, identity_key: bytes, tax_id: in
     lines = []
     for tl in slip.lines:
         src = inv_lines.get(tl.gnum)
-        rates = cbec.derive_rates(tl.tax_price, tl.customs_tax, tl.consumption_tax, tl.value_added_tax)
+        rates = cbec.derive_rates(
+            tl.tax_price, tl.customs_tax, tl.consumption_tax, tl.value_added_tax, on=slip.return_time.date()
+        )
         lines.append(
             TaxLine(
                 gnum=tl.gnum,
@@ -224,6 +226,7 @@ async def tax_slip_detail(session: AsyncSession, identity_key: bytes, tax_id: in
                 tariff_rate=rates.tariff,
                 consumption_rate=rates.consumption,
                 vat_rate=rates.vat,
+                currency=src.currency if src else None,
             )
         )
     return TaxDetail(

@@ -1,0 +1,153 @@
+"""Build and run the Application (`swbot run`).
+
+Startup work lives in `post_init` (database check and migrations, command menus and
+descriptions per language), like python-telegram-bot's rules-bot; handler wiring lives in
+`handlers.register`. Interactive traffic goes through python-telegram-bot's rate limiter;
+notifications have their own pacing (bot.notifier) so a 429 there never freezes taps.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from telegram import BotCommand, BotCommandScopeAllPrivateChats, LinkPreviewOptions, Update
+from telegram.constants import ParseMode
+from telegram.ext import AIORateLimiter, ApplicationBuilder, ContextTypes, Defaults
+from telegram.request import BaseRequest
+
+from bot.i18n import get_translator
+from bot.runtime import BotApp, BotContext, PerUserUpdateProcessor, Services
+from bot.settings import Settings
+from storage.db import Database
+from storage.migrate import upgrade
+from storage.vault import Vault
+
+log = logging.getLogger(__name__)
+
+# Command menu, in the order users see it. Descriptions are translated per language.
+COMMANDS = ("menu", "quota", "tax", "clearance", "settings", "bind", "unbind", "privacy", "help")
+MENU_LANGUAGES = {"zh": "zh_CN", "en": "en"}
+
+
+def command_descriptions(lang: str) -> list[BotCommand]:
+    t = get_translator(lang)
+    _ = t.gettext
+    text = {
+        "menu": _("Main menu"),
+        "quota": _("Annual quota"),
+        "tax": _("Tax slips"),
+        "clearance": _("Clearance lists"),
+        "settings": _("Settings"),
+        "bind": _("Link your Single Window account"),
+        "unbind": _("Unlink your account"),
+        "privacy": _("What we store and why"),
+        "help": _("Help"),
+    }
+    return [BotCommand(c, text[c]) for c in COMMANDS]
+
+
+def bot_descriptions(lang: str) -> tuple[str, str]:
+    _ = get_translator(lang).gettext
+    return (
+        _(
+            "Your China Single Window cross-border e-commerce records in Telegram: annual quota, "
+            "electronic tax slips and customs clearance lists, with a message the moment a new tax "
+            "slip arrives and a warning when someone declares goods under your identity."
+        ),
+        _("Cross-border e-commerce quota, tax slips and clearance lists"),
+    )
+
+
+async def post_init(app: BotApp) -> None:
+    services: Services = app.bot_data["services"]
+    await services.db.check()
+    await upgrade(services.db)
+    scope = BotCommandScopeAllPrivateChats()
+    for code, lang in [("", "zh_CN"), *MENU_LANGUAGES.items()]:
+        await app.bot.set_my_commands(command_descriptions(lang), scope=scope, language_code=code or None)
+        description, short = bot_descriptions(lang)
+        await app.bot.set_my_description(description, language_code=code or None)
+        await app.bot.set_my_short_description(short, language_code=code or None)
+    for hook in app.bot_data.get("on_start", []):
+        await hook(app)
+    log.info("bot @%s ready", app.bot.username)
+
+
+async def post_shutdown(app: BotApp) -> None:
+    for hook in reversed(app.bot_data.get("on_stop", [])):
+        try:
+            await hook(app)
+        except Exception:
+            log.exception("shutdown hook failed")
+    await app.bot_data["services"].db.dispose()
+
+
+def build_application(
+    settings: Settings,
+    services: Services | None = None,
+    *,
+    request: BaseRequest | None = None,
+    get_updates_request: BaseRequest | None = None,
+    rate_limiter: bool = True,
+) -> BotApp:
+    from handlers import register
+
+    if services is None:
+        services = Services(settings=settings, db=Database(settings.db_url), vault=Vault(settings.keys()))
+    builder: Any = (
+        ApplicationBuilder()
+        .token(settings.require_token())
+        .base_url(settings.bot_api_url)
+        .context_types(ContextTypes(context=BotContext))
+        .defaults(
+            Defaults(
+                parse_mode=ParseMode.HTML,
+                link_preview_options=LinkPreviewOptions(is_disabled=True),
+                # Every message may carry personal data: none of it can be forwarded or saved.
+                protect_content=True,
+            )
+        )
+        .concurrent_updates(PerUserUpdateProcessor())
+        .post_init(post_init)
+        .post_shutdown(post_shutdown)
+    )
+    if rate_limiter:
+        builder = builder.rate_limiter(AIORateLimiter(max_retries=1))
+    if request is not None:
+        builder = builder.request(request)
+    if get_updates_request is not None:
+        builder = builder.get_updates_request(get_updates_request)
+    app: BotApp = builder.build()
+    app.bot_data["services"] = services
+    app.bot_data.setdefault("on_start", [])
+    app.bot_data.setdefault("on_stop", [])
+    register(app)
+    return app
+
+
+def run(settings: Settings) -> int:
+    """`swbot run`: polling by default, webhook when SWBOT_WEBHOOK_URL is set."""
+    if settings.database_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    app = build_application(settings)
+    if settings.webhook_url:
+        host, _, port = (settings.listen or "0.0.0.0:8443").rpartition(":")
+        secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+        app.run_webhook(
+            listen=host,
+            port=int(port),
+            url_path=_webhook_path(settings.webhook_url),
+            webhook_url=settings.webhook_url,
+            secret_token=secret,
+            allowed_updates=Update.ALL_TYPES,
+        )
+    else:
+        app.run_polling(allowed_updates=Update.ALL_TYPES)
+    return 0
+
+
+def _webhook_path(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).path.lstrip("/")
