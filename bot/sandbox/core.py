@@ -74,6 +74,8 @@ class BotApiCore(BotMethods, UserActions):
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self._faults: list[_Fault] = []
+        self._released_gen = -1
+        self._call_seq = 0  # calls recorded so far, including those the bounded record forgot
         self._delays: list[_Delay] = []
         self.webhook_retry_delay = 0.2  # seconds before re-pushing after a failed webhook delivery
         self.webhook_timeout = 5.0
@@ -145,6 +147,7 @@ class BotApiCore(BotMethods, UserActions):
 
     def _record(self, call: Call) -> None:
         self._calls.append(call)
+        self._call_seq += 1
         if call.method != "getUpdates":
             self._note_activity()
 
@@ -189,7 +192,8 @@ class BotApiCore(BotMethods, UserActions):
             with self._lock:
                 self._pollers.remove(waiter)
         with self._lock:
-            conflict = POLL_CONFLICT if gen != self._poll_gen else WEBHOOK_CONFLICT if self._webhook else None
+            superseded = gen != self._poll_gen and self._poll_gen != self._released_gen
+            conflict = POLL_CONFLICT if superseded else WEBHOOK_CONFLICT if self._webhook else None
             if conflict:
                 self._record(Call("getUpdates", params, False, None, 409, conflict, time.monotonic()))
                 return 409, {"ok": False, "error_code": 409, "description": conflict}
@@ -256,13 +260,19 @@ class BotApiCore(BotMethods, UserActions):
         else:
             self._webhook_error = (self.now(), error)
 
+    def release_pollers(self) -> None:
+        """Answer pending long polls now, with what is pending (server shutdown)."""
+        with self._lock:
+            self._poll_gen += 1
+            self._released_gen = self._poll_gen
+            self._wake(self._pollers)
+
     def shutdown(self) -> None:
         """Stop the webhook pusher thread and release any pending long polls."""
+        self.release_pollers()
         with self._lock:
             self._stopping = True
             self._webhook_cv.notify_all()
-            self._poll_gen += 1
-            self._wake(self._pollers)
             thread = self._webhook_thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=self.webhook_timeout + 1)
@@ -326,6 +336,18 @@ class BotApiCore(BotMethods, UserActions):
             if method is None:
                 return list(self._calls)
             return [c for c in self._calls if c.method == method]
+
+    def call_seq(self) -> int:
+        """A position in the call record, for :meth:`calls_since`."""
+        with self._lock:
+            return self._call_seq
+
+    def calls_since(self, seq: int, method: str | None = None) -> list[Call]:
+        """The calls recorded after position ``seq`` (see :meth:`call_seq`)."""
+        with self._lock:
+            n = min(self._call_seq - seq, len(self._calls))
+            recent = list(self._calls)[len(self._calls) - n:] if n > 0 else []
+        return recent if method is None else [c for c in recent if c.method == method]
 
     def clear_calls(self) -> None:
         with self._lock:
