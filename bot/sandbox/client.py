@@ -102,6 +102,28 @@ class SandboxClient:
     async def unblock(self, *, until: Callable[[], bool] | None = None) -> Reaction:
         return await self._react(self.core.set_blocked(self.user_id, False, enqueue=self._deliver is None), until)
 
+    async def create_group(self, title: str, *, members: tuple[int, ...] = (), with_bot: bool = True) -> int:
+        """A group created by this user (other members must exist); the bot added at once unless
+        ``with_bot=False``. Returns the group's chat id."""
+        chat_id = self.core.create_group(title, creator_id=self.user_id, members=members)
+        if with_bot:
+            await self.add_bot_to_group(chat_id)
+        return chat_id
+
+    async def add_bot_to_group(self, chat_id: int) -> list[Reaction]:
+        """This user adds the bot to the group: ``my_chat_member``, then the service message."""
+        updates = self.core.add_bot_to_group(chat_id, self.user_id, enqueue=self._deliver is None)
+        return [await self._react(u, None) for u in updates]
+
+    async def remove_bot_from_group(self, chat_id: int, *, ban: bool = True) -> Reaction:
+        update = self.core.remove_bot_from_group(chat_id, self.user_id, ban=ban, enqueue=self._deliver is None)
+        return await self._react(update, None)
+
+    async def deliver(self, update: dict[str, Any] | None, *, until: Callable[[], bool] | None = None) -> Reaction:
+        """Hand over an update made by a core user action (called with ``enqueue=False`` in
+        in-process mode) and wait for the bot's reaction like the other actions do."""
+        return await self._react(update, until)
+
     # -- what the user sees --------------------------------------------------------------------
 
     def last_message(self, chat_id: int | None = None) -> MessageView | None:
