@@ -149,10 +149,7 @@ class SandboxClient:
     # -- internals -----------------------------------------------------------------------------
 
     def _newest_with_keyboard(self, chat_id: int) -> MessageView | None:
-        for view in reversed(self.core.messages(chat_id)):
-            if view.from_bot and view.buttons:
-                return view
-        return None
+        return self.core.last_with_keyboard(chat_id)
 
     def _keyboard_message(self, message: MessageView | int | None, chat_id: int | None) -> MessageView:
         chat = self.chat_id if chat_id is None else chat_id

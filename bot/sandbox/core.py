@@ -14,6 +14,7 @@ any thread wakes them with ``loop.call_soon_threadsafe``.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import threading
 import time
@@ -345,8 +346,9 @@ class BotApiCore(BotMethods, UserActions):
     def calls_since(self, seq: int, method: str | None = None) -> list[Call]:
         """The calls recorded after position ``seq`` (see :meth:`call_seq`)."""
         with self._lock:
-            n = min(self._call_seq - seq, len(self._calls))
-            recent = list(self._calls)[len(self._calls) - n:] if n > 0 else []
+            # From the right end: the record can be long, the tail asked for is short.
+            recent = list(itertools.islice(reversed(self._calls), max(self._call_seq - seq, 0)))
+        recent.reverse()
         return recent if method is None else [c for c in recent if c.method == method]
 
     def clear_calls(self) -> None:
@@ -366,6 +368,15 @@ class BotApiCore(BotMethods, UserActions):
             if chat is None or message_id not in chat.messages:
                 raise KeyError(f"no message {message_id} in chat {chat_id}")
             return view_of(chat.messages[message_id])
+
+    def last_with_keyboard(self, chat_id: int) -> MessageView | None:
+        """The bot's newest shown message that has an inline keyboard."""
+        with self._lock:
+            chat = self._chats.get(chat_id)
+            for m in reversed(chat.messages.values()) if chat is not None else ():
+                if m.from_bot and not m.deleted and m.reply_markup and m.reply_markup.get("inline_keyboard"):
+                    return view_of(m)
+            return None
 
     def last_message(self, chat_id: int, *, from_bot: bool | None = True) -> MessageView | None:
         """The newest message still shown in the chat: from the bot by default; ``from_bot=None``

@@ -24,10 +24,11 @@ def _fields(type_name: str) -> tuple[str, ...]:
     return tuple(load_spec().types[type_name])
 
 
-_INLINE_FIELDS = _fields("InlineKeyboardButton")
-_INLINE_ACTIONS = tuple(f for f in _INLINE_FIELDS if f not in _NOT_ACTIONS)
-_REPLY_FIELDS = _fields("KeyboardButton")
-_REPLY_ACTIONS = tuple(f for f in _REPLY_FIELDS if f not in _NOT_ACTIONS)
+# Sets, and loops over the button's own keys: buttons are checked on every send (hot path).
+_INLINE_FIELDS = frozenset(_fields("InlineKeyboardButton"))
+_INLINE_ACTIONS = _INLINE_FIELDS - _NOT_ACTIONS
+_REPLY_FIELDS = frozenset(_fields("KeyboardButton"))
+_REPLY_ACTIONS = _REPLY_FIELDS - _NOT_ACTIONS
 _REPLY_MARKUP_FIELDS = tuple(f for f in _fields("ReplyKeyboardMarkup") if f != "keyboard")
 
 
@@ -90,7 +91,7 @@ def _inline_button(button: Any) -> dict[str, Any]:
         raise MarkupError('can\'t parse inline keyboard button: Field "text" must be of type String')
     if not text.strip():
         raise MarkupError("can't parse inline keyboard button: Text must be non-empty")
-    actions = [name for name in _INLINE_ACTIONS if button.get(name) is not None]
+    actions = [name for name, v in button.items() if v is not None and name in _INLINE_ACTIONS]
     if not actions:
         raise MarkupError("can't parse inline keyboard button: Text buttons are unallowed in the inline keyboard")
     if len(actions) > 1:
@@ -105,7 +106,7 @@ def _inline_button(button: Any) -> dict[str, Any]:
         url = button["url"]
         if not isinstance(url, str) or not url or any(c.isspace() for c in url):
             raise MarkupError("BUTTON_URL_INVALID")
-    return {name: button[name] for name in _INLINE_FIELDS if button.get(name) is not None}
+    return {name: v for name, v in button.items() if v is not None and name in _INLINE_FIELDS}
 
 
 def _reply_rows(rows: Any) -> list[list[dict[str, Any]]]:
@@ -119,11 +120,11 @@ def _reply_button(button: Any) -> dict[str, Any]:
         raise MarkupError('can\'t parse keyboard button: Field "text" must be of type String')
     if not button["text"].strip():
         raise MarkupError("can't parse keyboard button: Text must be non-empty")
-    actions = [name for name in _REPLY_ACTIONS if button.get(name) not in (None, False)]
+    actions = [name for name, v in button.items() if v is not None and v is not False and name in _REPLY_ACTIONS]
     if len(actions) > 1:
         raise MarkupError("can't parse keyboard button: at most one of the optional fields can be used "
                           f"to specify type of the button, got {', '.join(actions)}")
-    return {name: button[name] for name in _REPLY_FIELDS if button.get(name) not in (None, False)}
+    return {name: v for name, v in button.items() if v is not None and v is not False and name in _REPLY_FIELDS}
 
 
 def inline_buttons(markup: dict[str, Any] | None) -> list[list[dict[str, Any]]]:
