@@ -30,9 +30,7 @@ def date_filters(draw: st.DrawFn) -> cb.DateFilter:
 
 
 fingerprints = st.one_of(st.none(), st.text(min_size=1, max_size=60).map(cb.fingerprint))
-tax_lists = st.builds(
-    cb.TaxList, st.sampled_from([None, *cbec.TAX_SLIP_STATUSES]), date_filters(), pages
-)
+tax_lists = st.builds(cb.TaxList, st.sampled_from([None, *cbec.TAX_SLIP_STATUSES]), date_filters(), pages)
 clearance_lists = st.builds(
     cb.ClearanceList, st.sampled_from([None, *cbec.STATUS_GROUPS]), date_filters(), pages, fingerprints
 )
@@ -41,8 +39,17 @@ months = st.tuples(years, st.integers(1, 12))
 
 states = st.one_of(
     st.sampled_from(
-        [cb.Noop(), cb.Menu(), cb.Help(), cb.Privacy(), cb.BindStart(), cb.BindCancel(), cb.Settings(),
-         cb.UnbindAsk(), cb.UnbindConfirm()]
+        [
+            cb.Noop(),
+            cb.Menu(),
+            cb.Help(),
+            cb.Privacy(),
+            cb.BindStart(),
+            cb.BindCancel(),
+            cb.Settings(),
+            cb.UnbindAsk(),
+            cb.UnbindConfirm(),
+        ]
     ),
     st.builds(cb.Quota, years),
     quota_details,
