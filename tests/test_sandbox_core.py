@@ -148,6 +148,8 @@ def test_snapshot_is_plain_data(core: BotApiCore) -> None:
     after = core.last_message(1)
     assert after is not None and (after.text, after.edited, after.html) == ("b", 1, "b")
     assert view.text == "a <b>"  # the earlier snapshot did not change
+    history = core.edit_history(1, view.message_id)
+    assert [(h["text"], h["html"]) for h in history] == [("a <b>", "<i>a</i> &lt;b&gt;")]
     user = core.last_message(1, from_bot=False)
     assert user is not None and user.text == "/start"
 
@@ -203,6 +205,17 @@ def test_calls_since_and_record(core: BotApiCore) -> None:
     calls = core.calls_since(seq)
     assert [(c.method, c.ok, c.error_code) for c in calls] == [("getMe", True, None), ("nope", False, 400)]
     assert calls[1].description == "Not Found: method not found"
+
+
+async def test_setting_a_webhook_ends_a_pending_poll(core: BotApiCore) -> None:
+    pending = asyncio.create_task(poll(core, timeout=5))
+    await asyncio.sleep(0.02)
+    core.call("setWebhook", url="http://127.0.0.1:9/hook")
+    try:
+        status, body = await asyncio.wait_for(pending, 1)
+        assert status == 409 and "webhook is active" in str(body["description"])
+    finally:
+        core.shutdown()
 
 
 def test_webhook_settings_validated(core: BotApiCore) -> None:

@@ -1,0 +1,7 @@
+"""Local Telegram Bot API stand-in (tests and ``swbot sandbox``).
+
+core.py BotApiCore (state, validation, updates) · request.py InProcessRequest (PTB BaseRequest) ·
+server.py aiohttp app / SandboxServer · client.py SandboxClient (one user) · spec.py + botapi_methods.json
+(the Bot API's signatures; regenerate with make_spec.py). Nothing is imported here, so importing the
+package stays cheap.
+"""

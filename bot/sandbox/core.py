@@ -114,6 +114,8 @@ class BotApiCore(BotMethods, UserActions):
                 if name is None:
                     raise ApiError(400, NOT_FOUND)
                 handler = self._methods.get(name)
+                if name == "getUpdates":
+                    raise bad_request("getUpdates waits: call it through `await core.request(...)`")
                 if handler is None:
                     raise bad_request(f"method {name} is not implemented by the swbot sandbox "
                                       f"(it implements {', '.join(sorted(self._methods))})")
@@ -368,6 +370,16 @@ class BotApiCore(BotMethods, UserActions):
             if chat is None or message_id not in chat.messages:
                 raise KeyError(f"no message {message_id} in chat {chat_id}")
             return view_of(chat.messages[message_id])
+
+    def edit_history(self, chat_id: int, message_id: int) -> list[dict[str, Any]]:
+        """Earlier versions of a message, oldest first: {date, text, html, entities, reply_markup}."""
+        with self._lock:
+            chat = self._chats.get(chat_id)
+            if chat is None or message_id not in chat.messages:
+                raise KeyError(f"no message {message_id} in chat {chat_id}")
+            return [{"date": e.date, "text": e.text, "html": e.source, "entities": [dict(x) for x in e.entities],
+                     "reply_markup": json.loads(json.dumps(e.reply_markup))}
+                    for e in chat.messages[message_id].edits]
 
     def last_with_keyboard(self, chat_id: int) -> MessageView | None:
         """The bot's newest shown message that has an inline keyboard."""

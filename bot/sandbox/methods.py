@@ -373,6 +373,7 @@ class BotMethods(CoreState):
         self._webhook_error = None
         self._start_webhook_thread()
         self._webhook_cv.notify_all()
+        self._wake(self._pollers)  # a pending long poll now answers 409, as in Telegram
         return True
 
     def api_deleteWebhook(self, p: dict[str, Any]) -> Any:
