@@ -400,7 +400,7 @@ class Suspicious(State):
 
 @dataclass(frozen=True)
 class OpenTaxFromNotice(State):
-    """"Open tax slip" under a notification: sends the detail as a new message (the notice stays)."""
+    """The "Open tax slip" button under a notification: sends the detail as a new message."""
 
     id: int
 
