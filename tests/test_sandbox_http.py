@@ -89,6 +89,15 @@ async def test_client_waits_for_a_predicate(client: SandboxClient, core: BotApiC
     assert client.last_message().html == "hello &amp; &lt;bye&gt;"  # type: ignore[union-attr]
 
 
+async def test_until_bot_made_calls_skips_the_quiet_period(client: SandboxClient) -> None:
+    await client.send("/start")
+    client.quiet = 5.0
+    started = time.monotonic()
+    reaction = await client.tap("2025", until=client.made("answerCallbackQuery", "editMessageText"))
+    assert time.monotonic() - started < 2.0
+    assert reaction.methods() == ["answerCallbackQuery", "editMessageText"]
+
+
 async def test_client_timeout_is_explicit(core: BotApiCore, server: SandboxServer) -> None:
     client = SandboxClient(core, USER, timeout=0.3)  # nobody is polling
     with pytest.raises(AssertionError, match="did not fetch message update"):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -30,6 +31,7 @@ from bot.sandbox.webhook import run_pusher
 
 __all__ = ["OWN", "QUERY_TOO_OLD", "ApiError", "BotApiCore", "Call", "CallbackAnswer", "MessageView", "Own"]
 
+_log = logging.getLogger(__name__)
 NOT_FOUND = "Not Found: method not found"
 POLL_CONFLICT = "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"
 _REQUIRED_WORDING = {
@@ -126,6 +128,11 @@ class BotApiCore(BotMethods, UserActions):
             except ApiError as exc:
                 self._record(Call(name or method, params, False, None, exc.code, exc.description, time.monotonic()))
                 return exc.code, exc.envelope()
+            except Exception as exc:  # a sandbox bug: answer like a failing server, keep the traceback
+                _log.exception("sandbox failed on %s", name)
+                error = ApiError(500, f"Internal Server Error: sandbox bug: {exc!r}")
+                self._record(Call(name or method, params, False, None, 500, error.description, time.monotonic()))
+                return 500, error.envelope()
             self._record(Call(name, params, True, result, at=time.monotonic()))
             return 200, {"ok": True, "result": result}
 
@@ -222,14 +229,17 @@ class BotApiCore(BotMethods, UserActions):
 
     def _take_pending(self, limit: int) -> list[dict[str, Any]]:
         result = []
-        for update_id, kind, update in list(self._updates):
-            if not self._is_allowed(kind):
-                self._updates.remove((update_id, kind, update))
-                self._dropped.add(update_id)
+        unwanted = []
+        for entry in self._updates:
+            if not self._is_allowed(entry[1]):
+                unwanted.append(entry)
                 continue
-            result.append(update)
+            result.append(entry[2])
             if len(result) >= limit:
                 break
+        for entry in unwanted:  # Telegram does not keep updates the bot did not ask for
+            self._updates.remove(entry)
+            self._dropped.add(entry[0])
         return result
 
     # -- webhook -------------------------------------------------------------------------------
