@@ -406,12 +406,13 @@ def _people(rng: Random, today: date, consumers: int) -> tuple[list[_Person], li
             if account_id not in account_ids:
                 break
         account_ids.add(account_id)
-        person = _person(
-            rng, today, i, compound=(i == compound_at or rng.random() < 0.05), want_x=(i == x_at),
-            account_id=account_id if i < consumers else None,
-        )  # fmt: skip
-        if person.id_number in ids:  # astronomically unlikely; keep identities distinct anyway
-            person.id_number = make_id_number(person.id_number[:6], date(1990, 1, 1), 100 + i)
+        while True:  # identities must be distinct (a clash is astronomically unlikely)
+            person = _person(
+                rng, today, i, compound=(i == compound_at or rng.random() < 0.05), want_x=(i == x_at),
+                account_id=account_id if i < consumers else None,
+            )  # fmt: skip
+            if person.id_number not in ids:
+                break
         ids.add(person.id_number)
         accounts.append(person)
     return accounts[:consumers], accounts[consumers:]
@@ -445,8 +446,9 @@ class _List:
     lines: list[_Line]
     freight: Decimal
     insured_fee: Decimal
-    phone: str
+    phone: str  # 11 digits
     address: str
+    phone_text: str = ""  # buyerTelephone as the platform wrote it
     order_no: str = ""
     cop_no: str = ""
     pre_no: str = ""
@@ -554,7 +556,7 @@ def _new_list(
         person=person, kind=kind, final=final, app_time=app_time, platform=platform,
         seller=rng.choice(platform.sellers), carrier=rng.choice(CARRIERS), site=site,
         trade_mode="1210" if bonded else "9610", lines=lines, freight=freight, insured_fee=insured,
-        phone=phone, address=address,
+        phone=phone, address=address, phone_text=_csv_phone(phone, rng.choice((0, 0, 0, 0, 0, 0, 2, 4))),
     )  # fmt: skip
 
 
@@ -758,7 +760,7 @@ def _inventory_xml(lst: _List, bar_codes: dict[str, str], reached_customs: bool)
         ("invtNo", lst.invt_no if reached_customs else None), ("ieFlag", "I"),
         ("declTime", f"{lst.decl_date:%Y%m%d}"), ("customsCode", lst.site.code), ("portCode", lst.site.code),
         ("ieDate", f"{lst.decl_date:%Y%m%d}"), ("buyerIdType", "1"), ("buyerIdNumber", lst.person.id_number),
-        ("buyerName", lst.person.name), ("buyerTelephone", lst.phone), ("consigneeAddress", lst.address),
+        ("buyerName", lst.person.name), ("buyerTelephone", lst.phone_text), ("consigneeAddress", lst.address),
         ("agentCode", lst.site.agent[0]), ("agentName", lst.site.agent[1]),
         ("areaCode", lst.site.area[0] if bonded else None), ("areaName", lst.site.area[1] if bonded else None),
         ("tradeMode", lst.trade_mode), ("trafMode", "Y" if bonded else "5"),

@@ -415,8 +415,9 @@ def test_suspicious_declarations(feed: Feed) -> None:
         phone = normalize_phone(accounts[number]["phone"])
         platforms = [i.ebp_name for i in invs]
         for inv in invs:
-            other_phone += normalize_phone(inv.buyer_telephone) != phone
-            other_platform += platforms.count(inv.ebp_name) == 1 and inv.buyer_telephone != phone
+            differs = normalize_phone(inv.buyer_telephone) != phone
+            other_phone += differs
+            other_platform += differs and platforms.count(inv.ebp_name) == 1  # one-off, stranger's phone
     assert other_phone >= 3
     assert other_platform >= 1
     assert sum(e.suspicious for e in feed.summary.expectations) == other_phone
@@ -425,6 +426,8 @@ def test_suspicious_declarations(feed: Feed) -> None:
 def test_buyer_phones_in_mixed_formats_normalise(feed: Feed) -> None:
     phones = [inv.buyer_telephone for inv in feed.lists.values()]
     assert all(re.fullmatch(r"1[3-9]\d{9}", normalize_phone(p)) for p in phones)
+    assert sum(p != normalize_phone(p) for p in phones) >= 5  # "+86…" and "86…" spellings
+    assert sum(p == normalize_phone(p) for p in phones) > len(phones) // 2
 
 
 # --------------------------------------------------------------------------- expectations
