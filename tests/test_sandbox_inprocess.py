@@ -435,3 +435,21 @@ async def test_group_privacy_and_membership(bot: Bot, core: BotApiCore,
     assert app.bot_data["members"][-1] == (group, "member", "kicked")
     with pytest.raises(Forbidden, match="bot was kicked from the group chat"):
         await bot.send_message(group, "hi")
+
+
+async def test_real_polling_through_in_process_request(core: BotApiCore) -> None:
+    application = in_process_app(core)
+    async with application:
+        await application.start()
+        assert application.updater is not None
+        await application.updater.start_polling(poll_interval=0, timeout=1)
+        try:
+            client = SandboxClient(core, USER, "Ann", quiet=0.05)  # no deliver: the bot polls
+            reaction = await client.send("/start")
+            assert reaction.methods() == ["sendMessage"]
+            await client.tap("2024", until=client.made("editMessageText"))
+            assert client.visible_text() == "Quota 2024"
+        finally:
+            await application.updater.stop()
+            await application.stop()
+    assert core.pending_updates() == []
