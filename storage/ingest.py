@@ -113,6 +113,13 @@ class Ingestor:
             # input is left where it is, so it can simply be ingested again.
             log.warning("ingest of %s failed on the database: %s", name, type(exc.orig).__name__)
             return IngestResult(REJECTED, reason="database unavailable, nothing written; retry")
+        except Exception as exc:
+            # Any other failure while applying (the transaction is rolled back, so nothing of the
+            # message persists): keep the message in quarantine, like every rejected one, so that it
+            # is not lost and can be replayed, and let the caller go on with the next message.
+            log.error("ingest of %s failed: %s", name, type(exc).__name__, exc_info=True)
+            reason = f"{message.msg_type}: internal error ({type(exc).__name__}), nothing written"
+            return self._reject(data, reason, name)
 
     def _reject(self, data: bytes, reason: str, name: str) -> IngestResult:
         path = self.quarantine.put(data, reason, name)
@@ -274,12 +281,20 @@ class _Applier:
 
     async def _refresh_inventory(self, row: InventoryRow) -> None:
         """Recompute the list's status from all its receipts: the newest returnTime wins."""
-        receipts = (
-            await self.s.execute(select(Receipt).where(Receipt.inventory_id == row.id))
-        ).scalars().all()
-        for r in receipts:
-            row.pre_no = row.pre_no or r.pre_no
-            row.invt_no = row.invt_no or r.invt_no
+        while True:
+            receipts = (
+                await self.s.execute(select(Receipt).where(Receipt.inventory_id == row.id))
+            ).scalars().all()
+            known = (row.pre_no, row.invt_no)
+            for r in receipts:
+                row.pre_no = row.pre_no or r.pre_no
+                row.invt_no = row.invt_no or r.invt_no
+            if (row.pre_no, row.invt_no) == known:
+                break
+            # A number learnt from one receipt may be the only link to another receipt that
+            # arrived earlier (e.g. one naming the list by invtNo alone): attach those too.
+            await self.s.flush()
+            await self._attach_receipts(row)
         latest = max(receipts, key=lambda r: (r.return_time, r.return_status), default=None)
         was_counted = row.counted
         row.status = latest.return_status if latest else None
@@ -487,7 +502,7 @@ class _Applier:
                 )
             )
         ).scalar_one()
-        consumed = Decimal(consumed) / Decimal(100000)  # Dec5 units: SUM bypasses the type
+        consumed = Decimal(consumed)  # SUM and COALESCE keep the Dec5 type: already in yuan
         for pct in QUOTA_THRESHOLDS:
             if consumed * 100 >= limit * pct and await outbox.enqueue(
                 self.s, recipient, outbox.QUOTA, f"quota:{year}:{pct}",

@@ -28,8 +28,6 @@ from bot.domain.records import (
 )
 from storage.models import Inventory, InventoryLine, TaxSlip
 
-_SCALE = Decimal(100000)
-
 
 def _day_bounds(column, dates: DateRange) -> list:  # type: ignore[no-untyped-def]
     conds = []
@@ -76,7 +74,7 @@ async def quota_overview(session: AsyncSession, identity_key: bytes, year: int, 
         ).scalars()
     )
     years.add(today.year)
-    consumed_units, counted = (
+    consumed, counted = (
         await session.execute(
             select(func.coalesce(func.sum(Inventory.total_value), 0), func.count()).where(
                 Inventory.identity_key == identity_key,
@@ -85,8 +83,8 @@ async def quota_overview(session: AsyncSession, identity_key: bytes, year: int, 
             )
         )
     ).one()
-    # SUM bypasses the column type, so convert the scaled integer here.
-    quota = cbec.quota_for(year, [Decimal(consumed_units) / _SCALE])
+    # SUM and COALESCE keep the column type (Dec5), so the value is already in yuan.
+    quota = cbec.quota_for(year, [Decimal(consumed)])
     return QuotaOverview(
         year=year,
         limit=quota.limit,
