@@ -518,9 +518,7 @@ def _to_datetime14(raw: str) -> datetime | None:
     if not _digits(raw, 14):
         return None
     try:
-        return datetime(
-            int(raw[:4]), int(raw[4:6]), int(raw[6:8]), int(raw[8:10]), int(raw[10:12]), int(raw[12:14])
-        )
+        return datetime(int(raw[:4]), int(raw[4:6]), int(raw[6:8]), int(raw[8:10]), int(raw[10:12]), int(raw[12:14]))
     except ValueError:
         return None
 
@@ -683,8 +681,7 @@ def _parse_inventory(node: Element, where: str) -> Inventory:
     if not nodes:
         raise CebRejected(f"{where}: missing InventoryList")
     lines = tuple(
-        _inventory_line(_Fields(f"{where} InventoryList[{i}]", line, _LINE_FIELDS))
-        for i, line in enumerate(nodes, 1)
+        _inventory_line(_Fields(f"{where} InventoryList[{i}]", line, _LINE_FIELDS)) for i, line in enumerate(nodes, 1)
     )
     _check_consecutive(f"{where} InventoryList", [line.gnum for line in lines])
     return Inventory(**head_values, lines=lines)  # type: ignore[arg-type]
@@ -727,8 +724,7 @@ def _parse_tax_slip(node: Element, where: str) -> TaxSlip:
     if not nodes:
         raise CebRejected(f"{where}: missing TaxListRd")
     lines = tuple(
-        _tax_line(_Fields(f"{where} TaxListRd[{i}]", line, _TAX_LINE_FIELDS))
-        for i, line in enumerate(nodes, 1)
+        _tax_line(_Fields(f"{where} TaxListRd[{i}]", line, _TAX_LINE_FIELDS)) for i, line in enumerate(nodes, 1)
     )
     _check_consecutive(f"{where} TaxListRd", [line.gnum for line in lines])
     return TaxSlip(
@@ -798,9 +794,7 @@ def _parse_root(root: Element) -> CebMessage:
             raise CebRejected(f"{where}: unexpected element")
     if not nodes:
         raise CebRejected(f"{where}: missing {node_name}")
-    items = tuple(
-        parse_node(node, _where(msg_type, node_name, i, len(nodes))) for i, node in enumerate(nodes, 1)
-    )
+    items = tuple(parse_node(node, _where(msg_type, node_name, i, len(nodes))) for i, node in enumerate(nodes, 1))
     return CebMessage(msg_type=msg_type, guid=guid, items=items)
 
 
