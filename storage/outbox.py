@@ -1,18 +1,23 @@
 """The notification outbox: rows written in the same transaction as the records that cause them.
 
 Each kind can be switched off per binding (Settings); an inactive binding gets nothing.
+Writers call `enqueue` inside their own transaction; the notifier (bot.notifier) claims due rows
+with a lease (`claim_due`) and finishes each one (`mark_sent`, `reschedule`, `mark_failed`,
+`mark_blocked`, `cancel`, `release`). SQL dialect differences stay in this module.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, case, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.domain.clock import now_cn
 from bot.domain.records import NOTIFY_QUOTA, NOTIFY_SUSPICIOUS, NOTIFY_TAX_NEW, NOTIFY_TAX_STATUS
 from storage.models import Account, Binding, Outbox
 
@@ -81,3 +86,172 @@ async def enqueue(
     stmt = insert(Outbox).values(**values).on_conflict_do_nothing(index_elements=["dedupe_key"])
     result = await session.execute(stmt)
     return bool(result.rowcount)
+
+
+# -- delivery: claiming and finishing --------------------------------------------------------------
+#
+# A row moves pending → sending (claimed with a lease) → sent | failed | blocked | cancelled, or back
+# to pending (rescheduled, released). Every finishing call only touches a row this worker still
+# holds (status sending, lease_owner = worker), so a worker whose lease expired and was taken over
+# cannot overwrite the new owner's outcome. Times are naive China time like every other column,
+# computed here rather than by the database so SQLite and PostgreSQL agree.
+
+PENDING = "pending"
+SENDING = "sending"
+SENT = "sent"
+FAILED = "failed"
+BLOCKED = "blocked"  # Telegram answered 403: the user blocked the bot
+CANCELLED = "cancelled"
+STATUSES = (PENDING, SENDING, SENT, FAILED, BLOCKED, CANCELLED)
+ERROR_LEN = 200  # outbox.last_error is String(200)
+
+
+def _due(now: datetime) -> ColumnElement[bool]:
+    """Claimable: pending and due, or claimed by someone whose lease has run out (a crash)."""
+    return or_(
+        and_(Outbox.status == PENDING, Outbox.next_attempt_at <= now),
+        and_(Outbox.status == SENDING, Outbox.lease_until < now),
+    )
+
+
+def _held(outbox_id: int, worker_id: str | None) -> ColumnElement[bool]:
+    cond = and_(Outbox.id == outbox_id, Outbox.status == SENDING)
+    return cond if worker_id is None else and_(cond, Outbox.lease_owner == worker_id)
+
+
+def _clip(text: str | None) -> str | None:
+    return None if text is None else text[:ERROR_LEN]
+
+
+async def claim_due(
+    session: AsyncSession, worker_id: str, limit: int, lease_seconds: float, *, now: datetime | None = None
+) -> list[Outbox]:
+    """Claim up to `limit` due rows of active bindings for `worker_id`, leased for `lease_seconds`.
+
+    Rows of an inactive binding (the user blocked the bot) are left pending, so they go out when
+    the user comes back. Taking over an expired lease counts as an attempt (its outcome is
+    unknown: the message may or may not have gone out), so a row that keeps killing its worker
+    ends up failed instead of looping forever. Commit promptly: the claim is what other workers see.
+
+    PostgreSQL: the candidates are locked with FOR UPDATE SKIP LOCKED, so concurrent workers pick
+    disjoint rows without waiting for each other. SQLite: write transactions already run one at a
+    time (BEGIN IMMEDIATE); the UPDATE repeats the due condition as a compare-and-set anyway.
+    """
+    now = now or now_cn()
+    pick = (
+        select(Outbox.id)
+        .join(Binding, Binding.id == Outbox.binding_id)
+        .where(_due(now), Binding.active.is_(True))
+        .order_by(Outbox.next_attempt_at, Outbox.id)
+        .limit(limit)
+    )
+    if session.bind.dialect.name == "postgresql":
+        pick = pick.with_for_update(skip_locked=True, of=Outbox)
+    ids = list((await session.execute(pick)).scalars())
+    if not ids:
+        return []
+    stmt = (
+        update(Outbox)
+        .where(Outbox.id.in_(ids), _due(now))
+        .values(
+            status=SENDING,
+            lease_owner=worker_id,
+            lease_until=now + timedelta(seconds=lease_seconds),
+            # SET expressions see the old row: a taken-over lease is one more attempt.
+            attempts=Outbox.attempts + case((Outbox.status == SENDING, 1), else_=0),
+        )
+        .returning(Outbox)
+    )
+    result = await session.execute(
+        stmt, execution_options={"synchronize_session": False, "populate_existing": True}
+    )
+    return sorted(result.scalars().all(), key=lambda r: (r.next_attempt_at, r.id))
+
+
+async def mark_sent(
+    session: AsyncSession, outbox_id: int, worker_id: str | None, tg_message_id: int | None,
+    *, now: datetime | None = None,
+) -> bool:
+    """Telegram accepted the message. False when this worker no longer holds the row."""
+    result = await session.execute(
+        update(Outbox)
+        .where(_held(outbox_id, worker_id))
+        .values(
+            status=SENT, sent_at=now or now_cn(), tg_message_id=tg_message_id, attempts=Outbox.attempts + 1,
+            lease_owner=None, lease_until=None, last_error=None,
+        )
+    )
+    return bool(result.rowcount)
+
+
+async def reschedule(
+    session: AsyncSession, outbox_id: int, worker_id: str | None, at: datetime, error: str | None,
+    count_attempt: bool,
+) -> bool:
+    """Back to pending, due at `at`. `count_attempt=False` for waits that are not failures (flood
+    control, per-chat spacing, shutdown); `error=None` keeps the previous error text."""
+    values: dict[str, Any] = {"status": PENDING, "next_attempt_at": at, "lease_owner": None, "lease_until": None}
+    if count_attempt:
+        values["attempts"] = Outbox.attempts + 1
+    if error is not None:
+        values["last_error"] = _clip(error)
+    result = await session.execute(update(Outbox).where(_held(outbox_id, worker_id)).values(**values))
+    return bool(result.rowcount)
+
+
+async def release(session: AsyncSession, outbox_ids: list[int], worker_id: str) -> int:
+    """Hand claimed rows back untouched (shutdown before they were sent): due again at once."""
+    if not outbox_ids:
+        return 0
+    result = await session.execute(
+        update(Outbox)
+        .where(Outbox.id.in_(outbox_ids), Outbox.status == SENDING, Outbox.lease_owner == worker_id)
+        .values(status=PENDING, lease_owner=None, lease_until=None)
+    )
+    return int(result.rowcount)
+
+
+async def mark_failed(
+    session: AsyncSession, outbox_id: int, worker_id: str | None, reason: str, *, status: str = FAILED
+) -> bool:
+    """Give up on the row (permanent error, or retries exhausted), keeping why."""
+    if status not in (FAILED, BLOCKED):
+        raise ValueError(f"not a failure status: {status}")
+    result = await session.execute(
+        update(Outbox)
+        .where(_held(outbox_id, worker_id))
+        .values(status=status, last_error=_clip(reason), attempts=Outbox.attempts + 1,
+                lease_owner=None, lease_until=None)
+    )
+    return bool(result.rowcount)
+
+
+async def mark_blocked(session: AsyncSession, outbox_id: int, worker_id: str | None, reason: str) -> bool:
+    """Telegram said 403 (the user blocked the bot): the row is parked as blocked and the binding
+    goes inactive, so nothing more is claimed for it until the user unblocks (`requeue_blocked`)."""
+    row = (await session.execute(select(Outbox.binding_id).where(Outbox.id == outbox_id))).scalar_one_or_none()
+    if row is not None:
+        await session.execute(update(Binding).where(Binding.id == row).values(active=False))
+    return await mark_failed(session, outbox_id, worker_id, reason, status=BLOCKED)
+
+
+async def cancel(session: AsyncSession, outbox_id: int, worker_id: str | None, reason: str | None = None) -> bool:
+    """Not to be sent at all (binding gone, kind switched off, record gone or superseded)."""
+    result = await session.execute(
+        update(Outbox)
+        .where(_held(outbox_id, worker_id))
+        .values(status=CANCELLED, last_error=_clip(reason), lease_owner=None, lease_until=None)
+    )
+    return bool(result.rowcount)
+
+
+async def requeue_blocked(session: AsyncSession, telegram_user_id: int) -> int:
+    """The user unblocked the bot: what bounced with 403 is due again (rows still pending never
+    stopped being pending; they are claimed again now that the binding is active)."""
+    binding_ids = select(Binding.id).where(Binding.telegram_user_id == telegram_user_id).scalar_subquery()
+    result = await session.execute(
+        update(Outbox)
+        .where(Outbox.binding_id.in_(binding_ids), Outbox.status == BLOCKED)
+        .values(status=PENDING, next_attempt_at=now_cn(), lease_owner=None, lease_until=None)
+    )
+    return int(result.rowcount)
