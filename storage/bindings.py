@@ -214,8 +214,8 @@ async def flow_match(session: AsyncSession, vault: Vault, user: TgUser, phone: s
     return account.id
 
 
-async def record_failure(session: AsyncSession, tg_id: int) -> datetime | None:
-    """Count a failed attempt; returns the lock end when this failure locks the flow."""
+async def record_failure(session: AsyncSession, tg_id: int) -> tuple[datetime | None, int]:
+    """Count a failed attempt: (the lock end if this failure locks the flow, attempts left)."""
     now = now_cn()
     session.add(BindFailure(telegram_user_id=tg_id, at=now))
     await session.flush()
@@ -229,8 +229,8 @@ async def record_failure(session: AsyncSession, tg_id: int) -> datetime | None:
         user = await ensure_user(session, tg_id)
         user.bind_locked_until = now + LOCK_DURATION
         await session.execute(delete(BindFailure).where(BindFailure.telegram_user_id == tg_id))
-        return user.bind_locked_until
-    return None
+        return user.bind_locked_until, 0
+    return None, MAX_FAILURES - recent
 
 
 # -- disputes -------------------------------------------------------------------------------------------------

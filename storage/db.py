@@ -27,7 +27,10 @@ class DatabaseError(Exception):
 
 
 def _sqlite_engine(url: str, begin: str, **kw: Any) -> AsyncEngine:
-    engine = create_async_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000}, **kw)
+    # hide_parameters: statement parameters never reach error messages or logs.
+    engine = create_async_engine(
+        url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000}, hide_parameters=True, **kw
+    )
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -62,7 +65,7 @@ class Database:
             self.read_engine = _sqlite_engine(url, "BEGIN", echo=echo)
         else:
             self.write_engine = create_async_engine(
-                url, echo=echo, pool_pre_ping=True, connect_args=connect_args or {}
+                url, echo=echo, pool_pre_ping=True, hide_parameters=True, connect_args=connect_args or {}
             )
             self.read_engine = self.write_engine
         self._write = async_sessionmaker(self.write_engine, expire_on_commit=False)

@@ -109,7 +109,7 @@ class TgUser(Base):
     # The clearance "find by number" term: too long for callback data, so buttons carry a
     # fingerprint and the term lives here.
     search_term: Mapped[str | None] = mapped_column(String(64))
-    awaiting: Mapped[str | None] = mapped_column(String(16))
+    awaiting: Mapped[str | None] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=now_cn)
 
 

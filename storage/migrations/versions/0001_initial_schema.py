@@ -130,7 +130,7 @@ def upgrade() -> None:
     sa.Column('bind_expires_at', sa.DateTime(), nullable=True),
     sa.Column('bind_locked_until', sa.DateTime(), nullable=True),
     sa.Column('search_term', sa.String(length=64), nullable=True),
-    sa.Column('awaiting', sa.String(length=16), nullable=True),
+    sa.Column('awaiting', sa.String(length=80), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.PrimaryKeyConstraint('telegram_user_id', name=op.f('pk_tg_users'))
     )

@@ -1,0 +1,175 @@
+"""What every handler works with: the per-update Scope (one database session, the caller, their
+binding, their language) and "safe" message output.
+
+Safe output, like aiogram-dialog's `edit_message_safe`: "message is not modified" is swallowed,
+an edit that cannot happen (message too old, deleted) falls back to sending, "query is too old"
+on answering a tap is ignored. A screen longer than one message goes out as several messages,
+the keyboard under the last one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from telegram import InlineKeyboardMarkup, Message, Update
+from telegram.error import BadRequest, Forbidden
+
+from bot.domain.clock import today_cn
+from bot.domain.records import Holder
+from bot.i18n import Translator, get_translator, resolve_lang
+from bot.runtime import BotContext
+from bot.views.common import Screen
+from bot.widgets import Ctx
+from storage import bindings
+from storage.models import Binding, TgUser
+
+log = logging.getLogger(__name__)
+
+UNBOUND_TAG = "-"
+
+
+@dataclass
+class Scope:
+    """One update's view of the world. Handlers get it, never build sessions themselves."""
+
+    update: Update
+    context: BotContext
+    session: AsyncSession
+    user: TgUser | None
+    binding: Binding | None
+    t: Translator
+    answered: bool = False
+
+    @property
+    def tg_id(self) -> int:
+        assert self.update.effective_user is not None
+        return self.update.effective_user.id
+
+    @property
+    def chat_id(self) -> int:
+        assert self.update.effective_chat is not None
+        return self.update.effective_chat.id
+
+    @property
+    def ctx(self) -> Ctx:
+        """Render context: buttons carry the current binding's tag (or the unbound tag)."""
+        return Ctx(self.t, self.binding.tag if self.binding else UNBOUND_TAG, today_cn())
+
+    @property
+    def identity_key(self) -> bytes:
+        assert self.binding is not None
+        return self.binding.account.identity_key
+
+    def holder(self) -> Holder:
+        assert self.binding is not None
+        return bindings.holder_of(self.context.vault, self.binding.account)
+
+    def retranslate(self, lang: str) -> None:
+        self.t = get_translator(lang)
+
+    async def ack(self, text: str | None = None, *, alert: bool = False) -> None:
+        """Answer the tap (once): the spinner stops as soon as we know what to show."""
+        if self.update.callback_query is not None and not self.answered:
+            self.answered = True
+            await answer(self.update, text, alert=alert)
+
+    async def show(self, screen: Screen) -> Message | None:
+        """Replace the tapped message (callback) or send a new one (command, text)."""
+        query = self.update.callback_query
+        if query is not None and isinstance(query.message, Message) and _editable(screen):
+            # Answer and edit are independent requests: one round trip instead of two.
+            _, message = await asyncio.gather(self.ack(), edit_screen(self.context, query.message, screen))
+            return message
+        await self.ack()
+        return await send_screen(self.context, self.chat_id, screen)
+
+    async def send(self, screen: Screen) -> Message | None:
+        await self.ack()
+        return await send_screen(self.context, self.chat_id, screen)
+
+
+def _editable(screen: Screen) -> bool:
+    # Reply keyboards (share-my-phone) can only come with a new message.
+    return screen.keyboard is None or isinstance(screen.keyboard, InlineKeyboardMarkup)
+
+
+@asynccontextmanager
+async def scope_for(update: Update, context: BotContext, *, write: bool) -> AsyncIterator[Scope]:
+    """Open the update's one session and load the caller; commits on success when `write`."""
+    tg_user = update.effective_user
+    opener = context.db.write() if write else context.db.read()
+    async with opener as session:
+        user = binding = None
+        if tg_user is not None:
+            user = await bindings.get_user(session, tg_user.id)
+            binding = await bindings.binding_of(session, tg_user.id)
+        lang = resolve_lang(user.language if user else None, tg_user.language_code if tg_user else None)
+        yield Scope(update, context, session, user, binding, get_translator(lang))
+
+
+def translator_for(update: Update) -> Translator:
+    """Language without the database (error paths): Telegram's language code only."""
+    user = update.effective_user
+    return get_translator(resolve_lang(None, user.language_code if user else None))
+
+
+async def send_screen(context: BotContext, chat_id: int, screen: Screen) -> Message | None:
+    parts = screen.messages
+    last = None
+    for i, text in enumerate(parts):
+        keyboard = screen.keyboard if i == len(parts) - 1 else None
+        last = await context.bot.send_message(chat_id, text, reply_markup=keyboard)
+    return last
+
+
+async def edit_screen(context: BotContext, message: Message, screen: Screen) -> Message | None:
+    parts = screen.messages
+    first_keyboard = screen.keyboard if len(parts) == 1 else None
+    try:
+        result = await context.bot.edit_message_text(
+            parts[0], chat_id=message.chat_id, message_id=message.message_id, reply_markup=first_keyboard
+        )
+    except BadRequest as exc:
+        text = str(exc).lower()
+        if "not modified" in text:
+            result = message
+        elif "can't be edited" in text or "not found" in text:
+            return await send_screen(context, message.chat_id, screen)
+        else:
+            raise
+    for i, part in enumerate(parts[1:], start=1):
+        keyboard = screen.keyboard if i == len(parts) - 1 else None
+        result = await context.bot.send_message(message.chat_id, part, reply_markup=keyboard)
+    return result if isinstance(result, Message) else None
+
+
+async def answer(update: Update, text: str | None = None, *, alert: bool = False) -> None:
+    query = update.callback_query
+    if query is None:
+        return
+    try:
+        await query.answer(text, show_alert=alert)
+    except BadRequest as exc:
+        if "too old" not in str(exc).lower() and "invalid" not in str(exc).lower():
+            raise
+
+
+async def try_delete(message: Message | None) -> bool:
+    """Delete a user's message (an ID number, a token); never fails the update."""
+    if message is None:
+        return False
+    try:
+        return bool(await message.delete())
+    except (BadRequest, Forbidden) as exc:
+        log.info("could not delete a message: %s", type(exc).__name__)
+        return False
+
+
+def is_private(update: Update) -> bool:
+    chat = update.effective_chat
+    return chat is not None and chat.type == "private"

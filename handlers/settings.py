@@ -1,0 +1,44 @@
+"""Settings: language, notifications per kind, unbind."""
+
+from __future__ import annotations
+
+from bot import callbacks as cb
+from bot.domain.records import UserSettings
+from bot.views import binding as binding_views
+from bot.views import settings as settings_views
+from handlers.common import Scope
+from handlers.menu import show_menu
+from storage import bindings
+
+
+async def show_settings(scope: Scope, state: cb.State | None = None) -> None:
+    if scope.binding is None:
+        await show_menu(scope)
+        return
+    data = UserSettings(scope.t.lang, bindings.enabled_kinds(scope.binding))
+    await scope.show(settings_views.settings(scope.ctx, data))
+
+
+async def set_language(scope: Scope, state: cb.SetLanguage) -> None:
+    await bindings.set_language(scope.session, scope.tg_id, state.lang)
+    scope.retranslate(state.lang)
+    await show_settings(scope)
+
+
+async def set_notify(scope: Scope, state: cb.SetNotify) -> None:
+    assert scope.binding is not None
+    await bindings.set_notify(scope.session, scope.binding, state.kind, state.on)
+    await show_settings(scope)
+
+
+async def ask_unbind(scope: Scope, state: cb.State | None = None) -> None:
+    if scope.binding is None:
+        await show_menu(scope)
+        return
+    await scope.show(binding_views.unbind_ask(scope.ctx, scope.holder()))
+
+
+async def confirm_unbind(scope: Scope, state: cb.UnbindConfirm) -> None:
+    await bindings.unbind(scope.session, scope.tg_id)
+    scope.binding = None  # from here on, buttons carry the unbound tag
+    await scope.show(binding_views.unbound(scope.ctx))
