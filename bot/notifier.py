@@ -1,0 +1,497 @@
+"""The notifier: drains the outbox to Telegram, paced, at least once, beside the interactive bot.
+
+Runs as a task inside `swbot run` with its OWN Bot instance (own connection pool, no
+AIORateLimiter), so flood control on notifications never holds up answers to taps: a 429 here
+pauses only this notifier.
+
+One cycle (`drain_once`):
+1. Claim due rows with a lease (storage.outbox.claim_due: FOR UPDATE SKIP LOCKED on PostgreSQL,
+   compare-and-set on SQLite), so several `swbot run` instances drain one outbox without sending a
+   row twice, and a crashed worker's rows are taken over once its lease runs out.
+2. Keep one row per chat per cycle; a chat's other rows, and rows for chats still inside
+   `per_chat_interval`, go back to pending with a later due time (not an attempt).
+3. Per row: re-read the binding (still there? active? kind still on?), render the text from the
+   database in the recipient's language — nothing rendered is ever stored — wait for a send slot,
+   send with protect_content, and record the outcome.
+4. Outcomes are written in small batches. A crash between Telegram accepting a message and that
+   commit is the only way to get a duplicate (the lease expires and the row is sent again).
+
+Pacing: a global limiter at `rate` sends/s — smooth spacing plus a hard sliding window, so no
+1-second window ever holds more than `rate` sends — and `per_chat_interval` between two sends to
+one chat. Both are per process: with several instances the ceiling is per instance.
+
+Errors (PTB classes; order matters — BadRequest and TimedOut are NetworkError subclasses):
+RetryAfter → pause this notifier for retry_after, row due again after it, not an attempt;
+Forbidden → row "blocked", binding inactive (handlers.membership reactivates it); BadRequest,
+ChatMigrated → "failed" at once; TimedOut, NetworkError, other TelegramError → exponential backoff
+with jitter, then "failed" with the reason after `max_attempts`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import os
+import random
+import secrets
+import socket
+import time
+import warnings
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from telegram import Bot, InlineKeyboardMarkup, LinkPreviewOptions
+from telegram.constants import ParseMode
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
+from telegram.warnings import PTBDeprecationWarning
+
+from bot.domain.clock import now_cn
+from storage import outbox
+from storage.db import Database
+from storage.models import Binding, Outbox, TgUser
+from storage.vault import Vault
+
+log = logging.getLogger(__name__)
+
+LANGS = ("zh_CN", "en")
+DEFAULT_LANG = "zh_CN"
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """One notification as Telegram messages: HTML texts in order, the keyboard on the last one."""
+
+    texts: tuple[str, ...]
+    keyboard: InlineKeyboardMarkup | None = None
+
+
+# (read session, vault, outbox row, binding, language) → the messages, or None when there is
+# nothing to say any more (the record is gone or the event superseded): the row is cancelled.
+RenderFn = Callable[[AsyncSession, Vault, Outbox, Binding, str], Awaitable[Rendered | None]]
+
+
+def _default_render() -> RenderFn:
+    from bot.notices_render import render_notice
+
+    return render_notice
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def retry_after_seconds(exc: RetryAfter) -> float:
+    """`RetryAfter.retry_after` is an int (deprecated) or a timedelta depending on PTB settings."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value: Any = exc.retry_after
+    if isinstance(value, timedelta):
+        return max(value.total_seconds(), 0.0)
+    return max(float(value), 0.0)
+
+
+class Paused(Exception):
+    """The pacer is paused (flood control) for longer than the caller wants to hold a lease."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"paused for {seconds:.1f} s")
+        self.seconds = seconds
+
+
+class Pacer:
+    """At most `rate` send starts in any 1-second window, spread evenly.
+
+    Two rules: sends are spaced `(1 + margin) / rate` apart, with a little catch-up credit after a
+    gap (so the time spent claiming the next batch is not lost), and a hard sliding window: the
+    `cap`-th previous send must be at least `window` seconds old. The margin absorbs the jitter
+    between when we start a request and when the server sees it.
+    """
+
+    def __init__(self, rate: float, *, margin: float = 0.03, clock: Callable[[], float] = time.monotonic) -> None:
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        self.rate = rate
+        self.cap = max(1, math.floor(rate))
+        self.window = self.cap / rate * (1 + margin)
+        self.interval = (1 + margin) / rate
+        self.credit = max(self.interval, min(0.05, 10 * self.interval))
+        self.clock = clock
+        self.paused_until = 0.0
+        self._next = 0.0
+        self._starts: deque[float] = deque(maxlen=self.cap)
+        self._lock = asyncio.Lock()
+
+    def pause(self, seconds: float) -> None:
+        self.paused_until = max(self.paused_until, self.clock() + seconds)
+
+    def ready_at(self) -> float:
+        at = max(self._next, self.paused_until)
+        if len(self._starts) == self.cap:
+            at = max(at, self._starts[0] + self.window)
+        return at
+
+    async def acquire(self, stopping: asyncio.Event, *, max_pause: float = math.inf) -> float | None:
+        """Wait for a slot and take it. Returns the seconds waited, or None when `stopping` was set
+        first; raises `Paused` when a pause has more than `max_pause` seconds left. Callers must
+        send right after: the slot's time is the send's time."""
+        start = self.clock()
+        async with self._lock:  # FIFO: waiters take slots in arrival order
+            while True:
+                now = self.clock()
+                if self.paused_until - now > max_pause:
+                    raise Paused(self.paused_until - now)
+                at = self.ready_at()
+                if at <= now:
+                    break
+                if await _sleep_or_stop(stopping, at - now):
+                    return None
+            self._starts.append(now)
+            self._next = max(self._next, now - self.credit) + self.interval
+        return now - start
+
+
+async def _sleep_or_stop(stopping: asyncio.Event, seconds: float) -> bool:
+    """Sleep; True when `stopping` was set meanwhile."""
+    if stopping.is_set():
+        return True
+    try:
+        await asyncio.wait_for(stopping.wait(), timeout=max(seconds, 0.0))
+    except TimeoutError:
+        return False
+    return True
+
+
+# -- outcomes ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    row_id: int
+    action: str  # sent, reschedule, failed, blocked, cancel, release
+    tg_message_id: int | None = None
+    at: datetime | None = None
+    error: str | None = None
+    count_attempt: bool = False
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    binding: Binding
+    rendered: Rendered
+
+
+class Notifier:
+    """Drains the outbox. `start()` runs the poll loop as a task; `drain_once()` is one cycle
+    (tests call it directly). Intervals are parameters so tests run fast."""
+
+    def __init__(
+        self,
+        db: Database,
+        vault: Vault,
+        bot: Bot,
+        *,
+        rate: float,
+        per_chat_interval: float,
+        poll_interval: float,
+        worker_id: str | None = None,
+        render: RenderFn | None = None,
+        batch_size: int | None = None,
+        lease_seconds: float = 60.0,
+        max_attempts: int = 8,
+        backoff_base: float = 2.0,
+        backoff_cap: float = 900.0,
+        max_in_flight: int = 16,
+        flush_every: int = 32,
+        pause_release_after: float = 2.0,
+        recheck_after: float = 1.0,
+    ) -> None:
+        self.db = db
+        self.vault = vault
+        self.bot = bot
+        self.per_chat_interval = per_chat_interval
+        self.poll_interval = poll_interval
+        self.worker_id = (worker_id or default_worker_id())[:64]
+        self.render: RenderFn = render or _default_render()
+        # About one second of sends per claim: small enough that the lease never runs out while a
+        # batch is worked through, large enough that claiming is a small share of the time.
+        self.batch_size = batch_size or min(500, max(10, math.ceil(rate)))
+        self.lease_seconds = lease_seconds
+        self.max_attempts = max_attempts
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self.max_in_flight = max_in_flight
+        self.flush_every = flush_every
+        self.pause_release_after = pause_release_after
+        self.recheck_after = recheck_after
+        self.pacer = Pacer(rate)
+        self._chat_ready: dict[int, float] = {}  # binding id → monotonic time it may get the next message
+        self._outcomes: list[_Outcome] = []
+        self._flush_lock = asyncio.Lock()
+        self._stopping = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._last_claimed = 0
+        self.sent = 0  # counters for logs and the benchmark
+        self.failed = 0
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._task is not None:
+            return
+        await self.bot.initialize()  # idempotent; the owner shuts the bot down
+        self._stopping.clear()
+        self._task = asyncio.create_task(self._run(), name="swbot-notifier")
+        log.info("notifier %s started (%.3g msg/s, %.3g s per chat)", self.worker_id, self.pacer.rate,
+                 self.per_chat_interval)
+
+    async def stop(self) -> None:
+        """Finish the sends in flight, hand back the claimed rows not yet sent, write the outcomes."""
+        self._stopping.set()
+        self._wake.set()
+        if self._task is not None:
+            try:
+                await self._task
+            finally:
+                self._task = None
+        await self._flush()
+        log.info("notifier %s stopped (sent=%d failed=%d)", self.worker_id, self.sent, self.failed)
+
+    def wake(self) -> None:
+        """Look at the outbox now instead of at the next poll (for writers in this process)."""
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                await self.drain_once()
+            except Exception:
+                # Database down, say: keep the loop alive and try again after a poll interval.
+                log.exception("notifier cycle failed")
+                self._last_claimed = 0
+            if self._last_claimed < self.batch_size:  # caught up: wait for new rows
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
+                except TimeoutError:
+                    pass
+                self._wake.clear()
+
+    # -- one cycle -------------------------------------------------------------------------------
+
+    async def drain_once(self) -> int:
+        """Claim a batch and work through it. Returns how many rows were acted on (sent, failed,
+        cancelled, rescheduled after an error), not counting rows put off for per-chat spacing."""
+        if self._stopping.is_set():
+            return 0
+        async with self.db.write() as session:
+            rows = await outbox.claim_due(session, self.worker_id, self.batch_size, self.lease_seconds)
+            work = await self._select(session, rows)
+        self._last_claimed = len(rows)
+        if not work:
+            return 0
+        limit = asyncio.Semaphore(self.max_in_flight)
+
+        async def one(row: Outbox) -> None:
+            async with limit:
+                await self._deliver(row)
+
+        try:
+            await asyncio.gather(*(one(row) for row in work))
+        finally:
+            await self._flush()
+        return len(work)
+
+    async def _select(self, session: AsyncSession, rows: list[Outbox]) -> list[Outbox]:
+        """One row per chat, and only for chats past their spacing; the rest are due later."""
+        now_mono = time.monotonic()
+        now = now_cn()
+        work: list[Outbox] = []
+        eta: dict[int, float] = {}  # binding id → when (s from now) its latest planned message goes out
+        for row in rows:
+            if row.attempts >= self.max_attempts:
+                # Taken over from crashed workers too often: something about it kills the sender.
+                await outbox.mark_failed(session, row.id, self.worker_id, "lease expired too many times")
+                self.failed += 1
+                continue
+            b = row.binding_id
+            if b not in eta:
+                wait = self._chat_ready.get(b, 0.0) - now_mono
+                if wait <= 0:
+                    eta[b] = len(work) * self.pacer.interval  # roughly its place in this batch
+                    work.append(row)
+                    continue
+                eta[b] = wait - self.per_chat_interval
+            # Spread the chat's other rows one interval apart after the one going out.
+            eta[b] += self.per_chat_interval
+            await outbox.reschedule(session, row.id, self.worker_id, now + timedelta(seconds=max(eta[b], 0.0)),
+                                    None, count_attempt=False)
+        self._prune_chats(now_mono)
+        return work
+
+    def _prune_chats(self, now_mono: float) -> None:
+        if len(self._chat_ready) > 10_000:
+            self._chat_ready = {k: v for k, v in self._chat_ready.items() if v > now_mono}
+
+    # -- one row ---------------------------------------------------------------------------------
+
+    async def _deliver(self, row: Outbox) -> None:
+        try:
+            outcome = await self._attempt(row)
+        except Exception as exc:  # a bug in rendering or here: retry later rather than lose the row
+            log.exception("notification %s: unexpected error", row.id)
+            outcome = self._backoff(row, f"internal error: {type(exc).__name__}")
+        finally:
+            self._chat_ready[row.binding_id] = time.monotonic() + self.per_chat_interval
+        self._outcomes.append(outcome)
+        if len(self._outcomes) >= self.flush_every:
+            await self._flush()
+
+    async def _attempt(self, row: Outbox) -> _Outcome:
+        if self._stopping.is_set():
+            return _Outcome(row.id, "release")
+        prepared = await self._prepare(row)
+        if isinstance(prepared, _Outcome):
+            return prepared
+        texts = prepared.rendered.texts
+        chat_id = prepared.binding.chat_id
+        first_id: int | None = None
+        try:
+            for i, text in enumerate(texts):
+                waited = await self.pacer.acquire(self._stopping, max_pause=self.pause_release_after)
+                if waited is None:
+                    # Stopping. Parts already sent would be sent again; notifications are one part.
+                    return _Outcome(row.id, "release")
+                if i == 0 and waited > self.recheck_after:
+                    still = await self._prepare(row, render=False)
+                    if isinstance(still, _Outcome):
+                        return still
+                last = i == len(texts) - 1
+                message = await self.bot.send_message(
+                    chat_id=chat_id,
+                    text=text,
+                    parse_mode=ParseMode.HTML,
+                    protect_content=True,  # personal data: no forwarding, no saving
+                    link_preview_options=LinkPreviewOptions(is_disabled=True),
+                    reply_markup=prepared.rendered.keyboard if last else None,
+                )
+                if first_id is None:
+                    first_id = message.message_id
+        except Paused as exc:
+            # Flood control: do not sit on the lease; the row is due again when the pause ends.
+            return _Outcome(row.id, "reschedule", at=now_cn() + timedelta(seconds=exc.seconds), count_attempt=False)
+        except RetryAfter as exc:
+            seconds = retry_after_seconds(exc)
+            self.pacer.pause(seconds)
+            log.warning("notifier: flood control, pausing %.1f s", seconds)
+            return _Outcome(row.id, "reschedule", at=now_cn() + timedelta(seconds=seconds),
+                            error=f"429 retry after {seconds:g} s", count_attempt=False)
+        except Forbidden as exc:
+            log.info("notification %s: chat blocked the bot; binding %s inactive", row.id, row.binding_id)
+            return _Outcome(row.id, "blocked", error=f"403 {exc.message}")
+        except ChatMigrated:
+            return self._fail(row, "chat migrated: not a private chat")
+        except InvalidToken as exc:
+            # Configuration fault: nothing will get through; keep the row and shout.
+            log.error("notifier: the bot token was refused (%s); pausing", type(exc).__name__)
+            self.pacer.pause(60.0)
+            return _Outcome(row.id, "reschedule", at=now_cn() + timedelta(seconds=60), error="invalid token",
+                            count_attempt=False)
+        except BadRequest as exc:  # before NetworkError: it is a subclass, and permanent
+            return self._fail(row, f"400 {exc.message}")
+        except TimedOut:  # ambiguous: it may have been delivered; this is where duplicates come from
+            return self._backoff(row, "timed out")
+        except NetworkError as exc:
+            return self._backoff(row, f"network error: {exc.message}")
+        except TelegramError as exc:
+            return self._backoff(row, f"telegram error: {exc.message}")
+        self.sent += 1
+        return _Outcome(row.id, "sent", tg_message_id=first_id)
+
+    async def _prepare(self, row: Outbox, *, render: bool = True) -> _Prepared | _Outcome:
+        """Re-check the recipient and render from the database as it is now."""
+        async with self.db.read() as session:
+            binding = await session.get(Binding, row.binding_id)
+            if binding is None:
+                return _Outcome(row.id, "cancel", error="binding deleted")
+            if not binding.active:
+                # Blocked meanwhile: keep the row pending; it goes out if the user comes back.
+                return _Outcome(row.id, "release")
+            setting = outbox.KIND_SETTING.get(row.kind)
+            if setting is None:
+                return _Outcome(row.id, "cancel", error=f"unknown kind {row.kind}")
+            if not getattr(binding, setting):
+                return _Outcome(row.id, "cancel", error="kind switched off")
+            if not render:
+                return _Prepared(binding, Rendered(()))
+            user = await session.get(TgUser, binding.telegram_user_id)
+            lang = user.language if user is not None and user.language in LANGS else DEFAULT_LANG
+            rendered = await self.render(session, self.vault, row, binding, lang)
+        if rendered is None or not rendered.texts:
+            return _Outcome(row.id, "cancel", error="nothing to notify any more")
+        return _Prepared(binding, rendered)
+
+    def _fail(self, row: Outbox, reason: str) -> _Outcome:
+        log.warning("notification %s failed: %s", row.id, reason)
+        return _Outcome(row.id, "failed", error=reason)
+
+    def _backoff(self, row: Outbox, reason: str) -> _Outcome:
+        attempt = row.attempts + 1  # this one
+        if attempt >= self.max_attempts:
+            return self._fail(row, f"gave up after {attempt} attempts: {reason}")
+        delay = min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1))
+        delay = delay / 2 + random.uniform(0, delay / 2)  # jitter so retries do not march in step
+        return _Outcome(row.id, "reschedule", at=now_cn() + timedelta(seconds=delay), error=reason,
+                        count_attempt=True)
+
+    # -- writing outcomes ------------------------------------------------------------------------
+
+    async def _flush(self) -> None:
+        async with self._flush_lock:
+            batch, self._outcomes = self._outcomes, []
+            if not batch:
+                return
+            try:
+                async with self.db.write() as session:
+                    for o in batch:
+                        await self._apply(session, o)
+            except Exception:
+                # Keep them for the next flush: losing them would only cause resends after the
+                # lease, but there is no reason to accept that while the database may come back.
+                log.exception("notifier: writing %d outcomes failed; will retry", len(batch))
+                self._outcomes[:0] = batch
+
+    async def _apply(self, session: AsyncSession, o: _Outcome) -> None:
+        w = self.worker_id
+        if o.action == "sent":
+            held = await outbox.mark_sent(session, o.row_id, w, o.tg_message_id)
+        elif o.action == "reschedule":
+            assert o.at is not None
+            held = await outbox.reschedule(session, o.row_id, w, o.at, o.error, o.count_attempt)
+        elif o.action == "failed":
+            self.failed += 1
+            held = await outbox.mark_failed(session, o.row_id, w, o.error or "failed")
+        elif o.action == "blocked":
+            self.failed += 1
+            held = await outbox.mark_blocked(session, o.row_id, w, o.error or "blocked")
+        elif o.action == "cancel":
+            held = await outbox.cancel(session, o.row_id, w, o.error)
+        elif o.action == "release":
+            held = bool(await outbox.release(session, [o.row_id], w))
+        else:
+            raise AssertionError(o.action)
+        if not held:
+            log.warning("notification %s: lease lost before its outcome (%s) was written", o.row_id, o.action)
