@@ -245,7 +245,9 @@ def _tariff_candidates(price: Decimal, customs_tax: Decimal) -> Iterator[Decimal
     raw = customs_tax / price
     centre = int((raw / TARIFF_STEP).to_integral_value(rounding=ROUND_HALF_UP))
     reach = int((FEN / price / TARIFF_STEP).to_integral_value(rounding=ROUND_HALF_UP)) + 1
-    steps = sorted(range(max(0, centre - reach), centre + reach + 1), key=lambda n: abs(n - centre))
+    # When several reproduce the amount (tiny prices), whole per cents beat half per cents, then
+    # the nearest to the raw ratio: a 50 % tariff is far likelier than 50.5 %.
+    steps = sorted(range(max(0, centre - reach), centre + reach + 1), key=lambda n: (n % 2, abs(n - centre)))
     for n in steps:
         t = Decimal(n) / 200  # exact: n × 0.5 %
         if round_fen(price * t) == customs_tax:
