@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from telegram import Update
-from telegram.error import Forbidden, NetworkError, RetryAfter
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 
 from bot.runtime import BotContext
 from bot.views import menu as menu_views
@@ -27,7 +27,8 @@ async def on_error(update: object, context: BotContext) -> None:
     if isinstance(exc, Forbidden):
         log.info("%s %s: the user blocked the bot", where, update_id)
         return
-    if isinstance(exc, RetryAfter | NetworkError):
+    # BadRequest is a NetworkError subclass but means a bug of ours: it gets the full log below.
+    if isinstance(exc, RetryAfter | NetworkError) and not isinstance(exc, BadRequest):
         log.warning("%s %s (%s): Telegram unavailable: %s", where, update_id, kind, type(exc).__name__)
     else:
         # Only ids and types are logged: update contents may hold personal data.
