@@ -21,7 +21,10 @@ from bot.i18n import N_, Translator
 Row = list[InlineKeyboardButton]
 Rows = list[Row]
 
-BLANK = " "  # label of inert buttons (calendar padding); Telegram needs a non-empty label
+# Label of inert buttons (calendar padding, the pager's missing arrow). Telegram trims button
+# text and refuses an empty label, so a plain space fails the whole message; the Hangul filler
+# is not trimmed and shows as blank.
+BLANK = "\u3164"
 CHECK = "✓"
 
 
