@@ -112,6 +112,10 @@ async def on_start_token(scope: Scope, token: str, message: Message | None) -> N
 async def _bound(scope: Scope, account_pk: int, method: str) -> None:
     result = await bindings.bind(scope.session, scope.tg_id, scope.chat_id, account_pk, method)
     scope.binding = result.binding
+    if scope.user is None or scope.user.language is None:
+        # Messages sent outside a conversation (notifications, "your binding moved") have no
+        # Telegram language_code to go by: keep the language this person binds in.
+        await bindings.set_language(scope.session, scope.tg_id, scope.t.lang)
     log.info("bound a chat (%s)%s", method, " and moved it from another chat" if result.moved_from_chat else "")
     await scope.send(binding_views.bound(scope.ctx, scope.holder()))
     await scope.send(menu_views.main_menu(scope.ctx, scope.holder()))
