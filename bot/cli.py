@@ -258,3 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.exception("unexpected failure")
         print(f"swbot: failed: {type(exc).__name__}", file=sys.stderr)
         return EXIT_FAILURE
+
+
+if __name__ == "__main__":
+    sys.exit(main())
