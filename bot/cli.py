@@ -19,7 +19,7 @@ from pathlib import Path
 from bot.logs import setup_logging
 from bot.settings import Settings, SettingsError, load_settings
 from storage.db import Database, DatabaseError
-from storage.vault import Vault
+from storage.vault import Vault, VaultError
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -212,6 +212,9 @@ async def _quarantine(settings: Settings, args: argparse.Namespace) -> int:
         sys.stdout.buffer.write(q.read(Path(args.file).name))
     except (FileNotFoundError, OSError):
         print(f"swbot: no quarantined file {args.file}", file=sys.stderr)
+        return EXIT_FAILURE
+    except VaultError:
+        print(f"swbot: {args.file} does not decrypt with this SWBOT_SECRET_KEY", file=sys.stderr)
         return EXIT_FAILURE
     return EXIT_OK
 
