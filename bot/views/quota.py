@@ -28,7 +28,7 @@ def quota(ctx: Ctx, state: cb.Quota, data: QuotaOverview) -> Screen:
     years = {*data.years, ctx.today.year}
     rows = year_picker(ctx, years, state.year, cb.Quota)
     rows.append([ctx.button(_("📋 Consumption details"), cb.QuotaDetails(state.year))])
-    rows.append(nav_row(ctx))
+    rows.append(nav_row(ctx, reset=cb.Quota(ctx.today.year)))  # Reset: back to this year
     return screen(lines, markup(rows))
 
 
@@ -50,5 +50,5 @@ def quota_details(ctx: Ctx, state: cb.QuotaDetails, page: Page[ListRow]) -> Scre
         label = f"{n}. {ctx.t.short_date(row.decl_date)} · {clip(row.platform)} · {ctx.t.money(row.total)}"
         rows.append([ctx.button(label, cb.ClearanceDetail(row.id, here))])
     rows += pager(ctx, page.page, page.pages, lambda p: cb.QuotaDetails(state.year, p))
-    rows.append(nav_row(ctx, back=cb.Quota(state.year)))
+    rows.append(nav_row(ctx, reset=cb.QuotaDetails(ctx.today.year), back=cb.Quota(state.year)))
     return screen(lines, markup(rows))
