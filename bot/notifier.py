@@ -16,8 +16,9 @@ One cycle (`drain_once`):
 4. Outcomes are written in small batches. A crash between Telegram accepting a message and that
    commit is the only way to get a duplicate (the lease expires and the row is sent again).
 
-Pacing: a global limiter at `rate` sends/s — smooth spacing plus a hard sliding window, so no
-1-second window ever holds more than `rate` sends — and `per_chat_interval` between two sends to
+Pacing: a global limiter at `rate` sends/s — smooth spacing plus a hard window measured from
+Telegram's answers, so no 1-second window ever holds more than `rate` sends on the server's
+clock, whatever the network jitter — and `per_chat_interval` between two sends to
 one chat. Both are per process: with several instances the ceiling is per instance.
 
 Errors (PTB classes; order matters — BadRequest and TimedOut are NetworkError subclasses):
@@ -112,13 +113,24 @@ class Paused(Exception):
         self.seconds = seconds
 
 
-class Pacer:
-    """At most `rate` send starts in any 1-second window, spread evenly.
+@dataclass(eq=False)
+class Slot:
+    """One send's place in the pacer: when it started, and when its answer came back."""
 
-    Two rules: sends are spaced `(1 + margin) / rate` apart, with a little catch-up credit after a
-    gap (so the time spent claiming the next batch is not lost), and a hard sliding window: the
-    `cap`-th previous send must be at least `window` seconds old. The margin absorbs the jitter
-    between when we start a request and when the server sees it.
+    start: float
+    waited: float
+    end: float | None = None
+
+
+class Pacer:
+    """At most `rate` sends in any 1-second window as the SERVER sees them, spread evenly.
+
+    Two rules. Sends start `(1 + margin) / rate` apart, with a little catch-up credit after a gap
+    (so the time spent claiming the next batch is not lost). And a hard window that does not
+    depend on network jitter: a send may start only `cap / rate` seconds after the send `cap`
+    places before it has been ANSWERED. The server handles each request between our start and its
+    answer, so any `cap + 1` consecutive sends are then at least that far apart on its clock, that
+    is, no 1-second window holds more than `rate` of them. Callers report answers with `done()`.
     """
 
     def __init__(self, rate: float, *, margin: float = 0.03, clock: Callable[[], float] = time.monotonic) -> None:
@@ -126,42 +138,48 @@ class Pacer:
             raise ValueError("rate must be positive")
         self.rate = rate
         self.cap = max(1, math.floor(rate))
-        self.window = self.cap / rate * (1 + margin)
+        self.window = self.cap / rate
         self.interval = (1 + margin) / rate
         self.credit = max(self.interval, min(0.05, 10 * self.interval))
         self.clock = clock
         self.paused_until = 0.0
         self._next = 0.0
-        self._starts: deque[float] = deque(maxlen=self.cap)
+        self._slots: deque[Slot] = deque(maxlen=self.cap)
         self._lock = asyncio.Lock()
 
     def pause(self, seconds: float) -> None:
         self.paused_until = max(self.paused_until, self.clock() + seconds)
 
-    def ready_at(self) -> float:
+    def ready_at(self, now: float) -> float:
         at = max(self._next, self.paused_until)
-        if len(self._starts) == self.cap:
-            at = max(at, self._starts[0] + self.window)
+        if len(self._slots) == self.cap:
+            oldest = self._slots[0]
+            # Still in flight: we cannot know when the server counted it yet; look again shortly.
+            at = max(at, now + 0.002 if oldest.end is None else oldest.end + self.window)
         return at
 
-    async def acquire(self, stopping: asyncio.Event, *, max_pause: float = math.inf) -> float | None:
-        """Wait for a slot and take it. Returns the seconds waited, or None when `stopping` was set
-        first; raises `Paused` when a pause has more than `max_pause` seconds left. Callers must
-        send right after: the slot's time is the send's time."""
+    async def acquire(self, stopping: asyncio.Event, *, max_pause: float = math.inf) -> Slot | None:
+        """Wait for a slot and take it; None when `stopping` was set first. Raises `Paused` when a
+        pause has more than `max_pause` seconds left. Send right after, then call `done(slot)`."""
         start = self.clock()
         async with self._lock:  # FIFO: waiters take slots in arrival order
             while True:
                 now = self.clock()
                 if self.paused_until - now > max_pause:
                     raise Paused(self.paused_until - now)
-                at = self.ready_at()
+                at = self.ready_at(now)
                 if at <= now:
                     break
                 if await _sleep_or_stop(stopping, at - now):
                     return None
-            self._starts.append(now)
+            slot = Slot(now, now - start)
+            self._slots.append(slot)
             self._next = max(self._next, now - self.credit) + self.interval
-        return now - start
+        return slot
+
+    def done(self, slot: Slot) -> None:
+        """The send's answer (or error, or timeout) is in."""
+        slot.end = self.clock()
 
 
 async def _sleep_or_stop(stopping: asyncio.Event, seconds: float) -> bool:
@@ -371,23 +389,25 @@ class Notifier:
         first_id: int | None = None
         try:
             for i, text in enumerate(texts):
-                waited = await self.pacer.acquire(self._stopping, max_pause=self.pause_release_after)
-                if waited is None:
+                slot = await self.pacer.acquire(self._stopping, max_pause=self.pause_release_after)
+                if slot is None:
                     # Stopping. Parts already sent would be sent again; notifications are one part.
                     return _Outcome(row.id, "release")
-                if i == 0 and waited > self.recheck_after:
-                    still = await self._prepare(row, render=False)
-                    if isinstance(still, _Outcome):
-                        return still
-                last = i == len(texts) - 1
-                message = await self.bot.send_message(
-                    chat_id=chat_id,
-                    text=text,
-                    parse_mode=ParseMode.HTML,
-                    protect_content=True,  # personal data: no forwarding, no saving
-                    link_preview_options=LinkPreviewOptions(is_disabled=True),
-                    reply_markup=prepared.rendered.keyboard if last else None,
-                )
+                try:
+                    if i == 0 and slot.waited > self.recheck_after:
+                        still = await self._prepare(row, render=False)
+                        if isinstance(still, _Outcome):
+                            return still
+                    message = await self.bot.send_message(
+                        chat_id=chat_id,
+                        text=text,
+                        parse_mode=ParseMode.HTML,
+                        protect_content=True,  # personal data: no forwarding, no saving
+                        link_preview_options=LinkPreviewOptions(is_disabled=True),
+                        reply_markup=prepared.rendered.keyboard if i == len(texts) - 1 else None,
+                    )
+                finally:
+                    self.pacer.done(slot)
                 if first_id is None:
                     first_id = message.message_id
         except Paused as exc:

@@ -435,11 +435,38 @@ async def test_pacer_window_holds_for_any_rate() -> None:
         mod._sleep_or_stop = fake_sleep  # type: ignore[assignment]
         try:
             for _ in range(int(rate * 5) + 3):
-                await pacer.acquire(stop)
+                slot = await pacer.acquire(stop)
+                assert slot is not None
                 starts.append(clock[0])
+                clock[0] += 0.004  # the answer takes a little while
+                pacer.done(slot)
         finally:
             mod._sleep_or_stop = original  # type: ignore[assignment]
         most = max(sum(1 for t in starts if s <= t < s + 1.0) for s in starts)
         assert most <= max(1, int(rate)), (rate, most)
         span = starts[-1] - starts[0]
         assert (len(starts) - 1) / span >= rate * 0.95  # and not much slower than allowed
+
+
+async def test_pacer_waits_for_answers_before_reusing_a_window_place() -> None:
+    clock = [0.0]
+    pacer = Pacer(2, clock=lambda: clock[0])
+    stop = asyncio.Event()
+    first = await pacer.acquire(stop)
+    clock[0] = 0.6
+    second = await pacer.acquire(stop)
+    assert first is not None and second is not None
+    pacer.done(second)
+    # Both places in the window are taken and the first is still in flight: however late it is,
+    # a third send must wait until the first is answered, and then a window after that answer.
+    clock[0] = 5.0
+    third = asyncio.create_task(pacer.acquire(stop))
+    await asyncio.sleep(0.02)
+    assert not third.done()
+    pacer.done(first)  # answered at 5.0
+    clock[0] = 5.9
+    await asyncio.sleep(0.01)
+    assert not third.done()
+    clock[0] = 6.0
+    slot = await asyncio.wait_for(third, 2)
+    assert slot is not None and slot.start == 6.0
