@@ -234,7 +234,7 @@ def test_main_menu(lang: str) -> None:
     states = list(buttons(s).values())
     assert states == [cb.Quota(2026), cb.TaxList(), cb.ClearanceList(), cb.Settings(), cb.Help()]
     if lang == "zh_CN":
-        assert labels(s) == ["💳 额度", "🧾 税单", "📦 通关", "⚙️ 设置", "❓ 帮助"]
+        assert labels(s) == ["💳 个人额度", "🧾 税单", "📦 通关", "⚙️ 设置", "❓ 帮助"]
     else:
         assert labels(s) == ["💳 Quota", "🧾 Tax slips", "📦 Clearance", "⚙️ Settings", "❓ Help"]
 
@@ -453,7 +453,7 @@ def test_tax_detail(lang: str) -> None:
             "税款合计：¥43.05",
             "序号 1",
             "商品编码：<code>3304990099</code>",
-            "数量：2 瓶",
+            "申报数量：2 瓶",
             "单价：¥50.00",
             "完税总价：¥100.00",
             "关税率：0%",
@@ -469,7 +469,7 @@ def test_tax_detail(lang: str) -> None:
             "Total tax: CN¥43.05",
             "No. 1",
             "HS code: <code>3304990099</code>",
-            "Quantity: 2 bottle",
+            "Declared quantity: 2 bottle",
             "Unit price: CN¥50.00",
             "Dutiable value: CN¥100.00",
             "Tariff rate: 0%",
@@ -479,7 +479,7 @@ def test_tax_detail(lang: str) -> None:
             assert piece in text, piece
     # the second line has unknown quantity, price and rates: "-"
     second = text[text.index("序号 2" if zh else "No. 2") :]
-    assert ("数量：- · 单价：-" if zh else "Quantity: - · Unit price: -") in second
+    assert ("申报数量：- · 单价：-" if zh else "Declared quantity: - · Unit price: -") in second
     assert ("关税率：-" if zh else "Tariff rate: -") in second
     assert f"{cur}10.01" in second and f"{cur}0.91" in second
     assert list(buttons(s).values()) == [back, cb.Menu()]

@@ -101,7 +101,7 @@ def _tax_line(ctx: Ctx, item: TaxLine) -> list[str]:
         " · ".join([bold(_("No. {n}").format(n=item.gnum)), line(ctx, _("HS code"), code(item.gcode))]),
         " · ".join(
             [
-                line(ctx, _("Quantity"), qty(ctx, item.qty, item.unit)),
+                line(ctx, _("Declared quantity"), qty(ctx, item.qty, item.unit)),  # 申报数量
                 line(ctx, _("Unit price"), money(ctx, item.price, item.currency)),
             ]
         ),
