@@ -382,7 +382,7 @@ async def test_tax_detail_against_the_database(h: Harness) -> None:
         block = text.split(f"No. {tl.gnum} · HS code: ")[1].split("\n\nNo. ")[0].splitlines()
         qty = f"{src.qty.normalize():f}" + (f" {units[src.unit]}" if src.unit in units else "")
         assert block[0] == tl.gcode == product.gcode
-        assert block[1].startswith(f"Quantity: {qty}")
+        assert block[1].startswith(f"Declared quantity: {qty}")
         assert block[1].endswith(f" · Unit price: {money(src.price)}")
         assert block[2] == f"Dutiable value: {money(tl.tax_price)}"
         assert block[3] == f"Tariff rate: 0% · Customs duty: {money(tl.customs_tax)}"
