@@ -1,0 +1,67 @@
+"""Render one outbox row into Telegram messages, from the database as it is at send time.
+
+The outbox stores only what happened (kind, record id, a small payload); the text is built here
+when the notifier is about to send, with the same queries and pure views as the interactive
+screens, in the recipient's language and with their binding's tag in every button. Returning None
+cancels the row: the record is gone (or no longer the recipient's) or the event was superseded.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from telegram import InlineKeyboardMarkup
+
+from bot.domain.clock import today_cn
+from bot.i18n import get_translator
+from bot.notifier import Rendered
+from bot.views import notices
+from bot.views.common import Screen
+from bot.widgets import Ctx
+from storage import outbox, queries
+from storage.bindings import holder_of
+from storage.models import Binding, Outbox
+from storage.vault import Vault
+
+
+def _rendered(screen: Screen) -> Rendered:
+    keyboard = screen.keyboard if isinstance(screen.keyboard, InlineKeyboardMarkup) else None
+    return Rendered(tuple(screen.messages), keyboard)
+
+
+async def render_notice(
+    session: AsyncSession, vault: Vault, row: Outbox, binding: Binding, lang: str
+) -> Rendered | None:
+    identity_key = binding.account.identity_key
+    ctx = Ctx(t=get_translator(lang), tag=binding.tag, today=today_cn())
+    payload = row.payload or {}
+    if row.kind in (outbox.NEW_TAX, outbox.TAX_STATUS):
+        if row.ref_id is None:
+            return None
+        tax = await queries.tax_slip_detail(session, identity_key, row.ref_id)
+        if tax is None:
+            return None
+        if row.kind == outbox.NEW_TAX:
+            return _rendered(notices.new_tax(ctx, tax))
+        # "Summarised" then "voided" in quick succession are two rows; once the slip is void the
+        # first would only repeat the second's news under the wrong title, so it is dropped.
+        if payload.get("status") is not None and payload["status"] != tax.status:
+            return None
+        return _rendered(notices.tax_status(ctx, tax))
+    if row.kind == outbox.QUOTA:
+        year, threshold = payload.get("year"), payload.get("threshold")
+        if not isinstance(year, int) or not isinstance(threshold, int):
+            return None
+        quota = await queries.quota_overview(session, identity_key, year, ctx.today)
+        # A cancellation or return since the row was written may have taken it back under.
+        if quota.limit is None or quota.consumed * 100 < quota.limit * threshold:
+            return None
+        return _rendered(notices.quota_threshold(ctx, quota, threshold))
+    if row.kind == outbox.SUSPICIOUS:
+        if row.ref_id is None:
+            return None
+        detail = await queries.list_detail(session, identity_key, row.ref_id)
+        if detail is None:
+            return None
+        return _rendered(notices.suspicious(ctx, holder_of(vault, binding.account), detail))
+    return None
+
