@@ -131,6 +131,8 @@ def run(settings: Settings) -> int:
     if settings.database_url is None:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = build_application(settings)
+    from bot.background import attach_background
+    attach_background(app, settings)
     if settings.webhook_url:
         host, _, port = (settings.listen or "0.0.0.0:8443").rpartition(":")
         secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None

@@ -1,0 +1,119 @@
+"""What `swbot run` runs beside the bot: the notifier and, when configured, the operator API.
+
+`attach_background(app, settings)` registers start/stop hooks in `app.bot_data["on_start"]` /
+`["on_stop"]`; bot/app.py's post_init runs the start hooks after the migrations, post_shutdown
+runs the stop hooks in reverse (API first, then the notifier). Configuration is checked at
+attach time, before anything connects, so a bad setting is one line and no traceback.
+
+The notifier gets its own ExtBot: same token and base_url, its own HTTP connection pool and no
+AIORateLimiter. Interactive replies keep PTB's limiter on the Application's bot, and flood
+control on notifications (a 429) pauses only the notifier.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from telegram.constants import ParseMode
+from telegram.ext import Defaults, ExtBot
+from telegram.request import HTTPXRequest
+
+from bot.api import make_api_app, start_api, stop_api
+from bot.notifier import Notifier
+from bot.runtime import Services
+from bot.settings import Settings, SettingsError
+from storage.ingest import Ingestor
+from storage.quarantine import Quarantine
+
+log = logging.getLogger(__name__)
+
+MIN_API_KEY_LENGTH = 16
+NOTIFIER_POOL = 16  # connections; the notifier has at most this many sends in flight
+
+NOTIFIER_KEY = "notifier"
+NOTIFIER_BOT_KEY = "notifier_bot"
+API_RUNNER_KEY = "api_runner"
+API_PORT_KEY = "api_port"
+
+
+def check_api_settings(settings: Settings) -> None:
+    """SWBOT_API_LISTEN without a usable SWBOT_API_KEY refuses to start (one line)."""
+    if not settings.api_listen:
+        return
+    key = settings.api_key.get_secret_value() if settings.api_key is not None else ""
+    if not key.strip():
+        raise SettingsError("SWBOT_API_KEY is not set: it is required when SWBOT_API_LISTEN is set")
+    if len(key) < MIN_API_KEY_LENGTH:
+        raise SettingsError(f"SWBOT_API_KEY: must be at least {MIN_API_KEY_LENGTH} characters")
+
+
+def notifier_bot(settings: Settings) -> ExtBot[None]:
+    """A second bot object for notifications only (see the module docstring)."""
+    request = HTTPXRequest(connection_pool_size=NOTIFIER_POOL, read_timeout=10.0, connect_timeout=5.0)
+    return ExtBot(
+        settings.require_token(),
+        base_url=settings.bot_api_url,
+        request=request,
+        defaults=Defaults(parse_mode=ParseMode.HTML, protect_content=True),
+    )
+
+
+def attach_background(app: Any, settings: Settings) -> None:
+    check_api_settings(settings)
+    services: Services = app.bot_data["services"]
+
+    async def start_notifier(app: Any) -> None:
+        bot = notifier_bot(settings)
+        await bot.initialize()
+        notifier = Notifier(
+            services.db,
+            services.vault,
+            bot,
+            rate=settings.broadcast_rate,
+            per_chat_interval=settings.per_chat_interval,
+            poll_interval=settings.outbox_poll_interval,
+        )
+        app.bot_data[NOTIFIER_BOT_KEY] = bot
+        app.bot_data[NOTIFIER_KEY] = notifier
+        await notifier.start()
+
+    async def stop_notifier(app: Any) -> None:
+        notifier: Notifier | None = app.bot_data.pop(NOTIFIER_KEY, None)
+        bot: ExtBot[None] | None = app.bot_data.pop(NOTIFIER_BOT_KEY, None)
+        try:
+            if notifier is not None:
+                await notifier.stop()
+        finally:
+            if bot is not None:
+                await bot.shutdown()
+
+    app.bot_data.setdefault("on_start", []).append(start_notifier)
+    app.bot_data.setdefault("on_stop", []).append(stop_notifier)
+
+    if not settings.api_listen:
+        return
+    listen = settings.api_listen
+
+    async def start_operator_api(app: Any) -> None:
+        ingestor = Ingestor(
+            services.db,
+            services.vault,
+            Quarantine(settings.quarantine_dir, services.vault),
+            max_bytes=settings.max_message_bytes,
+        )
+
+        async def username() -> str:
+            return settings.bot_username or app.bot.username
+
+        runner, port = await start_api(make_api_app(services, ingestor, username), listen)
+        app.bot_data[API_RUNNER_KEY] = runner
+        app.bot_data[API_PORT_KEY] = port
+
+    async def stop_operator_api(app: Any) -> None:
+        runner = app.bot_data.pop(API_RUNNER_KEY, None)
+        if runner is not None:
+            await stop_api(runner)
+
+    app.bot_data["on_start"].append(start_operator_api)
+    app.bot_data["on_stop"].append(stop_operator_api)
