@@ -68,3 +68,4 @@ def register(app: BotApp) -> None:
     # 5. Blocked / unblocked: stop or resume notifications.
     app.add_handler(ChatMemberHandler(membership.on_my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER))
     app.add_error_handler(errors.on_error)
+    errors.quiet_payload_logs()  # no update contents in python-telegram-bot's DEBUG logs

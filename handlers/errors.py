@@ -13,6 +13,41 @@ from handlers.common import answer, is_private, translator_for
 
 log = logging.getLogger("swbot.errors")
 
+# python-telegram-bot logs whole updates and API payloads at DEBUG: what people type (a real name,
+# an ID number while binding), shared phone numbers, and every screen we send. Those records keep
+# their method name or update id; the payload itself never reaches a handler.
+_PAYLOAD_LOGGERS = ("telegram.Bot", "telegram.ext.ExtBot", "telegram.ext.Application", "telegram.ext.Updater")
+_PAYLOAD_TEMPLATES = frozenset(
+    {
+        "Calling Bot API endpoint `%s` with parameters `%s`",
+        "Call to Bot API endpoint `%s` finished with return value `%s`",
+        "Processing update %s",
+        "Dropping pending update: %s",
+        "Webhook received data: %s",
+    }
+)
+OMITTED = "[payload omitted]"
+
+
+class PayloadFilter(logging.Filter):
+    """Replace the payload argument of python-telegram-bot's DEBUG records (never drops a record)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg in _PAYLOAD_TEMPLATES and record.args:
+            args = record.args if isinstance(record.args, tuple) else (record.args,)
+            last = args[-1]
+            kept = f"update {last.update_id}" if isinstance(last, Update) else OMITTED
+            record.args = (*args[:-1], kept)
+        return True
+
+
+def quiet_payload_logs() -> None:
+    """Attach PayloadFilter to python-telegram-bot's loggers (once)."""
+    for name in _PAYLOAD_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, PayloadFilter) for f in logger.filters):
+            logger.addFilter(PayloadFilter())
+
 
 class Expired(Exception):
     """A button that must show nothing: forged, from another binding, or its record is not the
