@@ -1,0 +1,268 @@
+"""The sandbox's demo people and its "a new tax slip arrives" generator.
+
+``read_people`` reads the demo ``accounts.csv`` (the sandbox wrote it, so it may hold the plain
+details: the web chat only ever shows them masked). ``new_tax_messages`` makes what a real feed
+sends when a person's new order clears customs: a CEB621 import list, its CEB622 receipt 399
+(海关审结) and the CEB816 tax slip, with taxes from ``bot.domain.cbec.line_tax``. The list copies
+the head (platform, seller, carrier, customs site) of the person's own newest list from the demo
+feed, so the new order looks like their others and raises no "suspicious record" warning.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from random import Random
+from xml.etree.ElementTree import Element, SubElement, register_namespace, tostring
+
+from defusedxml.ElementTree import fromstring
+
+from bot.demo import NAMESPACE, PRODUCTS, Product
+from bot.domain import cbec
+from bot.domain.identity import mask_id_number, mask_name, mask_phone, normalize_id_number, normalize_phone
+
+NS = f"{{{NAMESPACE}}}"
+register_namespace("", NAMESPACE)  # serialise CEB elements without an "ns0:" prefix
+ZERO = Decimal(0)
+# Everyday goods well inside the single-order limit (no full-tax item, no HTML-hostile scenario name).
+_KINDS = ("cosmetic", "milk", "health", "wine", "snack", "daily")
+_MAX_UNIT_PRICE = 1600
+
+
+@dataclass(frozen=True)
+class Person:
+    account_id: str
+    name: str
+    id_number: str  # normalised
+    phone: str  # normalised (11 digits for a Chinese mobile)
+
+    def public(self) -> dict[str, str]:
+        """What the web chat may show."""
+        return {
+            "account_id": self.account_id,
+            "name": mask_name(self.name),
+            "id_number": mask_id_number(self.id_number),
+            "phone": mask_phone(self.phone),
+        }
+
+    @property
+    def contact_phone(self) -> str:
+        """The phone as Telegram's app shares it: international digits without "+"."""
+        return ("86" + self.phone) if not self.phone.startswith("+") else self.phone[1:]
+
+
+def read_people(csv_path: Path) -> list[Person]:
+    text = csv_path.read_bytes().decode("utf-8-sig")
+    people = []
+    for row in csv.DictReader(io.StringIO(text, newline="")):
+        people.append(
+            Person(
+                account_id=row["account_id"].strip(),
+                name=" ".join(row["name"].split()),
+                id_number=normalize_id_number(row["id_number"]),
+                phone=normalize_phone(row["phone"]),
+            )
+        )
+    return people
+
+
+# --------------------------------------------------------------------------- templates
+
+
+def _text(parent: Element, tag: str) -> str:
+    node = parent.find(NS + tag)
+    return (node.text or "").strip() if node is not None else ""
+
+
+def _set(parent: Element, tag: str, value: object) -> None:
+    node = parent.find(NS + tag)
+    if node is None:
+        raise ValueError(f"template has no <{tag}>")
+    node.text = "" if value is None else str(value)
+
+
+def _inventories(data: bytes) -> list[Element]:
+    root = fromstring(data)
+    return list(root.iter(NS + "Inventory"))
+
+
+def find_template(ceb_dir: Path, person: Person) -> tuple[Element, Element, bool]:
+    """(Inventory element, BaseTransfer element, own) for the person's newest list; ``own`` is
+    False when the person has no list yet and another person's list lends its head."""
+    needles = {person.id_number.encode(), person.id_number.lower().encode()}
+    best: tuple[str, Element, Element] | None = None
+    fallback: tuple[Element, Element] | None = None
+    for path in sorted(ceb_dir.glob("*CEB621*.xml")):
+        data = path.read_bytes()
+        mine = any(n in data for n in needles)
+        if not mine and fallback is not None:
+            continue
+        root = fromstring(data)
+        transfer = root.find(NS + "BaseTransfer")
+        for inv in root.iter(NS + "Inventory"):
+            head = inv.find(NS + "InventoryHead")
+            if head is None or transfer is None:
+                continue
+            if fallback is None:
+                fallback = (inv, transfer)
+            if mine and normalize_id_number(_text(head, "buyerIdNumber")) == person.id_number:
+                app_time = _text(head, "appTime")
+                if best is None or app_time > best[0]:
+                    best = (app_time, inv, transfer)
+    if best is not None:
+        return best[1], best[2], True
+    if fallback is None:
+        raise LookupError("the demo feed has no CEB621 list to copy")
+    return fallback[0], fallback[1], False
+
+
+# --------------------------------------------------------------------------- generation
+
+
+@dataclass(frozen=True)
+class NewTax:
+    messages: list[tuple[str, bytes]]  # (message type, XML) in the order a feed delivers them
+    invt_no: str
+    tax_no: str
+    total_tax: Decimal
+    goods: list[str]
+
+
+def _digits(rng: Random, n: int) -> str:
+    return "".join(rng.choice("0123456789") for _ in range(n))
+
+
+def _letters_prefix(value: str, default: str) -> str:
+    prefix = ""
+    for ch in value:
+        if not ch.isalpha():
+            break
+        prefix += ch
+    return prefix or default
+
+
+def _money(x: Decimal) -> str:
+    return f"{x:.2f}"
+
+
+def _return_time(moment: datetime) -> str:
+    return f"{moment:%Y%m%d%H%M%S}{moment.microsecond // 1000:03d}"
+
+
+def _document(msg_type: str, guid: str, body: list[Element]) -> bytes:
+    root = Element(NS + f"{msg_type}Message", {"version": "1.0", "guid": guid})
+    root.extend(body)
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + tostring(root, encoding="utf-8", xml_declaration=False)
+
+
+def _fields(parent: Element, pairs: list[tuple[str, object]]) -> Element:
+    for tag, value in pairs:
+        SubElement(parent, NS + tag).text = "" if value is None else str(value)
+    return parent
+
+
+def _pick_lines(rng: Random) -> list[tuple[Product, int, Decimal]]:
+    choices = [p for p in PRODUCTS if p.kind in _KINDS and p.high <= _MAX_UNIT_PRICE]
+    lines = []
+    for product in rng.sample(choices, rng.choice((1, 1, 2, 2, 3))):
+        qty = rng.choice((1, 1, 2)) if product.high < 600 else 1
+        price = Decimal(rng.randint(product.low * 2, product.high * 2)) / 2  # whole or half yuan
+        lines.append((product, qty, price.quantize(Decimal("0.01"))))
+    return lines
+
+
+def new_tax_messages(ceb_dir: Path, person: Person, *, now: datetime, rng: Random | None = None) -> NewTax:
+    """A new cleared order for ``person`` and its tax slip (see the module docstring)."""
+    rng = rng or Random()
+    template, transfer, _own = find_template(ceb_dir, person)
+    inv = fromstring(tostring(template))  # a private copy
+    head = inv.find(NS + "InventoryHead")
+    assert head is not None
+    for old in inv.findall(NS + "InventoryList"):
+        inv.remove(old)
+
+    customs = _text(head, "customsCode") or "2924"
+    day = now.date()
+    guid = str(uuid.uuid4()).upper()
+    order_no = rng.choice("23456789") + _digits(rng, max(len(_text(head, "orderNo")), 12) - 1)
+    invt_no = f"{customs}{day.year}I{_digits(rng, 9)}"
+    logistics = _text(head, "logisticsNo")
+    lines = _pick_lines(rng)
+    net = sum((p.net_kg * qty for p, qty, _ in lines), ZERO).quantize(Decimal("0.001"))
+    gross = (net * Decimal("1.15") + Decimal("0.2")).quantize(Decimal("0.001"))
+    seller = _text(head, "ebcCode")
+    updates: list[tuple[str, object]] = [
+        ("guid", guid), ("appTime", f"{now:%Y%m%d%H%M%S}"), ("appStatus", "2"), ("orderNo", order_no),
+        ("logisticsNo", _letters_prefix(logistics, "SF") + _digits(rng, 13)),
+        ("copNo", _letters_prefix(_text(head, "copNo"), "CP") + f"{day:%Y%m%d}" + _digits(rng, 6)),
+        ("preNo", f"B{day:%Y%m%d}{_digits(rng, 9)}"), ("invtNo", invt_no), ("declTime", f"{day:%Y%m%d}"),
+        ("ieDate", f"{day:%Y%m%d}"), ("buyerIdType", "1"), ("buyerIdNumber", person.id_number),
+        ("buyerName", person.name), ("buyerTelephone", person.phone), ("freight", "0.00"),
+        ("insuredFee", "0.00"), ("grossWeight", str(gross)), ("netWeight", str(net)),
+    ]  # fmt: skip
+    for tag, value in updates:
+        _set(head, tag, value)
+    trade_mode = _text(head, "tradeMode")
+    for gnum, (p, qty, price) in enumerate(lines, 1):
+        bar = "69" + _digits(rng, 11)
+        legal_qty = p.legal_qty * qty
+        _fields(SubElement(inv, NS + "InventoryList"), [
+            ("gnum", gnum), ("itemNo", f"{seller[-4:]}-{bar[-6:]}"), ("itemName", p.name), ("gcode", p.gcode),
+            ("gname", p.name), ("gmodel", p.gmodel), ("barCode", bar), ("country", p.country),
+            ("tradeCountry", "110" if trade_mode == "9610" else p.country), ("currency", "142"), ("qty", qty),
+            ("unit", p.unit), ("qty1", format(legal_qty.normalize(), "f")), ("unit1", p.legal_unit),
+            ("price", _money(price)), ("totalPrice", _money(price * qty)), ("note", None),
+        ])  # fmt: skip
+    inventory = _document("CEB621", guid, [inv, fromstring(tostring(transfer))])
+
+    cleared = now + timedelta(seconds=rng.randint(20, 90))
+    receipt_guid = str(uuid.uuid4())
+    receipt = _fields(Element(NS + "InventoryReturn"), [
+        ("guid", receipt_guid), ("customsCode", customs), ("ebpCode", _text(head, "ebpCode")), ("ebcCode", seller),
+        ("agentCode", _text(head, "agentCode")), ("copNo", _text(head, "copNo")), ("preNo", _text(head, "preNo")),
+        ("invtNo", invt_no), ("returnStatus", 399), ("returnTime", _return_time(cleared)),
+        ("returnInfo", "海关审结"),
+    ])  # fmt: skip
+
+    vat = cbec.vat_rate_on(day)
+    taxes = []
+    for gnum, (p, qty, price) in enumerate(lines, 1):
+        total = price * qty
+        tax = cbec.line_tax(total, tariff_rate=p.tariff, consumption_rate=p.consumption, vat_rate=vat,
+                            within_limits=True)
+        taxes.append((gnum, p, total, tax))
+    tax_no = invt_no + "_0"
+    tax_guid = str(uuid.uuid4())
+    tax_el = Element(NS + "Tax")
+    _fields(SubElement(tax_el, NS + "TaxHeadRd"), [
+        ("guid", tax_guid), ("returnTime", _return_time(cleared + timedelta(seconds=rng.randint(5, 40)))),
+        ("invtNo", invt_no), ("taxNo", tax_no),
+        ("customsTax", _money(sum((t.customs for *_, t in taxes), ZERO))),
+        ("valueAddedTax", _money(sum((t.vat for *_, t in taxes), ZERO))),
+        ("consumptionTax", _money(sum((t.consumption for *_, t in taxes), ZERO))),
+        ("status", cbec.TAX_GENERATED), ("entDutyNo", None), ("note", None), ("assureCode", _text(head, "assureCode")),
+        ("ebcCode", seller), ("logisticsCode", _text(head, "logisticsCode")), ("agentCode", _text(head, "agentCode")),
+        ("customsCode", customs), ("orderNo", order_no), ("logisticsNo", _text(head, "logisticsNo")),
+    ])  # fmt: skip
+    for gnum, p, total, tax in taxes:
+        _fields(SubElement(tax_el, NS + "TaxListRd"), [
+            ("gnum", gnum), ("gcode", p.gcode), ("taxPrice", _money(total)), ("customsTax", _money(tax.customs)),
+            ("valueAddedTax", _money(tax.vat)), ("consumptionTax", _money(tax.consumption)),
+        ])  # fmt: skip
+    total_tax = sum((t.customs + t.vat + t.consumption for *_, t in taxes), ZERO)
+    return NewTax(
+        messages=[
+            ("CEB621", inventory),
+            ("CEB622", _document("CEB622", receipt_guid, [receipt])),
+            ("CEB816", _document("CEB816", tax_guid, [tax_el])),
+        ],
+        invt_no=invt_no,
+        tax_no=tax_no,
+        total_tax=total_tax,
+        goods=[p.name for p, _, _ in lines],
+    )
