@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -135,6 +135,88 @@ def mutated(draw: st.DrawFn) -> bytes:
 @settings(max_examples=3000)
 def test_mutated_encodings_decode_or_bad_callback(data: bytes) -> None:
     _check_any(data)
+
+
+def test_the_strategy_covers_every_state_the_codec_knows() -> None:
+    """A state added to the codec without a strategy here would never be property-tested."""
+    defined = {c for c in vars(cb).values() if isinstance(c, type) and issubclass(c, cb.State) and c is not cb.State}
+    assert defined == set(cb._KINDS)
+    seen: set[type] = set()
+
+    @given(states)
+    @settings(max_examples=600, database=None)
+    def collect(state: cb.State) -> None:
+        seen.add(type(state))
+
+    collect()
+    assert seen == set(cb._KINDS)
+
+
+# Extreme field values (the longest encodings) for every kind, nested states included.
+far_days = st.dates(cb.MAX_DATE - timedelta(days=400), cb.MAX_DATE)
+
+
+@st.composite
+def long_filters(draw: st.DrawFn) -> cb.DateFilter:
+    a, b = sorted([draw(far_days), draw(far_days)])
+    return cb.DateFilter.custom(a, b)
+
+
+long_pages = st.integers(cb.MAX_PAGE - 1000, cb.MAX_PAGE)
+long_ids = st.integers(cb.MAX_ID - 10**6, cb.MAX_ID)
+long_tax_lists = st.builds(cb.TaxList, st.sampled_from(sorted(cbec.TAX_SLIP_STATUSES)), long_filters(), long_pages)
+long_clearance_lists = st.builds(
+    cb.ClearanceList, st.sampled_from(sorted(cbec.STATUS_GROUPS)), long_filters(), long_pages, fingerprints.filter(bool)
+)
+long_backs = st.one_of(long_tax_lists, long_clearance_lists)
+long_states = st.one_of(
+    st.builds(cb.TaxDetail, long_ids, long_tax_lists),
+    st.builds(
+        cb.ClearanceDetail, long_ids, st.one_of(long_clearance_lists, st.builds(cb.QuotaDetails, years, long_pages))
+    ),
+    st.builds(cb.ClearanceSearch, long_clearance_lists),
+    st.builds(cb.Calendar, long_backs, st.tuples(st.just(cb.MAX_YEAR), st.integers(1, 12)), far_days),
+    st.builds(cb.Suspicious, long_ids, st.sampled_from([cb.ME, cb.NOT_ME])),
+    st.builds(cb.OpenTaxFromNotice, long_ids),
+    st.builds(cb.QuotaDetails, years, long_pages),
+)
+
+
+@given(long_states, st.from_regex(r"[A-Za-z0-9]{6}", fullmatch=True))
+@settings(max_examples=500)
+def test_the_longest_states_still_fit_in_64_bytes(state: cb.State, tag: str) -> None:
+    data = cb.encode(state, tag)
+    assert len(data.encode()) <= cb.MAX_BYTES
+    assert cb.decode(data) == (tag, state)
+
+
+@given(st.binary(min_size=cb.MAX_BYTES + 1, max_size=300))
+@settings(max_examples=300)
+def test_anything_over_64_bytes_is_rejected(data: bytes) -> None:
+    with pytest.raises(cb.BadCallback):
+        cb.decode(data)
+
+
+@given(states, tags, st.text(min_size=1, max_size=40))
+@settings(max_examples=500)
+def test_a_valid_encoding_with_anything_appended_is_rejected_or_canonical(state: cb.State, tag: str, tail: str) -> None:
+    data = cb.encode(state, tag) + tail
+    try:
+        got_tag, got = cb.decode(data)
+    except cb.BadCallback:
+        return
+    assert cb.encode(got, got_tag) == data and cb.is_tag(got_tag)
+
+
+@given(st.text(max_size=80))
+@settings(max_examples=1500)
+def test_any_text_decodes_to_a_valid_state_or_bad_callback(text: str) -> None:
+    try:
+        tag, state = cb.decode(text)
+    except cb.BadCallback:
+        return
+    assert type(state) in cb._KINDS and cb.is_tag(tag)
+    assert cb.encode(state, tag) == text
 
 
 # ---------------------------------------------------------------- examples
