@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Bot, InlineKeyboardMarkup, LinkPreviewOptions
 from telegram.constants import ParseMode
@@ -321,17 +322,38 @@ class Notifier:
         self._last_claimed = len(rows)
         if not work:
             return 0
-        limit = asyncio.Semaphore(self.max_in_flight)
-
-        async def one(row: Outbox) -> None:
-            async with limit:
-                await self._deliver(row)
-
         try:
-            await asyncio.gather(*(one(row) for row in work))
+            await self._work_through(work)
         finally:
             await self._flush()
         return len(work)
+
+    async def _work_through(self, work: list[Outbox]) -> None:
+        """A small pipeline: rows are re-checked and rendered a chunk at a time (one read session
+        per chunk) just ahead of the senders, so what is sent is at most a couple of chunks —
+        tens of milliseconds at full rate — older than the database."""
+        chunk = max(1, self.max_in_flight)
+        ready: asyncio.Queue[tuple[Outbox, _Prepared | _Outcome] | None] = asyncio.Queue(maxsize=chunk)
+
+        async def prepare() -> None:
+            try:
+                for i in range(0, len(work), chunk):
+                    rows = work[i : i + chunk]
+                    if self._stopping.is_set():
+                        done: dict[int, _Prepared | _Outcome] = {r.id: _Outcome(r.id, "release") for r in rows}
+                    else:
+                        done = await self._prepare_many(rows)
+                    for row in rows:
+                        await ready.put((row, done[row.id]))
+            finally:
+                for _ in range(chunk):
+                    await ready.put(None)
+
+        async def send() -> None:
+            while (item := await ready.get()) is not None:
+                await self._deliver(*item)
+
+        await asyncio.gather(prepare(), *(send() for _ in range(chunk)))
 
     async def _select(self, session: AsyncSession, rows: list[Outbox]) -> list[Outbox]:
         """One row per chat, and only for chats past their spacing; the rest are due later."""
@@ -366,10 +388,10 @@ class Notifier:
 
     # -- one row ---------------------------------------------------------------------------------
 
-    async def _deliver(self, row: Outbox) -> None:
+    async def _deliver(self, row: Outbox, prepared: _Prepared | _Outcome) -> None:
         try:
-            outcome = await self._attempt(row)
-        except Exception as exc:  # a bug in rendering or here: retry later rather than lose the row
+            outcome = prepared if isinstance(prepared, _Outcome) else await self._attempt(row, prepared)
+        except Exception as exc:  # a bug here: retry later rather than lose the row
             log.exception("notification %s: unexpected error", row.id)
             outcome = self._backoff(row, f"internal error: {type(exc).__name__}")
         finally:
@@ -378,12 +400,9 @@ class Notifier:
         if len(self._outcomes) >= self.flush_every:
             await self._flush()
 
-    async def _attempt(self, row: Outbox) -> _Outcome:
+    async def _attempt(self, row: Outbox, prepared: _Prepared) -> _Outcome:
         if self._stopping.is_set():
             return _Outcome(row.id, "release")
-        prepared = await self._prepare(row)
-        if isinstance(prepared, _Outcome):
-            return prepared
         texts = prepared.rendered.texts
         chat_id = prepared.binding.chat_id
         first_id: int | None = None
@@ -395,7 +414,8 @@ class Notifier:
                     return _Outcome(row.id, "release")
                 try:
                     if i == 0 and slot.waited > self.recheck_after:
-                        still = await self._prepare(row, render=False)
+                        # Waited long (a pause): look again before sending, without re-rendering.
+                        still = (await self._prepare_many([row], render=False))[row.id]
                         if isinstance(still, _Outcome):
                             return still
                     message = await self.bot.send_message(
@@ -441,25 +461,51 @@ class Notifier:
         self.sent += 1
         return _Outcome(row.id, "sent", tg_message_id=first_id)
 
-    async def _prepare(self, row: Outbox, *, render: bool = True) -> _Prepared | _Outcome:
-        """Re-check the recipient and render from the database as it is now."""
-        async with self.db.read() as session:
-            binding = await session.get(Binding, row.binding_id)
-            if binding is None:
-                return _Outcome(row.id, "cancel", error="binding deleted")
-            if not binding.active:
-                # Blocked meanwhile: keep the row pending; it goes out if the user comes back.
-                return _Outcome(row.id, "release")
-            setting = outbox.KIND_SETTING.get(row.kind)
-            if setting is None:
-                return _Outcome(row.id, "cancel", error=f"unknown kind {row.kind}")
-            if not getattr(binding, setting):
-                return _Outcome(row.id, "cancel", error="kind switched off")
-            if not render:
-                return _Prepared(binding, Rendered(()))
-            user = await session.get(TgUser, binding.telegram_user_id)
-            lang = user.language if user is not None and user.language in LANGS else DEFAULT_LANG
-            rendered = await self.render(session, self.vault, row, binding, lang)
+    async def _prepare_many(self, rows: list[Outbox], *, render: bool = True) -> dict[int, _Prepared | _Outcome]:
+        """Re-check each row's recipient and render it from the database as it is now."""
+        result: dict[int, _Prepared | _Outcome] = {}
+        try:
+            async with self.db.read() as session:
+                wanted = {row.binding_id for row in rows}
+                bindings = {
+                    b.id: b for b in (await session.execute(select(Binding).where(Binding.id.in_(wanted)))).scalars()
+                }
+                langs: dict[int, str | None] = {}
+                if render and bindings:
+                    tg_ids = [b.telegram_user_id for b in bindings.values()]
+                    langs = dict(
+                        (await session.execute(
+                            select(TgUser.telegram_user_id, TgUser.language).where(TgUser.telegram_user_id.in_(tg_ids))
+                        )).tuples().all()
+                    )
+                for row in rows:
+                    result[row.id] = await self._prepare_one(session, row, bindings.get(row.binding_id), langs, render)
+        except Exception as exc:  # the database, most likely: try these rows again soon
+            log.warning("notifier: preparing %d rows failed (%s); handing them back", len(rows), type(exc).__name__)
+            return {row.id: _Outcome(row.id, "release") for row in rows}
+        return result
+
+    async def _prepare_one(
+        self, session: AsyncSession, row: Outbox, binding: Binding | None, langs: dict[int, str | None], render: bool
+    ) -> _Prepared | _Outcome:
+        if binding is None:
+            return _Outcome(row.id, "cancel", error="binding deleted")
+        if not binding.active:
+            # Blocked meanwhile: keep the row pending; it goes out if the user comes back.
+            return _Outcome(row.id, "release")
+        setting = outbox.KIND_SETTING.get(row.kind)
+        if setting is None:
+            return _Outcome(row.id, "cancel", error=f"unknown kind {row.kind}")
+        if not getattr(binding, setting):
+            return _Outcome(row.id, "cancel", error="kind switched off")
+        if not render:
+            return _Prepared(binding, Rendered(()))
+        lang = langs.get(binding.telegram_user_id)
+        try:
+            rendered = await self.render(session, self.vault, row, binding, lang if lang in LANGS else DEFAULT_LANG)
+        except Exception as exc:  # a bug in a view: retry later (and eventually fail) rather than lose it
+            log.exception("notification %s: rendering failed", row.id)
+            return self._backoff(row, f"internal error: {type(exc).__name__}")
         if rendered is None or not rendered.texts:
             return _Outcome(row.id, "cancel", error="nothing to notify any more")
         return _Prepared(binding, rendered)
@@ -486,8 +532,14 @@ class Notifier:
                 return
             try:
                 async with self.db.write() as session:
+                    # The common case, "sent", in one round trip; the rest one by one.
+                    sent = [(o.row_id, o.tg_message_id) for o in batch if o.action == "sent"]
+                    held = await outbox.mark_sent_many(session, self.worker_id, sent)
+                    if held < len(sent):
+                        log.warning("notifier: %d sent rows had lost their lease", len(sent) - held)
                     for o in batch:
-                        await self._apply(session, o)
+                        if o.action != "sent":
+                            await self._apply(session, o)
             except Exception:
                 # Keep them for the next flush: losing them would only cause resends after the
                 # lease, but there is no reason to accept that while the database may come back.

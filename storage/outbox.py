@@ -184,6 +184,26 @@ async def mark_sent(
     return bool(result.rowcount)
 
 
+async def mark_sent_many(
+    session: AsyncSession, worker_id: str, sent: list[tuple[int, int | None]], *, now: datetime | None = None
+) -> int:
+    """`mark_sent` for many rows in one statement: (outbox id, Telegram message id) pairs.
+    Returns how many this worker still held (and so were marked)."""
+    if not sent:
+        return 0
+    message_ids = {outbox_id: tg_id for outbox_id, tg_id in sent}
+    result = await session.execute(
+        update(Outbox)
+        .where(Outbox.id.in_(list(message_ids)), Outbox.status == SENDING, Outbox.lease_owner == worker_id)
+        .values(
+            status=SENT, sent_at=now or now_cn(), attempts=Outbox.attempts + 1,
+            tg_message_id=case(message_ids, value=Outbox.id), lease_owner=None, lease_until=None, last_error=None,
+        ),
+        execution_options={"synchronize_session": False},
+    )
+    return int(result.rowcount)
+
+
 async def reschedule(
     session: AsyncSession, outbox_id: int, worker_id: str | None, at: datetime, error: str | None,
     count_attempt: bool,

@@ -159,3 +159,17 @@ async def test_concurrent_claims_on_separate_engines_are_disjoint(pg_db: Databas
     claimed = [i for ids in got.values() for i in ids]
     assert sorted(claimed) == sorted(all_ids)  # every row, and none twice
     assert sum(1 for ids in got.values() if ids) > 1  # the work really was shared
+
+
+async def test_mark_sent_many_only_touches_held_rows(db: Database) -> None:
+    b = await seed_binding(db, 19)
+    x, y, z = await add_rows(db, b, 3)
+    async with db.write() as s:
+        await outbox.claim_due(s, "w", 2, 30)  # x and y
+        held = await outbox.mark_sent_many(s, "w", [(x, 10), (y, 11), (z, 12)])
+        assert await outbox.mark_sent_many(s, "w", []) == 0
+    assert held == 2
+    rows = await rows_by_id(db)
+    assert [(rows[i].status, rows[i].tg_message_id) for i in (x, y, z)] == [
+        ("sent", 10), ("sent", 11), ("pending", None)
+    ]
