@@ -88,7 +88,7 @@
 
   function safeHref(url) {
     try {
-      const u = new URL(url, "https://invalid.invalid/");
+      const u = new URL(/^[a-z][a-z0-9+.-]*:/i.test(url) ? url : "http://" + url); // "example.com" links too
       if (u.protocol === "http:" || u.protocol === "https:") return u.href;
     } catch (e) { /* not a URL */ }
     return null;
