@@ -141,7 +141,9 @@ class Pacer:
         self.cap = max(1, math.floor(rate))
         self.window = self.cap / rate
         self.interval = (1 + margin) / rate
-        self.credit = max(self.interval, min(0.05, 10 * self.interval))
+        # Catch-up after a short gap (claiming the next batch, a slow answer): up to 0.2 s of sends
+        # may start early. The hard window below still holds, so this never breaks the ceiling.
+        self.credit = max(self.interval, min(0.2, 50 * self.interval))
         self.clock = clock
         self.paused_until = 0.0
         self._next = 0.0
@@ -245,9 +247,9 @@ class Notifier:
         self.poll_interval = poll_interval
         self.worker_id = (worker_id or default_worker_id())[:64]
         self.render: RenderFn = render or _default_render()
-        # About one second of sends per claim: small enough that the lease never runs out while a
+        # About two seconds of sends per claim: small enough that the lease never runs out while a
         # batch is worked through, large enough that claiming is a small share of the time.
-        self.batch_size = batch_size or min(500, max(10, math.ceil(rate)))
+        self.batch_size = batch_size or min(1000, max(10, math.ceil(2 * rate)))
         self.lease_seconds = lease_seconds
         self.max_attempts = max_attempts
         self.backoff_base = backoff_base
@@ -260,6 +262,7 @@ class Notifier:
         self._chat_ready: dict[int, float] = {}  # binding id → monotonic time it may get the next message
         self._outcomes: list[_Outcome] = []
         self._flush_lock = asyncio.Lock()
+        self._flusher: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -287,7 +290,7 @@ class Notifier:
                 await self._task
             finally:
                 self._task = None
-        await self._flush()
+        await self._settle()
         log.info("notifier %s stopped (sent=%d failed=%d)", self.worker_id, self.sent, self.failed)
 
     def wake(self) -> None:
@@ -296,18 +299,22 @@ class Notifier:
 
     async def _run(self) -> None:
         while not self._stopping.is_set():
+            started = time.monotonic()
             try:
                 await self.drain_once()
             except Exception:
                 # Database down, say: keep the loop alive and try again after a poll interval.
                 log.exception("notifier cycle failed")
                 self._last_claimed = 0
-            if self._last_claimed < self.batch_size:  # caught up: wait for new rows
-                try:
-                    await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
-                except TimeoutError:
-                    pass
-                self._wake.clear()
+            if self._last_claimed:
+                continue  # rows may have arrived while this batch was being sent: look again now
+            # Nothing due: sleep out the poll interval (counted from this cycle's start) or until woken.
+            idle = max(0.0, started + self.poll_interval - time.monotonic())
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=idle)
+            except TimeoutError:
+                pass
+            self._wake.clear()
 
     # -- one cycle -------------------------------------------------------------------------------
 
@@ -325,7 +332,7 @@ class Notifier:
         try:
             await self._work_through(work)
         finally:
-            await self._flush()
+            await self._settle()
         return len(work)
 
     async def _work_through(self, work: list[Outbox]) -> None:
@@ -397,8 +404,9 @@ class Notifier:
         finally:
             self._chat_ready[row.binding_id] = time.monotonic() + self.per_chat_interval
         self._outcomes.append(outcome)
-        if len(self._outcomes) >= self.flush_every:
-            await self._flush()
+        if len(self._outcomes) >= self.flush_every and (self._flusher is None or self._flusher.done()):
+            # In the background: a sender never waits for the disk.
+            self._flusher = asyncio.create_task(self._flush())
 
     async def _attempt(self, row: Outbox, prepared: _Prepared) -> _Outcome:
         if self._stopping.is_set():
@@ -524,6 +532,13 @@ class Notifier:
                         count_attempt=True)
 
     # -- writing outcomes ------------------------------------------------------------------------
+
+    async def _settle(self) -> None:
+        """Wait for a background flush, then write whatever is left."""
+        if self._flusher is not None:
+            await asyncio.gather(self._flusher, return_exceptions=True)
+            self._flusher = None
+        await self._flush()
 
     async def _flush(self) -> None:
         async with self._flush_lock:

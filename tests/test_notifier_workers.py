@@ -95,6 +95,8 @@ async def test_a_worker_that_dies_mid_batch_loses_nothing(db: Database, vault: V
         assert doomed._task is not None
         doomed._task.cancel()
         await asyncio.gather(doomed._task, return_exceptions=True)
+        if doomed._flusher is not None:  # a write already under way when it died still lands
+            await asyncio.gather(doomed._flusher, return_exceptions=True)
         # Accepted by Telegram but never recorded: these, and only these, will come twice.
         unrecorded = len(sends(core)) - (await statuses(db)).get("sent", 0)
         await survivor.start()
