@@ -264,9 +264,8 @@
     }
   }
 
-  function signature(m) {
-    return JSON.stringify([m.text, m.entities, m.buttons, m.edited, m.contact, m.date, lang()]);
-  }
+  const content = (m) => JSON.stringify([m.text, m.entities, m.buttons, m.edited, m.contact, m.date]);
+  const signature = (m) => content(m) + lang(); // the language changes labels such as "edited"
 
   function renderMessages(list) {
     const box = $("messages");
@@ -281,16 +280,17 @@
       const sig = signature(m);
       let rec = nodes.get(m.id);
       if (!rec) {
-        rec = { sig, node: renderMessage(m) };
+        rec = { sig, body: content(m), node: renderMessage(m) };
         if (initialized) rec.node.classList.add("new");
         nodes.set(m.id, rec);
         if (m.out) jump = true;
       } else if (rec.sig !== sig) {
         const node = renderMessage(m);
-        if (initialized) node.classList.add("flash"); // edited in place
+        if (initialized && rec.body !== content(m)) node.classList.add("flash"); // edited in place
         rec.node.replaceWith(node);
         rec.node = node;
         rec.sig = sig;
+        rec.body = content(m);
       }
       const want = prev ? prev.nextSibling : box.firstChild;
       if (rec.node !== want) box.insertBefore(rec.node, want);
@@ -512,7 +512,7 @@
     btn.disabled = !bound || !isReady() || btn.classList.contains("busy");
     btn.textContent = bound ? `New tax slip arrives for ${bound.name}` : "New tax slip arrives";
     $("new-tax-hint").textContent = bound
-      ? "Pushes a new list, its receipt and its CEB816 tax slip through the signed operator API; the notifier tells the chat."
+      ? "A new list, its receipt and its CEB816 tax slip go through the signed operator API; the notifier tells the chat."
       : "Bind a person first: the notification goes to the chat bound to them.";
   }
 
