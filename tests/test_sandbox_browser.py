@@ -107,9 +107,13 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory, chromium: str) -> Iterator
         assert f"sandbox: open http://127.0.0.1:{port}/\n" in lines
         yield Sandbox(proc, f"http://127.0.0.1:{port}/", lines)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        if proc.poll() is None:  # a failed test: still stop it like a user would, so it cleans up
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 def _shot(page: Any, name: str) -> None:

@@ -396,8 +396,12 @@ def test_swbot_sandbox_starts_serves_and_stops_on_sigterm(tmp_path: Path) -> Non
         lines.append(out)
     finally:
         if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
     output = "".join(lines)
     assert proc.returncode == 0, output
     assert output.rstrip().endswith("sandbox: stopped"), output

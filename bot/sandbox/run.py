@@ -35,6 +35,7 @@ page loads nothing from outside.
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import secrets
 import shutil
@@ -42,10 +43,10 @@ import signal
 import socket
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
 from pydantic import SecretStr
 
 from bot.sandbox.core import BotApiCore
@@ -126,34 +127,24 @@ async def load_demo(settings: Settings, demo_dir: Path, status: LoadStatus) -> N
         await db.dispose()
 
 
-def _wait_for_bot(core: BotApiCore, status: LoadStatus, where: dict[str, str]) -> Any:
-    """An aiohttp startup hook: mark the bot ready (and say so) once it polls the stand-in."""
+class ReadyWatch(threading.Thread):
+    """Marks the bot ready, and says so, once it polls the stand-in (the bot runs in the main
+    thread, inside python-telegram-bot's run_polling, so a small thread watches the core)."""
 
-    async def watch() -> None:
-        loop = asyncio.get_running_loop()
-        event = asyncio.Event()
-        core.add_watcher(loop, event)
-        try:
-            while not core.calls("getUpdates"):
-                event.clear()
-                try:
-                    await asyncio.wait_for(event.wait(), 1.0)
-                except TimeoutError:
-                    pass
-        finally:
-            core.remove_watcher(loop, event)
-        status.update(bot_ready=True)
-        print(f"{READY_PREFIX}: the bot @{core.bot_username} is polling; open {where['url']} (Ctrl-C stops)",
-              flush=True)
+    def __init__(self, core: BotApiCore, status: LoadStatus, url: str) -> None:
+        super().__init__(name="sandbox-ready", daemon=True)
+        self.core, self.status, self.url = core, status, url
+        self.stopped = threading.Event()
 
-    async def on_startup(app: web.Application) -> None:
-        task = asyncio.get_running_loop().create_task(watch())
-        app["sandbox_ready_task"] = task
-
-    async def on_cleanup(app: web.Application) -> None:
-        app["sandbox_ready_task"].cancel()
-
-    return on_startup, on_cleanup
+    def run(self) -> None:
+        # run_polling's updater calls deleteWebhook right before its first getUpdates (which the
+        # core records only when that long poll is answered).
+        while not self.stopped.wait(0.2):
+            if self.core.calls("deleteWebhook") or self.core.calls("getUpdates"):
+                self.status.update(bot_ready=True)
+                print(f"{READY_PREFIX}: the bot @{self.core.bot_username} is polling; open {self.url} "
+                      "(Ctrl-C stops)", flush=True)
+                return
 
 
 def run_sandbox(settings: Settings, *, host: str = "127.0.0.1", port: int = 8080, consumers: int = 20) -> int:
@@ -166,33 +157,31 @@ def run_sandbox(settings: Settings, *, host: str = "127.0.0.1", port: int = 8080
     previous_term = signal.signal(signal.SIGTERM, _interrupt)
     core = BotApiCore(bot_id=BOT_ID, username=BOT_USERNAME, first_name=BOT_NAME)
     server: SandboxServer | None = None
+    watch: ReadyWatch | None = None
     try:
-        _say(f"data folder {data_dir}" + (" (removed on exit)" if own_dir else " (SWBOT_DATA_DIR, kept)"))
         demo_dir = data_dir / "sandbox-demo"
-        people, ceb_dir = prepare_demo(demo_dir, consumers)
-
         api_port = _free_port()
         api_key = secrets.token_urlsafe(32)
         base = settings.model_copy(update={"data_dir": data_dir, "database_url": None})
         status = LoadStatus()
-        chat = WebChat(core, user_id=USER_ID, people=people, ceb_dir=ceb_dir,
+        chat = WebChat(core, user_id=USER_ID, people=[], ceb_dir=demo_dir / "ceb",
                        api=OperatorApi(f"http://127.0.0.1:{api_port}", api_key), db_url=base.db_url, status=status)
-        app = add_webchat(make_app(core), chat)
-        server = SandboxServer(core, host, port, app=app)
-        shown_host = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host  # noqa: S104 (only compared)
-        where: dict[str, str] = {}
-        startup, cleanup = _wait_for_bot(core, status, where)
-        app.on_startup.append(startup)
-        app.on_cleanup.append(cleanup)
+        # The page first, so the URL is there at once; it shows the progress until the bot runs.
+        server = SandboxServer(core, host, port, app=add_webchat(make_app(core), chat))
         try:
             server.start()
         except RuntimeError as exc:
             server = None
-            cause = exc.__cause__.strerror if isinstance(exc.__cause__, OSError) else exc
-            raise SettingsError(f"sandbox: cannot listen on {host}:{port} ({cause}); try --port") from None
+            cause = exc.__cause__
+            why = "the port is in use" if isinstance(cause, OSError) and cause.errno == errno.EADDRINUSE else cause
+            raise SettingsError(f"sandbox: cannot listen on {host}:{port} ({why}); try another --port") from None
+        shown_host = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host  # noqa: S104 (only compared)
         url = f"http://{'[' + shown_host + ']' if ':' in shown_host else shown_host}:{server.port}/"
-        where["url"] = url  # for the ready line, printed from the server's thread
+        _say(f"data folder {data_dir}" + (" (removed on exit)" if own_dir else " (SWBOT_DATA_DIR, kept)"))
         _say(f"open {url}")
+
+        people, _ceb_dir = prepare_demo(demo_dir, consumers)
+        chat.set_people(people)
 
         bot_settings = base.model_copy(update={
             "token": SecretStr(FAKE_TOKEN),
@@ -206,6 +195,8 @@ def run_sandbox(settings: Settings, *, host: str = "127.0.0.1", port: int = 8080
         })
         asyncio.run(load_demo(bot_settings, demo_dir, status))
         status.update(done=True)
+        watch = ReadyWatch(core, status, url)
+        watch.start()
 
         from bot.app import run
 
@@ -214,6 +205,8 @@ def run_sandbox(settings: Settings, *, host: str = "127.0.0.1", port: int = 8080
         pass
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # cleaning up: a second SIGTERM must not cut it short
+        if watch is not None:
+            watch.stopped.set()
         if server is not None:
             server.stop()
         core.shutdown()

@@ -119,8 +119,7 @@ class WebChat:
     ) -> None:
         self.core = core
         self.user_id = user_id
-        self.people = {p.account_id: p for p in people}
-        self.order = [p.account_id for p in people]
+        self.set_people(people)
         self.ceb_dir = ceb_dir
         self.api = api
         self.db_url = db_url
@@ -133,6 +132,11 @@ class WebChat:
         self._closing = False
         self._session: aiohttp.ClientSession | None = None
         core.add_user(user_id, first_name, last_name=last_name, language_code=language_code)
+
+    def set_people(self, people: list[Person]) -> None:
+        """The demo people (the sandbox writes them after the page is already up)."""
+        self.people = {p.account_id: p for p in people}
+        self.order = [p.account_id for p in people]
 
     # -- lifecycle (aiohttp signals) -----------------------------------------------------------
 
