@@ -29,7 +29,7 @@ from storage.quarantine import Quarantine
 log = logging.getLogger(__name__)
 
 MIN_API_KEY_LENGTH = 16
-NOTIFIER_POOL = 16  # connections; the notifier has at most this many sends in flight
+NOTIFIER_POOL = 16  # connections: one per send the notifier may have in flight (max_in_flight)
 
 NOTIFIER_KEY = "notifier"
 NOTIFIER_BOT_KEY = "notifier_bot"

@@ -126,24 +126,24 @@ class Slot:
 class Pacer:
     """At most `rate` sends in any 1-second window as the SERVER sees them, spread evenly.
 
-    Two rules. Sends start `(1 + margin) / rate` apart, with a little catch-up credit after a gap
-    (so the time spent claiming the next batch is not lost). And a hard window that does not
+    Two rules. Sends start `(1 + margin) / rate` apart (smooth: no bursts), with a little catch-up
+    credit after a gap. And a hard window that does not
     depend on network jitter: a send may start only `cap / rate` seconds after the send `cap`
     places before it has been ANSWERED. The server handles each request between our start and its
     answer, so any `cap + 1` consecutive sends are then at least that far apart on its clock, that
     is, no 1-second window holds more than `rate` of them. Callers report answers with `done()`.
     """
 
-    def __init__(self, rate: float, *, margin: float = 0.03, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, rate: float, *, margin: float = 0.01, clock: Callable[[], float] = time.monotonic) -> None:
         if rate <= 0:
             raise ValueError("rate must be positive")
         self.rate = rate
         self.cap = max(1, math.floor(rate))
         self.window = self.cap / rate
         self.interval = (1 + margin) / rate
-        # Catch-up after a short gap (claiming the next batch, a slow answer): up to 0.2 s of sends
-        # may start early. The hard window below still holds, so this never breaks the ceiling.
-        self.credit = max(self.interval, min(0.2, 50 * self.interval))
+        # Catch-up after a short gap: a couple of sends may start early. Kept small on purpose:
+        # bursts raise the answer latency, which the hard window then has to wait out.
+        self.credit = min(2 * self.interval, 0.05)
         self.clock = clock
         self.paused_until = 0.0
         self._next = 0.0
