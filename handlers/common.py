@@ -106,8 +106,7 @@ async def scope_for(update: Update, context: BotContext, *, write: bool) -> Asyn
     async with opener as session:
         user = binding = None
         if tg_user is not None:
-            user = await bindings.get_user(session, tg_user.id)
-            binding = await bindings.binding_of(session, tg_user.id)
+            user, binding = await bindings.user_and_binding(session, tg_user.id)
         lang = resolve_lang(user.language if user else None, tg_user.language_code if tg_user else None)
         yield Scope(update, context, session, user, binding, get_translator(lang))
 

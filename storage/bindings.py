@@ -61,6 +61,19 @@ async def binding_of(session: AsyncSession, tg_id: int) -> Binding | None:
     return (await session.execute(select(Binding).where(Binding.telegram_user_id == tg_id))).scalar_one_or_none()
 
 
+async def user_and_binding(session: AsyncSession, tg_id: int) -> tuple[TgUser | None, Binding | None]:
+    """The Telegram user and their binding (with its account) in one round trip: every update
+    needs both, and a tap should cost as few database round trips as possible."""
+    row = (
+        await session.execute(
+            select(TgUser, Binding)
+            .outerjoin(Binding, Binding.telegram_user_id == TgUser.telegram_user_id)
+            .where(TgUser.telegram_user_id == tg_id)
+        )
+    ).first()
+    return (None, None) if row is None else (row[0], row[1])
+
+
 async def binding_by_id(session: AsyncSession, binding_id: int) -> Binding | None:
     return await session.get(Binding, binding_id)
 
