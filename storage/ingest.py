@@ -147,6 +147,9 @@ def _check_ranges(message: CebMessage) -> None:
             amounts([item.freight, item.insured_fee])
             for line in item.lines:
                 amounts([line.qty, line.price, line.total_price])
+            # The stored sums must fit too (goods value, dutiable value), not only each line.
+            goods = sum((line.total_price for line in item.lines), Decimal(0))
+            amounts([goods, goods + item.freight + item.insured_fee])
         elif isinstance(item, TaxSlip):
             amounts([item.customs_tax, item.value_added_tax, item.consumption_tax])
             for tl in item.lines:
