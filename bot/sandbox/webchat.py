@@ -462,8 +462,9 @@ async def events(request: web.Request) -> web.StreamResponse:
             elif loop.time() - last_write > HEARTBEAT:
                 await resp.write(b": ping\n\n")
                 last_write = loop.time()
-            # While the sandbox is still loading its progress changes without a bot call.
-            timeout = 0.5 if not chat.status.as_dict()["done"] else HEARTBEAT
+            # While the sandbox is still starting, its progress changes without a bot call.
+            status = chat.status.as_dict()
+            timeout = HEARTBEAT if status["done"] and status["bot_ready"] else 0.5
             try:
                 await asyncio.wait_for(event.wait(), timeout)
             except TimeoutError:
