@@ -21,8 +21,8 @@ What runs, all in this one process:
 
 Why one process and not ``swbot run`` as a child: ``bot.app.run`` *is* ``swbot run`` (same
 builder, same background attach, same polling loop and signal handling), and keeping it in-process
-gives one Ctrl-C, one log stream, one exit status and nothing left behind if the terminal dies,
-with no second interpreter to start or to find on PATH. The bot still reaches the stand-in only
+gives one Ctrl-C, one log stream, one exit status, no orphaned child if the terminal goes away,
+and no second interpreter to start or to find on PATH. The bot still reaches the stand-in only
 over HTTP, like a bot talks to Telegram, and the web chat reaches the operator API only over
 signed HTTP, like a portal would.
 
@@ -185,7 +185,7 @@ def run_sandbox(settings: Settings, *, host: str = "127.0.0.1", port: int = 8080
 
         bot_settings = base.model_copy(update={
             "token": SecretStr(FAKE_TOKEN),
-            "bot_api_url": f"http://127.0.0.1:{server.port}/bot",
+            "bot_api_url": f"{url}bot",
             "bot_username": BOT_USERNAME,
             "api_listen": f"127.0.0.1:{api_port}",
             "api_key": SecretStr(api_key),
