@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import and_, exists, func, or_, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -41,6 +41,7 @@ REJECTED = "rejected"
 # Dec5 stores amounts as int64 counts of 1e-5; anything larger is not a real CBEC amount.
 _MAX_AMOUNT = Decimal(10) ** 13
 QUOTA_THRESHOLDS = (80, 100)
+_INGEST_LOCK = 0x5357_424F_5449_4E47  # PostgreSQL advisory lock key of ingest transactions ("SWBOTING")
 
 
 class ApplyRejected(Exception):
@@ -91,6 +92,12 @@ class Ingestor:
         digest = hashlib.sha256(data).digest()
         try:
             async with self.db.write() as session:
+                if not self.db.is_sqlite:
+                    # Applying a message reads before it writes (which list does this receipt or
+                    # slip belong to?), so two writers committing a list and its receipt at the
+                    # same time would each miss the other and the link would never be made.
+                    # SQLite serialises write transactions (BEGIN IMMEDIATE); do the same here.
+                    await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _INGEST_LOCK})
                 if await _seen(session, message.guid, digest):
                     return IngestResult(DUPLICATE, msg_type=message.msg_type)
                 session.add(

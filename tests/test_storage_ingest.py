@@ -3,6 +3,7 @@ an encrypted quarantine, atomicity under injected failures, a locked database, a
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import random
 import sqlite3
@@ -11,7 +12,7 @@ from itertools import permutations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bot.domain import cbec
 from bot.domain.records import TaxFilter
@@ -535,3 +536,53 @@ async def test_list_whose_total_overflows_is_rejected_not_retried(
     assert (result.status, result.reason) == (REJECTED, "CEB621: amount out of range")
     assert result.quarantined is not None
     assert await table_checksums(db) == before
+
+
+# -- several writers at once -------------------------------------------------------------------------
+
+
+async def test_concurrent_writers_still_link_records(db: Database, vault: Vault, quarantine: Quarantine) -> None:
+    """A list, its receipt and its tax slip ingested at the same moment by three writers (as
+    `swbot ingest`, the operator API and the bot may): every link is made, every time."""
+    writers = [db] if not db.is_sqlite else [Database(db.url) for _ in range(3)]
+    ings = [ingestor(w, vault, quarantine) for w in writers]
+    n = 40
+    try:
+        for i in range(n):
+            key = f"race{i}"
+            results = await asyncio.gather(
+                ings[0].ingest(ceb621(ListSpec(key, BUYER))),
+                ings[1 % len(ings)].ingest(ceb622(key, 800, ms(i), pre=pre_no(key))),
+                ings[2 % len(ings)].ingest(ceb816(key, ms(i, 500))),
+            )
+            assert [r.status for r in results] == [ACCEPTED] * 3
+    finally:
+        if db.is_sqlite:
+            for w in writers:
+                await w.dispose()
+    async with db.read() as s:
+        assert (await s.execute(select(func.count()).select_from(Receipt).where(Receipt.inventory_id.is_(None)))
+                ).scalar_one() == 0
+        assert (await s.execute(select(func.count()).select_from(TaxSlip).where(TaxSlip.identity_key.is_(None)))
+                ).scalar_one() == 0
+        statuses = (await s.execute(select(Inventory.status))).scalars().all()
+    assert statuses == [800] * n
+
+
+async def test_the_same_message_from_several_writers_is_stored_once(
+    db: Database, vault: Vault, quarantine: Quarantine
+) -> None:
+    writers = [db] if not db.is_sqlite else [Database(db.url) for _ in range(8)]
+    data = ceb621(ListSpec("same", BUYER))
+    try:
+        results = await asyncio.gather(
+            *(ingestor(writers[i % len(writers)], vault, quarantine).ingest(data) for i in range(8))
+        )
+    finally:
+        if db.is_sqlite:
+            for w in writers:
+                await w.dispose()
+    assert sorted(r.status for r in results) == [ACCEPTED] + [DUPLICATE] * 7
+    assert not quarantine.folder.exists()
+    async with db.read() as s:
+        assert (await s.execute(select(func.count()).select_from(Inventory))).scalar_one() == 1
