@@ -604,3 +604,63 @@ async def test_menu_navigation_edits_one_message_in_place(h: Harness) -> None:
         assert r.answer is not None and r.answer.text is None
     assert c.last_message() is not None and c.last_message().message_id == menu.message_id  # type: ignore[union-attr]
     assert "⚙️ Settings" in all_text(c)
+
+
+def texts_of(reaction: Reaction) -> str:
+    """Everything the reaction showed (edited and sent messages), as plain text, in order."""
+    return "\n".join(
+        str(c.result.get("text", ""))
+        for c in reaction.calls
+        if c.method in ("editMessageText", "sendMessage") and c.ok and isinstance(c.result, dict)
+    )
+
+
+async def test_every_detail_of_a_person_matches_the_database(h: Harness) -> None:
+    from bot import callbacks as cb
+    from tests.test_conversation_support import binding_of
+
+    account = (await account_ids_with_records(h))[0]
+    c = await bound_client(h, 2030, account=account)
+    tag = (await binding_of(h, 2030)).tag  # type: ignore[union-attr]
+    await c.send("/tax")
+    for slip in await my_slips(h, account):
+        text = texts_of(await c.tap_data(cb.encode(cb.TaxDetail(slip.id), tag)))
+        assert text.startswith(f"🧾 Tax slip {slip.tax_no}\nList no.: {slip.invt_no}\n"), slip.tax_no
+        assert f"Total tax: {money(slip.total_tax)}" in text
+        assert f"Customs duty: {money(slip.customs_tax)}\nConsumption tax: {money(slip.consumption_tax)}" in text
+        for tl in slip.lines:
+            assert f"No. {tl.gnum} · HS code: {tl.gcode}" in text
+            assert f"Dutiable value: {money(tl.tax_price)}" in text and f"VAT: {money(tl.value_added_tax)}" in text
+        taxes = sum((tl.customs_tax + tl.consumption_tax + tl.value_added_tax for tl in slip.lines), Decimal(0))
+        assert taxes == slip.total_tax
+    await c.send("/clearance")
+    for inv in await my_lists(h, account):
+        text = texts_of(await c.tap_data(cb.encode(cb.ClearanceDetail(inv.id), tag)))
+        assert text.startswith(f"📦 Clearance list\nPre-entry no.: {inv.pre_no}\nList no.: {inv.invt_no or '-'}\n")
+        assert f"Order no.: {inv.order_no}\n" in text and f"Waybill no.: {inv.logistics_no}\n" in text
+        assert f"Total: {money(inv.total_value)}" in text and f"Freight: {money(inv.freight)}" in text
+        for ln in inv.lines:
+            assert f"No. {ln.gnum} · {ln.gname}\nGoods code: {ln.gcode}\n" in text
+            assert f"Unit price: {money(ln.price)} · Total price: {money(ln.total_price)}" in text
+
+
+async def test_clearance_custom_range_on_the_calendar(h: Harness) -> None:
+    account = (await account_ids_with_records(h))[0]
+    lists = await my_lists(h, account)
+    today = today_cn()
+    c = await bound_client(h, 2031, account=account)
+    await c.send("/clearance")
+    await c.tap("📅 Custom range")
+    assert "📦 Clearance · custom range" in c.visible_text()
+    assert f"{today:%b} {today.year}" in c.labels() and f"[{today.day}]" in c.labels()
+    await c.tap("1" if today.day != 1 else "[1]")
+    await c.tap(f"[{today.day}]" if today.day != 1 else "•1•")
+    first = today.replace(day=1)
+    assert f"Dates: {en_date(first)} – {en_date(today)}" in c.visible_text()
+    expected = [x.pre_no for x in lists if in_range(x.app_time, first, today)]
+    assert expected, "the demo data has lists this month"
+    assert await collect_pages(c) == expected
+    await c.tap("Released")  # the range stays while the status changes
+    assert f"Dates: {en_date(first)} – {en_date(today)}" in c.visible_text()
+    released = [x.pre_no for x in lists if in_range(x.app_time, first, today) and x.status_group == cbec.RELEASED]
+    assert rows_on_screen(c) == released[:5]
