@@ -107,7 +107,11 @@ async def _ingest(settings: Settings, paths: Sequence[str]) -> int:
                 sources.extend((str(p), p) for p in iter_paths([raw]))
         for name, path in sources:
             try:
-                data = sys.stdin.buffer.read() if path is None else _read_capped(path, settings.max_message_bytes)
+                data = (
+                    sys.stdin.buffer.read(settings.max_message_bytes + 1)  # capped like a file
+                    if path is None
+                    else _read_capped(path, settings.max_message_bytes)
+                )
             except OSError as exc:
                 print(f"rejected {name}: cannot read ({exc.strerror})")
                 stats.rejected += 1

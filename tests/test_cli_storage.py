@@ -236,3 +236,17 @@ def test_quarantine_show_with_another_key_fails_cleanly(
     code, lines, err = run(capsys, "quarantine", "show", name)
     assert (code, lines) == (1, [])
     assert err == f"swbot: {name} does not decrypt with this SWBOT_SECRET_KEY\n"
+
+
+def test_ingest_from_stdin_reads_no_more_than_the_cap(
+    env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """stdin is capped like a file: memory stays bounded whatever is piped in."""
+    monkeypatch.setenv("SWBOT_MAX_MESSAGE_BYTES", "1000")
+    stream = io.BytesIO(b"<" + b"x" * 50_000)
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(stream))
+    code, lines, _ = run(capsys, "ingest", "-")
+    assert (code, lines) == (3, ["rejected -: message larger than 1000 bytes", "accepted=0 duplicate=0 rejected=1"])
+    assert stream.tell() <= 1001 + 8192  # at most the cap and one buffer's read-ahead
+    code, lines, _ = run(capsys, "quarantine", "list")
+    assert lines[0].split("\t")[2] == "1001"
