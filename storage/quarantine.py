@@ -40,8 +40,10 @@ class Quarantine:
         stem = f"{at:%Y%m%dT%H%M%S}-{digest}"
         blob = self.folder / (stem + SUFFIX)
         _write_private(blob, self.vault.encrypt_bytes(data, _PURPOSE))
-        # The source name is a path the operator gave; keep only its file name.
-        meta = f"reason: {reason}\nsource: {Path(source).name}\nat: {at:%Y-%m-%d %H:%M:%S}\nsize: {len(data)}\n"
+        # The source name is a path the operator gave; keep only its file name, and nothing in it
+        # (a newline, a tab) that could add a line to this file or a column to `quarantine list`.
+        source_name = "".join(c if c.isprintable() else "?" for c in Path(source).name)
+        meta = f"reason: {reason}\nsource: {source_name}\nat: {at:%Y-%m-%d %H:%M:%S}\nsize: {len(data)}\n"
         _write_private(self.folder / (stem + ".reason"), meta.encode())
         return blob
 

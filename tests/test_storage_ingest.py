@@ -586,3 +586,14 @@ async def test_the_same_message_from_several_writers_is_stored_once(
     assert not quarantine.folder.exists()
     async with db.read() as s:
         assert (await s.execute(select(func.count()).select_from(Inventory))).scalar_one() == 1
+
+
+def test_quarantine_source_name_cannot_forge_the_reason(quarantine: Quarantine) -> None:
+    """The .reason file is line-based: a file name with a newline or tab must not add or change a
+    field (or break the tab-separated `quarantine list`)."""
+    quarantine.put(b"<x/>", "malformed XML", "/in/evil\nreason: all fine\tsize: 0.xml")
+    (entry,) = quarantine.entries()
+    assert entry.reason == "malformed XML"
+    assert entry.size == 4
+    assert "\n" not in entry.source and "\t" not in entry.source
+    assert entry.source.startswith("evil")
