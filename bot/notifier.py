@@ -396,13 +396,16 @@ class Notifier:
     # -- one row ---------------------------------------------------------------------------------
 
     async def _deliver(self, row: Outbox, prepared: _Prepared | _Outcome) -> None:
-        try:
-            outcome = prepared if isinstance(prepared, _Outcome) else await self._attempt(row, prepared)
-        except Exception as exc:  # a bug here: retry later rather than lose the row
-            log.exception("notification %s: unexpected error", row.id)
-            outcome = self._backoff(row, f"internal error: {type(exc).__name__}")
-        finally:
-            self._chat_ready[row.binding_id] = time.monotonic() + self.per_chat_interval
+        if isinstance(prepared, _Outcome):  # decided without sending (cancelled, handed back, …)
+            outcome = prepared
+        else:
+            try:
+                outcome = await self._attempt(row, prepared)
+            except Exception as exc:  # a bug here: retry later rather than lose the row
+                log.exception("notification %s: unexpected error", row.id)
+                outcome = self._backoff(row, f"internal error: {type(exc).__name__}")
+            finally:
+                self._chat_ready[row.binding_id] = time.monotonic() + self.per_chat_interval
         self._outcomes.append(outcome)
         if len(self._outcomes) >= self.flush_every and (self._flusher is None or self._flusher.done()):
             # In the background: a sender never waits for the disk.
