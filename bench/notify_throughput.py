@@ -110,8 +110,16 @@ def serve_stand_in(chats: int, port: int) -> None:
 
     app = make_app(core)
     app.router.add_get("/__bench/calls", calls)
-    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None, handle_signals=True,
-                shutdown_timeout=1.0, handler_cancellation=True)
+    web.run_app(
+        app,
+        host="127.0.0.1",
+        port=port,
+        print=None,
+        access_log=None,
+        handle_signals=True,
+        shutdown_timeout=1.0,
+        handler_cancellation=True,
+    )
 
 
 class StandIn:
@@ -150,9 +158,10 @@ class StandIn:
     async def refresh(self) -> list[list[Any]]:
         import aiohttp
 
-        async with aiohttp.ClientSession() as session, session.get(
-            self.base + "/__bench/calls", params={"since": str(len(self.calls))}
-        ) as r:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(self.base + "/__bench/calls", params={"since": str(len(self.calls))}) as r,
+        ):
             self.calls.extend(await r.json())
         return self.calls
 
@@ -170,18 +179,37 @@ def pct(values: list[float], p: float) -> float:
 async def seed(db: Database, chats: int) -> list[int]:
     users = list(range(FIRST_USER, FIRST_USER + chats))
     async with db.write() as s:
-        await s.execute(insert(Account), [
-            {"account_id": f"bench-{u}", "id_type": "1", "identity_key": secrets.token_bytes(32),
-             "phone_key": secrets.token_bytes(32), "name_enc": b"x", "id_number_enc": b"x", "phone_enc": b"x"}
-            for u in users
-        ])
+        await s.execute(
+            insert(Account),
+            [
+                {
+                    "account_id": f"bench-{u}",
+                    "id_type": "1",
+                    "identity_key": secrets.token_bytes(32),
+                    "phone_key": secrets.token_bytes(32),
+                    "name_enc": b"x",
+                    "id_number_enc": b"x",
+                    "phone_enc": b"x",
+                }
+                for u in users
+            ],
+        )
         await s.execute(insert(TgUser), [{"telegram_user_id": u, "language": "zh_CN"} for u in users])
         pks = dict((await s.execute(select(Account.account_id, Account.id))).tuples().all())
-        await s.execute(insert(Binding), [
-            {"telegram_user_id": u, "account_pk": pks[f"bench-{u}"], "chat_id": u, "tag": f"b{i:05d}",
-             "method": "link", "active": True}
-            for i, u in enumerate(users)
-        ])
+        await s.execute(
+            insert(Binding),
+            [
+                {
+                    "telegram_user_id": u,
+                    "account_pk": pks[f"bench-{u}"],
+                    "chat_id": u,
+                    "tag": f"b{i:05d}",
+                    "method": "link",
+                    "active": True,
+                }
+                for i, u in enumerate(users)
+            ],
+        )
         return list((await s.execute(select(Binding.id).order_by(Binding.id))).scalars())
 
 
@@ -189,8 +217,14 @@ async def enqueue(db: Database, bindings: list[int], start: int, count: int, pre
     """`count` rows, spread round-robin over the bindings; returns their ids and the commit time."""
     async with db.write() as s:
         rows = [
-            {"dedupe_key": f"{prefix}:{i}", "binding_id": bindings[i % len(bindings)], "kind": "tax_new",
-             "payload": {}, "status": "pending", "attempts": 0}
+            {
+                "dedupe_key": f"{prefix}:{i}",
+                "binding_id": bindings[i % len(bindings)],
+                "kind": "tax_new",
+                "payload": {},
+                "status": "pending",
+                "attempts": 0,
+            }
             for i in range(start, start + count)
         ]
         ids = list((await s.execute(insert(Outbox).returning(Outbox.id), rows)).scalars())
@@ -225,6 +259,7 @@ async def floor_rate(base_url: str, chats: int, n: int) -> float:
     text = text.replace("notice 0", "floor")
     queue = list(range(n))
     async with bot:
+
         async def worker() -> None:
             while queue:
                 i = queue.pop()
@@ -254,19 +289,28 @@ async def run(args: argparse.Namespace) -> int:
         await db.check()
         await upgrade(db)
         base_url = await stand_in.start()
-        print(f"database: {'SQLite (WAL, synchronous=FULL)' if db.is_sqlite else 'PostgreSQL'}; "
-              f"Bot API stand-in (own process): {base_url}")
+        print(
+            f"database: {'SQLite (WAL, synchronous=FULL)' if db.is_sqlite else 'PostgreSQL'}; "
+            f"Bot API stand-in (own process): {base_url}"
+        )
         bindings = await seed(db, args.chats)
         floor = await floor_rate(base_url, args.chats, args.floor_sends)
         await stand_in.refresh()  # skip the floor's calls below
         skip = len(stand_in.calls)
-        print(f"stand-in floor (bare send loop, {NOTIFIER_POOL} in flight, no database): {floor:.0f} msg/s"
-              + ("" if floor >= ceiling else f"  — BELOW the ceiling {ceiling:g}: lower --ceiling for a fair test"))
+        print(
+            f"stand-in floor (bare send loop, {NOTIFIER_POOL} in flight, no database): {floor:.0f} msg/s"
+            + ("" if floor >= ceiling else f"  — BELOW the ceiling {ceiling:g}: lower --ceiling for a fair test")
+        )
 
         bot = ExtBot(TOKEN, base_url=base_url, request=HTTPXRequest(connection_pool_size=NOTIFIER_POOL))
         notifier = Notifier(
-            db, Vault(Keys.derive(SECRET)), bot, rate=ceiling, per_chat_interval=settings.per_chat_interval,
-            poll_interval=settings.outbox_poll_interval, render=render,
+            db,
+            Vault(Keys.derive(SECRET)),
+            bot,
+            rate=ceiling,
+            per_chat_interval=settings.per_chat_interval,
+            poll_interval=settings.outbox_poll_interval,
+            render=render,
         )
 
         # 1. backlog
@@ -278,21 +322,29 @@ async def run(args: argparse.Namespace) -> int:
         span = max(times) - min(times)
         rate = (len(times) - 1) / span
         ratio = rate / ceiling
-        print(f"  delivered {len(times)} in {span:.2f} s: sustained {rate:.1f} msg/s = {ratio:.3f} of the ceiling "
-              f"(target ≥ {TARGET_RATIO})")
+        print(
+            f"  delivered {len(times)} in {span:.2f} s: sustained {rate:.1f} msg/s = {ratio:.3f} of the ceiling "
+            f"(target ≥ {TARGET_RATIO})"
+        )
         over_a = report_window("window check", times, ceiling)
         lat = [seen[i] - queued_at for i in ids]
-        print(f"  enqueue-to-delivery: p50 {pct(lat, 50):.2f} s, p99 {pct(lat, 99):.2f} s, max {max(lat):.2f} s "
-              f"(a backlog: the last row waits rows ÷ rate = {args.rows / ceiling:.1f} s)")
+        print(
+            f"  enqueue-to-delivery: p50 {pct(lat, 50):.2f} s, p99 {pct(lat, 99):.2f} s, max {max(lat):.2f} s "
+            f"(a backlog: the last row waits rows ÷ rate = {args.rows / ceiling:.1f} s)"
+        )
         backlog_calls = stand_in.calls[skip:]
-        print(f"  sendMessage calls {len(backlog_calls)} for {len(ids)} rows "
-              f"(refused: {sum(1 for c in backlog_calls if not c[1])})")
+        print(
+            f"  sendMessage calls {len(backlog_calls)} for {len(ids)} rows "
+            f"(refused: {sum(1 for c in backlog_calls if not c[1])})"
+        )
 
         # 2. stream
         load = args.stream_load * ceiling
         batch = max(1, round(load * 0.05))  # one small transaction every ~50 ms
-        print(f"\nstream: {args.stream_rows} notifications written at {load:g} msg/s by another connection, "
-              f"outbox poll interval {settings.outbox_poll_interval:g} s")
+        print(
+            f"\nstream: {args.stream_rows} notifications written at {load:g} msg/s by another connection, "
+            f"outbox poll interval {settings.outbox_poll_interval:g} s"
+        )
         written: dict[int, float] = {}
         start = time.monotonic()
         done = 0
@@ -304,8 +356,10 @@ async def run(args: argparse.Namespace) -> int:
             await asyncio.sleep(max(0.0, start + done / load - time.monotonic()))
         seen = await wait_for(stand_in, set(written), timeout=30)
         lat = [seen[i] - at for i, at in written.items()]
-        print(f"  enqueue-to-delivery: p50 {pct(lat, 50):.2f} s, p99 {pct(lat, 99):.2f} s, max {max(lat):.2f} s "
-              f"(target: within 2 s)")
+        print(
+            f"  enqueue-to-delivery: p50 {pct(lat, 50):.2f} s, p99 {pct(lat, 99):.2f} s, max {max(lat):.2f} s "
+            f"(target: within 2 s)"
+        )
         over_b = report_window("window check", [seen[i] for i in written], ceiling)
         await notifier.stop()
         await bot.shutdown()
@@ -313,10 +367,14 @@ async def run(args: argparse.Namespace) -> int:
         all_times = [c[0] for c in (await stand_in.refresh())[skip:]]
         over_all = windows_over(all_times, ceiling)
         print("\nverdict:")
-        print(f"  sustained ÷ ceiling {ratio:.3f} → {'OK' if ratio >= TARGET_RATIO else 'BELOW TARGET'}"
-              f" (the stand-in's floor here is {floor / ceiling:.2f} × the ceiling)")
-        print(f"  1-second windows over the ceiling (whole run, all calls): {over_all} → "
-              f"{'OK' if over_all == 0 and over_a == 0 and over_b == 0 else 'OVER'}")
+        print(
+            f"  sustained ÷ ceiling {ratio:.3f} → {'OK' if ratio >= TARGET_RATIO else 'BELOW TARGET'}"
+            f" (the stand-in's floor here is {floor / ceiling:.2f} × the ceiling)"
+        )
+        print(
+            f"  1-second windows over the ceiling (whole run, all calls): {over_all} → "
+            f"{'OK' if over_all == 0 and over_a == 0 and over_b == 0 else 'OVER'}"
+        )
         print(f"  stream p99 enqueue-to-delivery {pct(lat, 99):.2f} s → {'OK' if pct(lat, 99) <= 2 else 'SLOW'}")
         return 0 if ratio >= TARGET_RATIO and over_all == 0 else 1
     finally:
@@ -347,5 +405,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
-
-

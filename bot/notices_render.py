@@ -64,4 +64,3 @@ async def render_notice(
             return None
         return _rendered(notices.suspicious(ctx, holder_of(vault, binding.account), detail))
     return None
-

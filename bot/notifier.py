@@ -278,8 +278,9 @@ class Notifier:
         await self.bot.initialize()  # idempotent; the owner shuts the bot down
         self._stopping.clear()
         self._task = asyncio.create_task(self._run(), name="swbot-notifier")
-        log.info("notifier %s started (%.3g msg/s, %.3g s per chat)", self.worker_id, self.pacer.rate,
-                 self.per_chat_interval)
+        log.info(
+            "notifier %s started (%.3g msg/s, %.3g s per chat)", self.worker_id, self.pacer.rate, self.per_chat_interval
+        )
 
     async def stop(self) -> None:
         """Finish the sends in flight, hand back the claimed rows not yet sent, write the outcomes."""
@@ -384,8 +385,9 @@ class Notifier:
                 eta[b] = wait - self.per_chat_interval
             # Spread the chat's other rows one interval apart after the one going out.
             eta[b] += self.per_chat_interval
-            await outbox.reschedule(session, row.id, self.worker_id, now + timedelta(seconds=max(eta[b], 0.0)),
-                                    None, count_attempt=False)
+            await outbox.reschedule(
+                session, row.id, self.worker_id, now + timedelta(seconds=max(eta[b], 0.0)), None, count_attempt=False
+            )
         self._prune_chats(now_mono)
         return work
 
@@ -448,8 +450,13 @@ class Notifier:
             seconds = retry_after_seconds(exc)
             self.pacer.pause(seconds)
             log.warning("notifier: flood control, pausing %.1f s", seconds)
-            return _Outcome(row.id, "reschedule", at=now_cn() + timedelta(seconds=seconds),
-                            error=f"429 retry after {seconds:g} s", count_attempt=False)
+            return _Outcome(
+                row.id,
+                "reschedule",
+                at=now_cn() + timedelta(seconds=seconds),
+                error=f"429 retry after {seconds:g} s",
+                count_attempt=False,
+            )
         except Forbidden as exc:
             log.info("notification %s: chat blocked the bot; binding %s inactive", row.id, row.binding_id)
             return _Outcome(row.id, "blocked", error=f"403 {exc.message}")
@@ -459,8 +466,9 @@ class Notifier:
             # Configuration fault: nothing will get through; keep the row and shout.
             log.error("notifier: the bot token was refused (%s); pausing", type(exc).__name__)
             self.pacer.pause(60.0)
-            return _Outcome(row.id, "reschedule", at=now_cn() + timedelta(seconds=60), error="invalid token",
-                            count_attempt=False)
+            return _Outcome(
+                row.id, "reschedule", at=now_cn() + timedelta(seconds=60), error="invalid token", count_attempt=False
+            )
         except BadRequest as exc:  # before NetworkError: it is a subclass, and permanent
             return self._fail(row, f"400 {exc.message}")
         except TimedOut:  # ambiguous: it may have been delivered; this is where duplicates come from
@@ -485,9 +493,15 @@ class Notifier:
                 if render and bindings:
                     tg_ids = [b.telegram_user_id for b in bindings.values()]
                     langs = dict(
-                        (await session.execute(
-                            select(TgUser.telegram_user_id, TgUser.language).where(TgUser.telegram_user_id.in_(tg_ids))
-                        )).tuples().all()
+                        (
+                            await session.execute(
+                                select(TgUser.telegram_user_id, TgUser.language).where(
+                                    TgUser.telegram_user_id.in_(tg_ids)
+                                )
+                            )
+                        )
+                        .tuples()
+                        .all()
                     )
                 for row in rows:
                     result[row.id] = await self._prepare_one(session, row, bindings.get(row.binding_id), langs, render)
@@ -531,8 +545,7 @@ class Notifier:
             return self._fail(row, f"gave up after {attempt} attempts: {reason}")
         delay = min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1))
         delay = delay / 2 + random.uniform(0, delay / 2)  # jitter so retries do not march in step
-        return _Outcome(row.id, "reschedule", at=now_cn() + timedelta(seconds=delay), error=reason,
-                        count_attempt=True)
+        return _Outcome(row.id, "reschedule", at=now_cn() + timedelta(seconds=delay), error=reason, count_attempt=True)
 
     # -- writing outcomes ------------------------------------------------------------------------
 

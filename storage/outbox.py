@@ -162,23 +162,30 @@ async def claim_due(
         )
         .returning(Outbox)
     )
-    result = await session.execute(
-        stmt, execution_options={"synchronize_session": False, "populate_existing": True}
-    )
+    result = await session.execute(stmt, execution_options={"synchronize_session": False, "populate_existing": True})
     return sorted(result.scalars().all(), key=lambda r: (r.next_attempt_at, r.id))
 
 
 async def mark_sent(
-    session: AsyncSession, outbox_id: int, worker_id: str | None, tg_message_id: int | None,
-    *, now: datetime | None = None,
+    session: AsyncSession,
+    outbox_id: int,
+    worker_id: str | None,
+    tg_message_id: int | None,
+    *,
+    now: datetime | None = None,
 ) -> bool:
     """Telegram accepted the message. False when this worker no longer holds the row."""
     result = await session.execute(
         update(Outbox)
         .where(_held(outbox_id, worker_id))
         .values(
-            status=SENT, sent_at=now or now_cn(), tg_message_id=tg_message_id, attempts=Outbox.attempts + 1,
-            lease_owner=None, lease_until=None, last_error=None,
+            status=SENT,
+            sent_at=now or now_cn(),
+            tg_message_id=tg_message_id,
+            attempts=Outbox.attempts + 1,
+            lease_owner=None,
+            lease_until=None,
+            last_error=None,
         )
     )
     return bool(result.rowcount)
@@ -196,8 +203,13 @@ async def mark_sent_many(
         update(Outbox)
         .where(Outbox.id.in_(list(message_ids)), Outbox.status == SENDING, Outbox.lease_owner == worker_id)
         .values(
-            status=SENT, sent_at=now or now_cn(), attempts=Outbox.attempts + 1,
-            tg_message_id=case(message_ids, value=Outbox.id), lease_owner=None, lease_until=None, last_error=None,
+            status=SENT,
+            sent_at=now or now_cn(),
+            attempts=Outbox.attempts + 1,
+            tg_message_id=case(message_ids, value=Outbox.id),
+            lease_owner=None,
+            lease_until=None,
+            last_error=None,
         ),
         execution_options={"synchronize_session": False},
     )
@@ -205,7 +217,11 @@ async def mark_sent_many(
 
 
 async def reschedule(
-    session: AsyncSession, outbox_id: int, worker_id: str | None, at: datetime, error: str | None,
+    session: AsyncSession,
+    outbox_id: int,
+    worker_id: str | None,
+    at: datetime,
+    error: str | None,
     count_attempt: bool,
 ) -> bool:
     """Back to pending, due at `at`. `count_attempt=False` for waits that are not failures (flood
@@ -240,8 +256,9 @@ async def mark_failed(
     result = await session.execute(
         update(Outbox)
         .where(_held(outbox_id, worker_id))
-        .values(status=status, last_error=_clip(reason), attempts=Outbox.attempts + 1,
-                lease_owner=None, lease_until=None)
+        .values(
+            status=status, last_error=_clip(reason), attempts=Outbox.attempts + 1, lease_owner=None, lease_until=None
+        )
     )
     return bool(result.rowcount)
 

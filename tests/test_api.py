@@ -33,7 +33,10 @@ LIST_XML = (SAMPLES / "ceb621_two_lines.xml").read_bytes()
 
 def api_settings(tmp_path: Path, **kw: Any) -> Settings:
     values: dict[str, Any] = {
-        "api_key": SecretStr(KEY), "api_listen": "127.0.0.1:0", "data_dir": tmp_path, "bot_username": "swbot_test_bot",
+        "api_key": SecretStr(KEY),
+        "api_listen": "127.0.0.1:0",
+        "data_dir": tmp_path,
+        "bot_username": "swbot_test_bot",
     }
     values.update(kw)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
@@ -52,8 +55,9 @@ class Api:
         return {TIMESTAMP_HEADER: str(ts), SIGNATURE_HEADER: sign(key.encode(), ts, body)}
 
     async def post(self, path: str, body: bytes, headers: dict[str, str] | None = None) -> tuple[int, Any]:
-        async with self.session.post(self.url + path, data=body,
-                                     headers=self.headers(body) if headers is None else headers) as r:
+        async with self.session.post(
+            self.url + path, data=body, headers=self.headers(body) if headers is None else headers
+        ) as r:
             return r.status, await r.json()
 
 
@@ -154,7 +158,7 @@ async def test_oversize_body_is_413(api: Api) -> None:
 
     async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: the cap applies while reading
         for i in range(0, len(big), 8192):
-            yield big[i:i + 8192]
+            yield big[i : i + 8192]
 
     async with api.session.post(api.url + "/v1/messages", data=chunks(), headers=api.headers(big)) as r:
         assert r.status == 413
@@ -185,8 +189,14 @@ async def test_link_for_a_known_account(api: Api) -> None:
 async def test_link_errors(api: Api) -> None:
     await _account(api)
     assert (await api.post("/v1/links", b'{"account_id": "nobody"}'))[0] == 404
-    for bad in (b"not json", b"[]", b'{"account_id": 5}', b'{"account_id": "acct-1", "ttl_minutes": 0}',
-                b'{"account_id": "acct-1", "ttl_minutes": true}', b'{"account_id": "acct-1", "ttl_minutes": 99999}'):
+    for bad in (
+        b"not json",
+        b"[]",
+        b'{"account_id": 5}',
+        b'{"account_id": "acct-1", "ttl_minutes": 0}',
+        b'{"account_id": "acct-1", "ttl_minutes": true}',
+        b'{"account_id": "acct-1", "ttl_minutes": 99999}',
+    ):
         assert (await api.post("/v1/links", bad))[0] == 400, bad
 
 

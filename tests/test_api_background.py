@@ -45,10 +45,15 @@ def test_api_listen_without_key_is_one_line_naming_it(tmp_path: Path) -> None:
 
 def test_swbot_run_refuses_to_start(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SWBOT_")}
-    env.update(SWBOT_TOKEN=TOKEN, SWBOT_DATA_DIR=str(tmp_path), SWBOT_API_LISTEN="127.0.0.1:0",
-               SWBOT_BOT_API_URL="http://127.0.0.1:9/bot")  # nothing listens there: must not get that far
-    proc = subprocess.run([sys.executable, str(ROOT / "bot.py"), "run"], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=60)
+    env.update(
+        SWBOT_TOKEN=TOKEN,
+        SWBOT_DATA_DIR=str(tmp_path),
+        SWBOT_API_LISTEN="127.0.0.1:0",
+        SWBOT_BOT_API_URL="http://127.0.0.1:9/bot",
+    )  # nothing listens there: must not get that far
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bot.py"), "run"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "SWBOT_API_KEY" in lines[0], proc.stderr
@@ -63,15 +68,20 @@ async def test_started_and_stopped_with_the_bot(sqlite_db: Database, vault: Vaul
     server = SandboxServer(core)
     base_url = server.start()
     settings: Settings = api_settings(
-        tmp_path, token=SecretStr(TOKEN), bot_api_url=base_url, outbox_poll_interval=0.2, broadcast_rate=10.0,
+        tmp_path,
+        token=SecretStr(TOKEN),
+        bot_api_url=base_url,
+        outbox_poll_interval=0.2,
+        broadcast_rate=10.0,
     )
     async with sqlite_db.write() as s:
         await upsert_account(s, vault, AccountRow("acct-1", "王小明", "1", "11010519491231002X", "13800138000"))
         pk = (await s.execute(select(Account.id))).scalar_one()
         await bind(s, USER, USER, pk, "link")
     services = Services(settings=settings, db=sqlite_db, vault=vault)
-    app: Any = SimpleNamespace(bot_data={"services": services, "on_start": [], "on_stop": []},
-                               bot=SimpleNamespace(username="swbot_test_bot"))
+    app: Any = SimpleNamespace(
+        bot_data={"services": services, "on_start": [], "on_stop": []}, bot=SimpleNamespace(username="swbot_test_bot")
+    )
     attach_background(app, settings)
     try:
         for hook in app.bot_data["on_start"]:
@@ -106,8 +116,9 @@ async def test_started_and_stopped_with_the_bot(sqlite_db: Database, vault: Vaul
 
 
 async def test_without_api_listen_only_the_notifier_runs(sqlite_db: Database, vault: Vault, tmp_path: Path) -> None:
-    settings = api_settings(tmp_path, api_listen=None, api_key=None, token=SecretStr(TOKEN),
-                            bot_api_url="http://127.0.0.1:9/bot")
+    settings = api_settings(
+        tmp_path, api_listen=None, api_key=None, token=SecretStr(TOKEN), bot_api_url="http://127.0.0.1:9/bot"
+    )
     app: Any = SimpleNamespace(bot_data={"services": Services(settings=settings, db=sqlite_db, vault=vault)})
     attach_background(app, settings)
     assert len(app.bot_data["on_start"]) == 1 and len(app.bot_data["on_stop"]) == 1

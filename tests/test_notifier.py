@@ -273,7 +273,8 @@ async def test_forbidden_blocks_the_binding_only(db: Database, vault: Vault, cor
         for _ in range(3):
             await n.drain_once()
     assert sorted(c.params["text"] for c in sends(core, 61)) == [
-        f"notice <b>ev:{b61}:0</b> [zh_CN]", f"notice <b>ev:{b61}:1</b> [zh_CN]"
+        f"notice <b>ev:{b61}:0</b> [zh_CN]",
+        f"notice <b>ev:{b61}:1</b> [zh_CN]",
     ]
 
 
@@ -354,8 +355,11 @@ async def test_crashed_workers_rows_are_reclaimed(db: Database, vault: Vault, co
     ids = await add_rows(db, await seed_binding(db, 82), 3, prefix="claimed")
     async with db.write() as s:  # a worker died holding these: one long ago, three just now
         assert len(await outbox.claim_due(s, "dying", 10, lease_seconds=0.3)) == 4
-        await s.execute(update(Outbox).where(Outbox.id == stuck).values(
-            lease_owner="dead", lease_until=now_cn() - timedelta(minutes=1)))
+        await s.execute(
+            update(Outbox)
+            .where(Outbox.id == stuck)
+            .values(lease_owner="dead", lease_until=now_cn() - timedelta(minutes=1))
+        )
     async with in_process_bot(core) as bot:
         n = make_notifier(db, vault, bot)
         assert await n.drain_once() == 1  # only the expired lease

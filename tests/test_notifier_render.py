@@ -54,8 +54,9 @@ def core() -> BotApiCore:
     return c
 
 
-async def test_new_tax_slip_and_status_change(db: Database, vault: Vault, quarantine: Quarantine,
-                                              core: BotApiCore) -> None:
+async def test_new_tax_slip_and_status_change(
+    db: Database, vault: Vault, quarantine: Quarantine, core: BotApiCore
+) -> None:
     tag = await _bound(db, vault)
     await _ingest(db, vault, quarantine, "ceb621_two_lines.xml", "ceb816_tax.xml")
     async with in_process_bot(core) as bot:
@@ -77,8 +78,9 @@ async def test_new_tax_slip_and_status_change(db: Database, vault: Vault, quaran
     assert {r.status for r in (await rows_by_id(db)).values()} == {"sent"}
 
 
-async def test_chinese_is_the_default_language(sqlite_db: Database, vault: Vault, quarantine: Quarantine,
-                                               core: BotApiCore) -> None:
+async def test_chinese_is_the_default_language(
+    sqlite_db: Database, vault: Vault, quarantine: Quarantine, core: BotApiCore
+) -> None:
     await _bound(sqlite_db, vault, lang=None)
     await _ingest(sqlite_db, vault, quarantine, "ceb621_two_lines.xml", "ceb816_tax.xml")
     async with in_process_bot(core) as bot:
@@ -88,8 +90,9 @@ async def test_chinese_is_the_default_language(sqlite_db: Database, vault: Vault
     assert any("\u4e00" <= ch <= "\u9fff" for ch in call.params["text"])
 
 
-async def test_suspicious_declaration_asks_was_this_you(sqlite_db: Database, vault: Vault,
-                                                        quarantine: Quarantine, core: BotApiCore) -> None:
+async def test_suspicious_declaration_asks_was_this_you(
+    sqlite_db: Database, vault: Vault, quarantine: Quarantine, core: BotApiCore
+) -> None:
     # The account's phone differs from the buyer phone on the declaration.
     tag = await _bound(sqlite_db, vault, phone="13900139000")
     await _ingest(sqlite_db, vault, quarantine, "ceb621_two_lines.xml")
@@ -115,8 +118,13 @@ async def test_superseded_status_and_vanished_records_are_cancelled(
         # Voided after the "summarised" row was written: that row's news is stale.
         await s.execute(update(TaxSlip).values(status=3))
         binding_id = (await s.execute(select(Outbox.binding_id))).scalars().first()
-        await outbox.enqueue(s, outbox.Recipient(binding_id, {outbox.QUOTA: True}), outbox.QUOTA, "quota:2020:80",
-                             payload={"year": 2020, "threshold": 80})
+        await outbox.enqueue(
+            s,
+            outbox.Recipient(binding_id, {outbox.QUOTA: True}),
+            outbox.QUOTA,
+            "quota:2020:80",
+            payload={"year": 2020, "threshold": 80},
+        )
     async with in_process_bot(core) as bot:
         n = make_notifier(sqlite_db, vault, bot, render=None)
         while await n.drain_once():

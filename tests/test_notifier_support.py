@@ -48,8 +48,13 @@ async def seed_binding(
         s.add(TgUser(telegram_user_id=tg_id, language=language))
         await s.flush()
         binding = Binding(
-            telegram_user_id=tg_id, account_pk=account.id, chat_id=tg_id, tag=secrets.token_hex(3),
-            method="link", active=active, **notify,
+            telegram_user_id=tg_id,
+            account_pk=account.id,
+            chat_id=tg_id,
+            tag=secrets.token_hex(3),
+            method="link",
+            active=active,
+            **notify,
         )
         s.add(binding)
         await s.flush()
@@ -62,8 +67,14 @@ async def add_rows(
     """`n` pending rows for the binding, due now. Returns their ids in order."""
     async with db.write() as s:
         rows = [
-            Outbox(dedupe_key=f"{prefix}:{binding_id}:{i}", binding_id=binding_id, kind=kind, payload={},
-                   status="pending", attempts=0)
+            Outbox(
+                dedupe_key=f"{prefix}:{binding_id}:{i}",
+                binding_id=binding_id,
+                kind=kind,
+                payload={},
+                status="pending",
+                attempts=0,
+            )
             for i in range(n)
         ]
         s.add_all(rows)
@@ -90,7 +101,10 @@ def in_process_bot(core: BotApiCore, *, read_timeout: float | None = 5.0) -> Ext
 
 def make_notifier(db: Database, vault: Vault, bot: ExtBot[None], **kw: Any) -> Notifier:
     options: dict[str, Any] = {
-        "rate": 1000.0, "per_chat_interval": 0.0, "poll_interval": 0.05, "render": simple_render,
+        "rate": 1000.0,
+        "per_chat_interval": 0.0,
+        "poll_interval": 0.05,
+        "render": simple_render,
         "backoff_base": 0.01,
     }
     options.update(kw)
@@ -100,7 +114,8 @@ def make_notifier(db: Database, vault: Vault, bot: ExtBot[None], **kw: Any) -> N
 def sends(core: BotApiCore, chat_id: int | None = None, *, ok: bool | None = True) -> list[Call]:
     calls = core.calls("sendMessage")
     return [
-        c for c in calls
+        c
+        for c in calls
         # A refused call records the raw (string) parameters, an accepted one the decoded values.
         if (chat_id is None or str(c.params.get("chat_id")) == str(chat_id)) and (ok is None or c.ok == ok)
     ]

@@ -87,6 +87,7 @@ async def test_a_worker_that_dies_mid_batch_loses_nothing(db: Database, vault: V
         await doomed.start()
         while len(sends(core)) < 20:
             await asyncio.sleep(0.005)
+
         # Crash: nothing more is written by this worker, not even what it already sent.
         async def dead() -> None:
             return None

@@ -60,10 +60,16 @@ async def test_expired_lease_is_taken_over_and_counts_as_an_attempt(db: Database
     [expired, live] = await add_rows(db, b, 2)
     past = now_cn() - timedelta(seconds=5)
     async with db.write() as s:
-        await s.execute(update(Outbox).where(Outbox.id == expired).values(
-            status="sending", lease_owner="crashed", lease_until=past, attempts=1))
-        await s.execute(update(Outbox).where(Outbox.id == live).values(
-            status="sending", lease_owner="alive", lease_until=now_cn() + timedelta(minutes=1)))
+        await s.execute(
+            update(Outbox)
+            .where(Outbox.id == expired)
+            .values(status="sending", lease_owner="crashed", lease_until=past, attempts=1)
+        )
+        await s.execute(
+            update(Outbox)
+            .where(Outbox.id == live)
+            .values(status="sending", lease_owner="alive", lease_until=now_cn() + timedelta(minutes=1))
+        )
     async with db.write() as s:
         claimed = await outbox.claim_due(s, "w", 10, 30)
     assert [r.id for r in claimed] == [expired]
@@ -171,5 +177,7 @@ async def test_mark_sent_many_only_touches_held_rows(db: Database) -> None:
     assert held == 2
     rows = await rows_by_id(db)
     assert [(rows[i].status, rows[i].tg_message_id) for i in (x, y, z)] == [
-        ("sent", 10), ("sent", 11), ("pending", None)
+        ("sent", 10),
+        ("sent", 11),
+        ("pending", None),
     ]
