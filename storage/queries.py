@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from sqlalchemy import Select, distinct, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import noload
 
 from bot.domain import cbec
 from bot.domain.records import (
@@ -27,6 +28,9 @@ from bot.domain.records import (
     clamp_page,
 )
 from storage.models import Inventory, InventoryLine, TaxSlip
+
+# Page rows never show goods lines: do not load them (the models load lines eagerly elsewhere).
+_NO_LIST_LINES = noload(Inventory.lines)
 
 
 def _day_bounds(column, dates: DateRange) -> list:  # type: ignore[no-untyped-def]
@@ -98,6 +102,7 @@ async def quota_overview(session: AsyncSession, identity_key: bytes, year: int, 
 async def counted_lists(session: AsyncSession, identity_key: bytes, year: int, page: int) -> Page[ListRow]:
     stmt = (
         select(Inventory)
+        .options(_NO_LIST_LINES)
         .where(Inventory.identity_key == identity_key, Inventory.decl_year == year, Inventory.counted.is_(True))
         .order_by(Inventory.app_time.desc(), Inventory.id.desc())
     )
@@ -113,7 +118,7 @@ def normalize_number(term: str) -> str:
 
 
 async def clearance_lists(session: AsyncSession, identity_key: bytes, flt: ListFilter, page: int) -> Page[ListRow]:
-    stmt = select(Inventory).where(Inventory.identity_key == identity_key)
+    stmt = select(Inventory).options(_NO_LIST_LINES).where(Inventory.identity_key == identity_key)
     if flt.group is not None:
         stmt = stmt.where(Inventory.status_group == flt.group)
     stmt = stmt.where(*_day_bounds(Inventory.app_time, flt.dates))
@@ -174,7 +179,7 @@ async def list_detail(session: AsyncSession, identity_key: bytes, list_id: int) 
 
 
 async def tax_slips(session: AsyncSession, identity_key: bytes, flt: TaxFilter, page: int) -> Page[TaxRow]:
-    stmt = select(TaxSlip).where(TaxSlip.identity_key == identity_key)
+    stmt = select(TaxSlip).options(noload(TaxSlip.lines)).where(TaxSlip.identity_key == identity_key)
     if flt.status is not None:
         stmt = stmt.where(TaxSlip.status == flt.status)
     stmt = stmt.where(*_day_bounds(TaxSlip.return_time, flt.dates))
