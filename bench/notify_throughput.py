@@ -1,6 +1,6 @@
 """Benchmark: notification throughput against the configured broadcast ceiling, in one run.
 
-    .venv/bin/python bench/notify_throughput.py [--rows 10000] [--ceiling 500] [--chats 2000]
+    .venv/bin/python bench/notify_throughput.py [--rows 10000] [--ceiling 300] [--chats 2000]
         [--stream-rows 4000] [--stream-load 0.8] [--database-url URL]
 
 The notifier is the one `swbot run` starts (bot.notifier.Notifier, its own ExtBot on its own
@@ -18,6 +18,12 @@ sendMessage calls (its timestamps: when the "server" handled each request), not 
    latency p50/p99 with the default 1 s outbox poll interval, and the window check again.
 
 Default database: a fresh SQLite file (the default deployment: WAL, synchronous=FULL).
+
+The ceiling is scaled up from Telegram's ~30 msg/s so that pacing, not idling, is measured; but it
+must stay below what this machine can do at all. The run first measures the stand-in's floor (a
+bare send loop, no database, no pacing) and says so when the ceiling is above it. On a 2-vCPU
+machine the floor is ~450 msg/s and the notifier, sharing the CPUs with the stand-in and SQLite,
+drains ~300 msg/s flat out, hence the default 300 (500 there measures the machine, not the pacing).
 """
 
 from __future__ import annotations
@@ -388,7 +394,7 @@ async def run(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--rows", type=int, default=10_000)
-    p.add_argument("--ceiling", type=float, default=500.0, help="broadcast ceiling, msg/s")
+    p.add_argument("--ceiling", type=float, default=300.0, help="broadcast ceiling, msg/s")
     p.add_argument("--chats", type=int, default=2_000)
     p.add_argument("--stream-rows", type=int, default=4_000)
     p.add_argument("--stream-load", type=float, default=0.8, help="stream rate as a share of the ceiling")
