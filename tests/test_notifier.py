@@ -317,11 +317,13 @@ async def test_timeouts_back_off_then_fail(sqlite_db: Database, vault: Vault, co
     core.slow("sendMessage", 0.2)  # the answer comes after the client gave up
     async with in_process_bot(core, read_timeout=0.05) as bot:
         n = make_notifier(sqlite_db, vault, bot, max_attempts=3, backoff_base=0.05)
+        before = now_cn()
         await n.drain_once()
+        after = now_cn()
         row = (await rows_by_id(sqlite_db))[row_id]
         assert (row.status, row.attempts, row.last_error) == ("pending", 1, "timed out")
-        first_wait = row.next_attempt_at - now_cn()
-        assert timedelta(seconds=0.01) < first_wait <= timedelta(seconds=0.05)
+        # Due again after the timeout (0.05 s) plus a jittered first backoff of 0.025-0.05 s.
+        assert before + timedelta(seconds=0.075) <= row.next_attempt_at <= after + timedelta(seconds=0.05)
         row = await _drain_until_settled(n, sqlite_db, row_id)
     assert (row.status, row.attempts) == ("failed", 3)
     assert row.last_error == "gave up after 3 attempts: timed out"
