@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -45,6 +45,12 @@ def server() -> Iterator[SandboxServer]:
     finally:
         srv.stop()
         core.shutdown()
+
+
+def showing(client: SandboxClient, text: str) -> Callable[[], bool]:
+    """`until=` for the HTTP client: the bot's newest message contains `text`. Explicit, because
+    "the bot has been quiet for a moment" can come too early on a loaded machine."""
+    return lambda: text in client.visible_text()
 
 
 def wait_for(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
@@ -96,13 +102,13 @@ async def test_swbot_run_as_a_process_binds_queries_and_stops_on_sigterm(tmp_pat
         wait_for(lambda: bool(core.calls("getUpdates")) or proc.poll() is not None, 60, "the bot to poll")
         assert proc.poll() is None, log_path.read_text()[-3000:]
         ann = SandboxClient(core, 801, "Ann", "en", timeout=20)
-        await ann.send(f"/start {token}")
+        await ann.send(f"/start {token}", until=showing(ann, "🏠 Main menu"))
         assert "✅ Bound" in "\n".join(x.text for x in ann.messages())
         assert ann.labels() == ["💳 Quota", "🧾 Tax slips", "📦 Clearance", "⚙️ Settings", "❓ Help"]
         await ann.tap("💳 Quota", until=ann.made("editMessageText"))
         year = today_cn().year
         assert f"Consumed: {money(busy.consumed[year])}" in ann.visible_text()
-        await ann.send("/tax")
+        await ann.send("/tax", until=showing(ann, "tax slips"))
         assert f"{busy.tax_slips} tax slips" in ann.visible_text()
         if busy.tax_slips > 5:
             await ann.tap("▶", until=ann.made("editMessageText"))
@@ -110,17 +116,17 @@ async def test_swbot_run_as_a_process_binds_queries_and_stops_on_sigterm(tmp_pat
         row = next(x for x in ann.labels() if x.startswith("1. "))
         await ann.tap(row, until=ann.made("editMessageText"))
         assert ann.visible_text().startswith("🧾 Tax slip ") and "Total tax: " in ann.visible_text()
-        r2 = await ann.tap_data("forged-data")
+        r2 = await ann.tap_data("forged-data", until=ann.made("answerCallbackQuery"))
         assert r2.answer is not None and r2.answer.text and "expired" in r2.answer.text
         # A second person binds in the chat, in Chinese.
         bo = SandboxClient(core, 802, "Bo", "zh-hans", timeout=20)
-        await bo.send("/bind")
-        await bo.send(second.name)
-        await bo.send(second.id_number)
+        await bo.send("/bind", until=showing(bo, "第1步"))
+        await bo.send(second.name, until=showing(bo, "第2步"))
+        await bo.send(second.id_number, until=showing(bo, "第3步"))
         assert [x.deleted for x in bo.messages(include_deleted=True) if x.text == second.id_number] == [True]
-        await bo.share_contact("86" + second.phone)
+        await bo.share_contact("86" + second.phone, until=showing(bo, "🏠 主菜单"))
         assert "🏠 主菜单" in bo.visible_text() and bo.labels()[0] == "💳 个人额度"
-        await bo.send("/clearance")
+        await bo.send("/clearance", until=showing(bo, "张清单"))
         assert f"{second.lists} 张清单" in bo.visible_text()
         sends = [c for c in core.calls("sendMessage") if c.params.get("chat_id") in (801, 802)]
         assert sends and all(c.params.get("protect_content") is True for c in sends)

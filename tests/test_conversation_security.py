@@ -339,26 +339,32 @@ async def test_no_personal_data_in_logs_over_a_full_polling_session(h: Harness, 
     assert app.updater is not None
     await app.updater.start_polling(poll_interval=0, timeout=1)
     try:
-        u = SandboxClient(h.core, 4004, "Quentin", "en", quiet=0.05)
-        await u.send("/start")
-        await u.send("/bind")
-        await u.send(someone.name)  # a failed attempt first
-        await u.send(someone.id_number)
-        await u.share_contact(someone.phone)
-        await u.send("/bind")
-        await u.send(person.name)
-        await u.send(person.id_number.lower())
-        await u.share_contact("+86 " + person.phone)
+        u = SandboxClient(h.core, 4004, "Quentin", "en", timeout=20)
+
+        def showing(text: str) -> Any:  # explicit waits: a quiet moment can come early under load
+            return lambda: text in u.visible_text()
+
+        await u.send("/start", until=showing("👋 Welcome!"))
+        await u.send("/bind", until=showing("Step 1 of 3"))
+        await u.send(someone.name, until=showing("Step 2 of 3"))  # a failed attempt first
+        await u.send(someone.id_number, until=showing("Step 3 of 3"))
+        await u.share_contact(person.phone, until=showing("attempts left today"))  # not theirs
+        await u.send("/bind", until=showing("Step 1 of 3"))
+        await u.send(person.name, until=showing("Step 2 of 3"))
+        await u.send(person.id_number.lower(), until=showing("Step 3 of 3"))
+        await u.share_contact("+86 " + person.phone, until=showing("🏠 Main menu"))
         assert "✅ Bound" in "\n".join(m.text for m in u.messages())
-        for cmd in ("/quota", "/tax", "/clearance", "/settings"):
-            await u.send(cmd)
-        await u.tap(next(x for x in u.labels() if x.startswith("1. ") or x.startswith("🔔")))
-        await u.send("/clearance")
-        await u.tap("🔎 Find by number")
-        await u.send("B000000000000000")
-        await u.tap_data("forged")
-        await u.send("/unbind")
-        await u.tap("Yes, unbind")
+        for cmd, heading in (("/quota", "💳 Annual quota"), ("/tax", "🧾 Tax slips"), ("/clearance", "📦 Clearance")):
+            await u.send(cmd, until=showing(heading))
+        await u.tap(next(x for x in u.labels() if x.startswith("1. ")), until=showing("📦 Clearance list"))
+        await u.send("/settings", until=showing("⚙️ Settings"))
+        await u.tap("🔔 New tax slip: on", until=showing("🔕 New tax slip"))
+        await u.send("/clearance", until=showing("📦 Clearance"))
+        await u.tap("🔎 Find by number", until=showing("Send the pre-entry number"))
+        await u.send("B000000000000000", until=showing("Nothing found"))
+        await u.tap_data("forged", until=u.made("answerCallbackQuery"))
+        await u.send("/unbind", until=showing("🚫 Unbind?"))
+        await u.tap("Yes, unbind", until=showing("✅ Unbound."))
     finally:
         await app.updater.stop()
         await app.stop()
