@@ -43,8 +43,19 @@ def _day_bounds(column, dates: DateRange) -> list:  # type: ignore[no-untyped-de
 
 
 async def _page(session: AsyncSession, stmt: Select, page: int, size: int = PAGE_SIZE) -> tuple[list, int, int, int]:
+    """One page and the total in one statement (COUNT(*) OVER ()); a page past the end is
+    clamped to the last one, which then needs a second statement."""
+    requested = max(page, 0)
+    counted = stmt.add_columns(func.count().over().label("total"))
+    rows = (await session.execute(counted.limit(size).offset(requested * size))).all()
+    if rows:
+        total = int(rows[0].total)
+        page, pages = clamp_page(requested, total, size)
+        return [r[0] for r in rows], page, pages, total
     total = (await session.execute(select(func.count()).select_from(stmt.order_by(None).subquery()))).scalar_one()
-    page, pages = clamp_page(page, total, size)
+    page, pages = clamp_page(requested, total, size)
+    if total == 0:
+        return [], page, pages, 0
     rows = (await session.execute(stmt.limit(size).offset(page * size))).scalars().all()
     return list(rows), page, pages, total
 
