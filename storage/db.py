@@ -4,22 +4,32 @@ SQLite is configured the way a concurrent, durable deployment needs (WAL, foreig
 timeout, and writes in `BEGIN IMMEDIATE` so a read-then-write transaction never fails with
 SQLITE_BUSY without waiting), and the pragmas are read back at startup rather than assumed:
 a connect listener that silently never runs is a known failure mode under aiosqlite.
+
+`Database.run_write` runs synchronous code as one write transaction: on SQLite on a synchronous
+engine (the standard library driver, same pragmas, same `BEGIN IMMEDIATE`) in one dedicated
+thread, so a transaction of many statements costs one thread hop instead of several per
+statement; on PostgreSQL through `AsyncSession.run_sync`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import event, text
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session, sessionmaker
 
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 10_000
+
+T = TypeVar("T")
 
 
 class DatabaseError(Exception):
@@ -31,8 +41,27 @@ def _sqlite_engine(url: str, begin: str, **kw: Any) -> AsyncEngine:
     engine = create_async_engine(
         url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000}, hide_parameters=True, **kw
     )
+    _configure_sqlite(engine.sync_engine, begin)
+    return engine
 
-    @event.listens_for(engine.sync_engine, "connect")
+
+def _sqlite_sync_engine(url: str, begin: str, **kw: Any) -> Engine:
+    """The same database through the standard library driver (`sqlite+pysqlite`), configured
+    exactly like the async engines. Used from one thread at a time (`Database.run_write`);
+    check_same_thread is off so the pool may be disposed from another thread."""
+    sync_url = make_url(url).set(drivername="sqlite+pysqlite")
+    engine = create_engine(
+        sync_url,
+        connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+        hide_parameters=True,
+        **kw,
+    )
+    _configure_sqlite(engine, begin)
+    return engine
+
+
+def _configure_sqlite(engine: Engine, begin: str) -> None:
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Take transaction control away from the driver so our BEGIN is the one that runs.
         dbapi_conn.isolation_level = None
@@ -43,11 +72,23 @@ def _sqlite_engine(url: str, begin: str, **kw: Any) -> AsyncEngine:
         cur.execute("PRAGMA synchronous=FULL")
         cur.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         conn.exec_driver_sql(begin)
 
-    return engine
+
+def _read_pragmas(conn: Any) -> dict[str, Any]:
+    """journal_mode, foreign_keys, busy_timeout of a (sync) SQLAlchemy connection."""
+    return {
+        name: conn.exec_driver_sql(f"PRAGMA {name}").scalar()
+        for name in ("journal_mode", "foreign_keys", "busy_timeout")
+    }
+
+
+def _check_pragmas(found: dict[str, Any]) -> None:
+    mode, fks, busy = found["journal_mode"], found["foreign_keys"], found["busy_timeout"]
+    if str(mode).lower() != "wal" or fks != 1 or int(busy or 0) < 5000:
+        raise DatabaseError(f"SQLite is not configured as required: {found}")
 
 
 class Database:
@@ -55,14 +96,21 @@ class Database:
 
     On SQLite they are separate engines because a write transaction must start with
     BEGIN IMMEDIATE while readers should not take the write lock; on PostgreSQL they share one.
+    SQLite has a third, synchronous write engine (`sync_write_engine`, None on PostgreSQL) for
+    `run_write`, used only from this database's own writer thread.
     """
 
     def __init__(self, url: str, *, echo: bool = False, connect_args: dict[str, Any] | None = None) -> None:
         self.url = url
         self.is_sqlite = make_url(url).get_backend_name() == "sqlite"
+        self.sync_write_engine: Engine | None = None
+        self._sync_write: sessionmaker[Session] | None = None
+        self._writer: ThreadPoolExecutor | None = None
         if self.is_sqlite:
             self.write_engine = _sqlite_engine(url, "BEGIN IMMEDIATE", echo=echo)
             self.read_engine = _sqlite_engine(url, "BEGIN", echo=echo)
+            self.sync_write_engine = _sqlite_sync_engine(url, "BEGIN IMMEDIATE", echo=echo)
+            self._sync_write = sessionmaker(self.sync_write_engine, expire_on_commit=False)
         else:
             self.write_engine = create_async_engine(
                 url, echo=echo, pool_pre_ping=True, hide_parameters=True, connect_args=connect_args or {}
@@ -86,6 +134,31 @@ class Database:
         """A write-capable session for callers that manage the transaction themselves."""
         return self._write()
 
+    async def run_write(self, fn: Callable[[Session], T]) -> T:
+        """`fn(session)` as one write transaction: committed when it returns, rolled back when it
+        raises (the exception propagates). `fn` is synchronous code on a synchronous `Session`.
+
+        SQLite: on `sync_write_engine` (BEGIN IMMEDIATE, the same pragmas) in this database's one
+        writer thread, so calls run one after another and the event loop is free meanwhile; the
+        whole transaction is a single thread hop. If the awaiting task is cancelled, the
+        transaction still runs to its end (commit or rollback) in that thread. PostgreSQL: in a
+        `write()` transaction through `AsyncSession.run_sync`.
+        """
+        if self._sync_write is None:
+            async with self.write() as session:
+                return await session.run_sync(fn)
+        return await asyncio.get_running_loop().run_in_executor(self._writer_thread(), self._run_sync_write, fn)
+
+    def _run_sync_write(self, fn: Callable[[Session], T]) -> T:
+        assert self._sync_write is not None
+        with self._sync_write() as session, session.begin():
+            return fn(session)
+
+    def _writer_thread(self) -> ThreadPoolExecutor:
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="swbot-sqlite-writer")
+        return self._writer
+
     async def check(self) -> dict[str, Any]:
         """Verify the connection and (on SQLite) that the pragmas really took effect."""
         try:
@@ -93,17 +166,31 @@ class Database:
                 if not self.is_sqlite:
                     await conn.execute(text("SELECT 1"))
                     return {"backend": "postgresql"}
-                mode = (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar()
-                fks = (await conn.exec_driver_sql("PRAGMA foreign_keys")).scalar()
-                busy = (await conn.exec_driver_sql("PRAGMA busy_timeout")).scalar()
+                found = await conn.run_sync(_read_pragmas)
         except Exception as exc:
             raise DatabaseError(f"cannot open the database: {type(exc).__name__}") from exc
-        found = {"journal_mode": mode, "foreign_keys": fks, "busy_timeout": busy}
-        if str(mode).lower() != "wal" or fks != 1 or int(busy or 0) < 5000:
-            raise DatabaseError(f"SQLite is not configured as required: {found}")
+        _check_pragmas(found)
+        # The synchronous write engine is checked too, on the thread that will use it.
+        try:
+            sync_found = await asyncio.get_running_loop().run_in_executor(self._writer_thread(), self._sync_pragmas)
+        except Exception as exc:
+            raise DatabaseError(f"cannot open the database: {type(exc).__name__}") from exc
+        _check_pragmas(sync_found)
         return {"backend": "sqlite", **found}
+
+    def _sync_pragmas(self) -> dict[str, Any]:
+        assert self.sync_write_engine is not None
+        with self.sync_write_engine.connect() as conn:
+            return _read_pragmas(conn)
 
     async def dispose(self) -> None:
         await self.write_engine.dispose()
         if self.read_engine is not self.write_engine:
             await self.read_engine.dispose()
+        if self.sync_write_engine is not None:
+            if self._writer is not None:
+                await asyncio.get_running_loop().run_in_executor(self._writer, self.sync_write_engine.dispose)
+                self._writer.shutdown(wait=False)
+                self._writer = None
+            else:
+                self.sync_write_engine.dispose()
