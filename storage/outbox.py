@@ -1,7 +1,8 @@
 """The notification outbox: rows written in the same transaction as the records that cause them.
 
 Each kind can be switched off per binding (Settings); an inactive binding gets nothing.
-Writers call `enqueue` inside their own transaction; the notifier (bot.notifier) claims due rows
+Writers call `enqueue` inside their own transaction (`enqueue_sync` and `recipient_for_sync` on a
+synchronous session, as the ingest applier runs); the notifier (bot.notifier) claims due rows
 with a lease (`claim_due`) and finishes each one (`mark_sent`, `reschedule`, `mark_failed`,
 `mark_blocked`, `cancel`, `release`). SQL dialect differences stay in this module.
 """
@@ -12,10 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, or_, select, update
+from sqlalchemy import ColumnElement, Insert, Row, Select, and_, bindparam, case, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from bot.domain.clock import now_cn
 from bot.domain.records import NOTIFY_QUOTA, NOTIFY_SUSPICIOUS, NOTIFY_TAX_NEW, NOTIFY_TAX_STATUS
@@ -41,20 +43,79 @@ class Recipient:
     settings: dict[str, bool]
 
 
+# Built once, on the tables (a statement built per call, or run through the ORM, costs more than
+# the query itself; ingest asks this for nearly every message).
+_bindings, _accounts = Binding.__table__, Account.__table__
+_RECIPIENT = (
+    select(_bindings.c.id, *(_bindings.c[col] for col in KIND_SETTING.values()))
+    .join(_accounts, _bindings.c.account_pk == _accounts.c.id)
+    .where(_accounts.c.identity_key == bindparam("identity_key"), _bindings.c.active.is_(True))
+)
+
+
+def with_recipient(stmt: Select[Any], identity_key: ColumnElement[Any]) -> Select[Any]:
+    """`stmt` plus the active binding of the person `identity_key` names, LEFT OUTER JOINed (a row
+    without one stays): read it back with `recipient_of(row)`. Saves a `recipient_for` query."""
+    return (
+        stmt.add_columns(
+            _bindings.c.id.label("recipient_id"),
+            *(_bindings.c[col].label(f"recipient_{col}") for col in KIND_SETTING.values()),
+        )
+        .outerjoin(_accounts, _accounts.c.identity_key == identity_key)
+        .outerjoin(_bindings, and_(_bindings.c.account_pk == _accounts.c.id, _bindings.c.active.is_(True)))
+    )
+
+
+def recipient_of(row: Row[Any]) -> Recipient | None:
+    """The recipient in a row of a `with_recipient` statement (what `recipient_for` would say)."""
+    values = row._mapping
+    if values["recipient_id"] is None:
+        return None
+    return Recipient(values["recipient_id"], {k: bool(values[f"recipient_{col}"]) for k, col in KIND_SETTING.items()})
+
+
+def _recipient(row: Row[tuple[Any, ...]] | None) -> Recipient | None:
+    if row is None:
+        return None
+    binding_id, *flags = row
+    return Recipient(binding_id, {k: bool(v) for k, v in zip(KIND_SETTING, flags, strict=True)})
+
+
 async def recipient_for(session: AsyncSession, identity_key: bytes | None) -> Recipient | None:
     """The active binding of the person with this identity, if any."""
     if identity_key is None:
         return None
-    row = (
-        await session.execute(
-            select(Binding)
-            .join(Account, Binding.account_pk == Account.id)
-            .where(Account.identity_key == identity_key, Binding.active.is_(True))
-        )
-    ).scalar_one_or_none()
-    if row is None:
+    return _recipient((await session.execute(_RECIPIENT, {"identity_key": identity_key})).one_or_none())
+
+
+def recipient_for_sync(session: Session, identity_key: bytes | None) -> Recipient | None:
+    """`recipient_for` on a synchronous session (the ingest applier runs in one)."""
+    if identity_key is None:
         return None
-    return Recipient(row.id, {k: bool(getattr(row, col)) for k, col in KIND_SETTING.items()})
+    return _recipient(session.execute(_RECIPIENT, {"identity_key": identity_key}).one_or_none())
+
+
+def _enqueue_statement(
+    dialect: str,
+    recipient: Recipient | None,
+    kind: str,
+    event_key: str,
+    ref_id: int | None,
+    payload: dict[str, Any] | None,
+) -> Insert | None:
+    if recipient is None or not recipient.settings.get(kind, False):
+        return None
+    values = {
+        "dedupe_key": f"{event_key}:{recipient.binding_id}",
+        "binding_id": recipient.binding_id,
+        "kind": kind,
+        "ref_id": ref_id,
+        "payload": payload or {},
+        "status": "pending",
+        "attempts": 0,
+    }
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    return insert(Outbox).values(**values).on_conflict_do_nothing(index_elements=["dedupe_key"])
 
 
 async def enqueue(
@@ -71,21 +132,27 @@ async def enqueue(
     The unique `dedupe_key` (event + binding) makes this idempotent across re-ingests, crashes
     and concurrent writers. Returns whether a row was inserted.
     """
-    if recipient is None or not recipient.settings.get(kind, False):
+    stmt = _enqueue_statement(session.bind.dialect.name, recipient, kind, event_key, ref_id, payload)
+    if stmt is None:
         return False
-    values = {
-        "dedupe_key": f"{event_key}:{recipient.binding_id}",
-        "binding_id": recipient.binding_id,
-        "kind": kind,
-        "ref_id": ref_id,
-        "payload": payload or {},
-        "status": "pending",
-        "attempts": 0,
-    }
-    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(Outbox).values(**values).on_conflict_do_nothing(index_elements=["dedupe_key"])
     result = await session.execute(stmt)
     return bool(result.rowcount)
+
+
+def enqueue_sync(
+    session: Session,
+    recipient: Recipient | None,
+    kind: str,
+    event_key: str,
+    *,
+    ref_id: int | None = None,
+    payload: dict[str, Any] | None = None,
+) -> bool:
+    """`enqueue` on a synchronous session (the ingest applier runs in one)."""
+    stmt = _enqueue_statement(session.get_bind().dialect.name, recipient, kind, event_key, ref_id, payload)
+    if stmt is None:
+        return False
+    return bool(session.execute(stmt).rowcount)
 
 
 # -- delivery: claiming and finishing --------------------------------------------------------------
