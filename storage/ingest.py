@@ -11,22 +11,53 @@ row and is kept, encrypted, in the quarantine folder with a plain-text reason be
 from __future__ import annotations
 
 import hashlib
+import inspect
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import cache, partial, wraps
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select, text, update
+from sqlalchemy import (
+    Column,
+    ColumnDefault,
+    Row,
+    Table,
+    TextClause,
+    Update,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from bot.domain import cbec
 from bot.domain.identity import InvalidPhone, mask_phone, normalize_phone
 from storage import outbox
 from storage.ceb import CebMessage, CebRejected, Inventory, InventoryReturn, TaxSlip, TaxStatus, parse_message
 from storage.db import Database
-from storage.models import Account, Binding, IngestedMessage, InventoryLine, Receipt, TaxLine, TaxStatusEvent
+from storage.models import (
+    Account,
+    Binding,
+    IngestedMessage,
+    InventoryLine,
+    Receipt,
+    TaxLine,
+    TaxStatusEvent,
+)
 from storage.models import Inventory as InventoryRow
 from storage.models import TaxSlip as TaxSlipRow
 from storage.quarantine import Quarantine
@@ -91,26 +122,14 @@ class Ingestor:
             return self._reject(data, exc.reason, name)
         digest = hashlib.sha256(data).digest()
         try:
-            async with self.db.write() as session:
-                if not self.db.is_sqlite:
-                    # Applying a message reads before it writes (which list does this receipt or
-                    # slip belong to?), so two writers committing a list and its receipt at the
-                    # same time would each miss the other and the link would never be made.
-                    # SQLite serialises write transactions (BEGIN IMMEDIATE); do the same here.
-                    await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _INGEST_LOCK})
-                if await _seen(session, message.guid, digest):
-                    return IngestResult(DUPLICATE, msg_type=message.msg_type)
-                session.add(
-                    IngestedMessage(guid=message.guid, sha256=digest, msg_type=message.msg_type, source=source)
-                )
-                await session.flush()
-                applier = _Applier(session, self.vault)
-                await applier.apply(message)
-                return IngestResult(ACCEPTED, msg_type=message.msg_type, notifications=applier.notified)
+            # The whole message is applied by synchronous code in one write transaction: on SQLite
+            # a single call into the database's writer thread, on PostgreSQL one run_sync.
+            return await self.db.run_write(partial(self._apply, message, digest, source))
         except ApplyRejected as exc:
             return self._reject(data, exc.reason, name)
         except IntegrityError:
-            # A concurrent writer stored the same message between our check and our insert.
+            # A unique constraint refused a row: a concurrent writer stored something this message
+            # carries (the message itself is skipped by its INSERT, but check, as before).
             async with self.db.read() as session:
                 if await _seen(session, message.guid, digest):
                     return IngestResult(DUPLICATE, msg_type=message.msg_type)
@@ -127,6 +146,23 @@ class Ingestor:
             log.error("ingest of %s failed: %s", name, type(exc).__name__, exc_info=True)
             reason = f"{message.msg_type}: internal error ({type(exc).__name__}), nothing written"
             return self._reject(data, reason, name)
+
+    def _apply(self, message: CebMessage, digest: bytes, source: str, session: Session) -> IngestResult:
+        """The write transaction of one message (synchronous; `Database.run_write` commits it)."""
+        if session.get_bind().dialect.name == "postgresql":
+            # Applying a message reads before it writes (which list does this receipt or
+            # slip belong to?), so two writers committing a list and its receipt at the
+            # same time would each miss the other and the link would never be made.
+            # SQLite serialises write transactions (BEGIN IMMEDIATE); do the same here.
+            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _INGEST_LOCK})
+        # The duplicate check is the insert itself: a message whose root guid or content hash is
+        # already stored (unique columns) inserts nothing, and then nothing else is written.
+        conn = session.connection()
+        if not _LOG_MESSAGE.run(conn, guid=message.guid, sha256=digest, msg_type=message.msg_type, source=source):
+            return IngestResult(DUPLICATE, msg_type=message.msg_type)
+        applier = _Applier(session, self.vault)
+        applier.apply(message)
+        return IngestResult(ACCEPTED, msg_type=message.msg_type, notifications=applier.notified)
 
     def _reject(self, data: bytes, reason: str, name: str) -> IngestResult:
         path = self.quarantine.put(data, reason, name)
@@ -163,39 +199,258 @@ def _check_ranges(message: CebMessage) -> None:
                 amounts([tl.tax_price, tl.customs_tax, tl.value_added_tax, tl.consumption_tax])
 
 
-class _Applier:
-    """Applies one parsed message inside the caller's transaction."""
+# -- statements ------------------------------------------------------------------------------------
+#
+# Plain Core on the tables, built once with named parameters: executing one then costs neither
+# building the expression, nor computing its cache key (memoised on the statement object), nor
+# compiling it, nor the ORM's per-statement bookkeeping. Head rows are read without their goods
+# lines (which the applier replaces with DELETE + INSERT and never reads).
 
-    def __init__(self, session: AsyncSession, vault: Vault) -> None:
+_lists = InventoryRow.__table__
+_list_lines = InventoryLine.__table__
+_receipts = Receipt.__table__
+_slips = TaxSlipRow.__table__
+_slip_lines = TaxLine.__table__
+_events = TaxStatusEvent.__table__
+_accounts = Account.__table__
+_bindings = Binding.__table__
+
+
+def _columns(table: Table, *names: str) -> tuple[Column[Any], ...]:
+    return tuple(table.c[name] for name in names)
+
+
+@dataclass(frozen=True)
+class _InsertOrSkip:
+    """`INSERT … ON CONFLICT [(conflict)] DO NOTHING` of one row: nothing happens when a unique
+    constraint says the row is stored already.
+
+    Written as text, which SQLite and PostgreSQL spell the same, because SQLAlchemy 2.0 does
+    not cache its dialect-specific ON CONFLICT constructs and compiles one on every execution.
+    Parameters are named and typed after the columns; `run` adds the column defaults, of which
+    text() knows nothing.
+    """
+
+    statement: TextClause
+    defaults: dict[str, ColumnDefault]
+
+    @classmethod
+    def into(cls, table: Table, *conflict: str) -> _InsertOrSkip:
+        cols = [c for c in table.columns if not c.primary_key]
+        target = f" ({', '.join(conflict)})" if conflict else ""
+        # Identifiers come from the models; values are bound parameters.
+        names, params = ", ".join(c.name for c in cols), ", ".join(":" + c.name for c in cols)
+        sql = f"INSERT INTO {table.name} ({names}) VALUES ({params}) ON CONFLICT{target} DO NOTHING"  # noqa: S608
+        statement = text(sql).bindparams(*(bindparam(c.name, type_=c.type) for c in cols))
+        return cls(statement, {c.name: c.default for c in cols if isinstance(c.default, ColumnDefault)})
+
+    def run(self, conn: Connection, **values: Any) -> bool:
+        """Whether the row was inserted."""
+        for name, default in self.defaults.items():
+            if name not in values:
+                values[name] = default.arg(None) if default.is_callable else default.arg  # type: ignore[operator]
+        return bool(conn.execute(self.statement, values).rowcount)
+
+
+_LOG_MESSAGE = _InsertOrSkip.into(IngestedMessage.__table__)  # unique root guid, unique content hash
+_ADD_RECEIPT = _InsertOrSkip.into(_receipts, "guid", "return_status", "return_time")
+_ADD_STATUS_EVENT = _InsertOrSkip.into(_events, "tax_no", "status", "return_time")
+
+_LIST_BY_ORDER = select(_lists).where(
+    _lists.c.ebc_code == bindparam("ebc_code"), _lists.c.order_no == bindparam("order_no")
+)
+# What receipts change of a list, and what linking and the quota need to know of it.
+_LIST_STATE = _columns(
+    _lists, "id", "guid", "order_no", "ebc_code", "cop_no", "pre_no", "invt_no", "identity_key", "decl_year",
+    "cancelled", "status", "status_time", "status_info", "status_group", "counted",
+)
+# The lists a receipt names (with their owner's binding, for the quota notifications). A number the
+# receipt lacks is passed as NULL, which equals nothing.
+_LISTS_OF_RECEIPT = outbox.with_recipient(select(*_LIST_STATE), _lists.c.identity_key).where(
+    or_(
+        _lists.c.guid == bindparam("guid"),
+        _lists.c.pre_no == bindparam("pre_no"),
+        _lists.c.invt_no == bindparam("invt_no"),
+        and_(_lists.c.cop_no == bindparam("cop_no"), _lists.c.ebc_code == bindparam("ebc_code")),
+    )
+).limit(2)  # one is the answer, two are a rejection (so no order is needed)
+_LIST_LINK = outbox.with_recipient(
+    select(_lists.c.id, _lists.c.identity_key, _lists.c.order_no), _lists.c.identity_key
+).where(_lists.c.invt_no == bindparam("invt_no"))
+_DELETE_LIST_LINES = delete(_list_lines).where(_list_lines.c.inventory_id == bindparam("inventory_id"))
+_ADD_LIST_LINES = insert(_list_lines)
+
+_RECEIPT_STATUS = _columns(_receipts, "id", "pre_no", "invt_no", "return_status", "return_time", "return_info")
+_RECEIPTS_OF_LIST = (
+    select(*_RECEIPT_STATUS).where(_receipts.c.inventory_id == bindparam("inventory_id")).order_by(_receipts.c.id)
+)
+# Link the unlinked receipts that name a list (same NULL convention); returns them.
+_ATTACH_RECEIPTS = (
+    update(_receipts)
+    .where(
+        _receipts.c.inventory_id.is_(None),
+        or_(  # (an UPDATE's parameters may not be named like its table's columns)
+            _receipts.c.guid == bindparam("b_guid"),
+            _receipts.c.pre_no == bindparam("b_pre_no"),
+            _receipts.c.invt_no == bindparam("b_invt_no"),
+            and_(_receipts.c.cop_no == bindparam("b_cop_no"), _receipts.c.ebc_code == bindparam("b_ebc_code")),
+        ),
+    )
+    .values(inventory_id=bindparam("b_list_id"))
+    .returning(*_RECEIPT_STATUS)
+)
+_RECEIPT_STORED = select(
+    exists().where(
+        _receipts.c.guid == bindparam("guid"),
+        _receipts.c.return_status == bindparam("return_status"),
+        _receipts.c.return_time == bindparam("return_time"),
+    )
+)
+
+_SLIP_BY_NO = select(_slips).where(_slips.c.tax_no == bindparam("tax_no"))
+# What a status event changes of a slip, and what its notification needs.
+_SLIP_STATUS_BY_NO = outbox.with_recipient(
+    select(*_columns(_slips, "id", "tax_no", "invt_no", "identity_key", "status", "status_time", "ent_duty_no")),
+    _slips.c.identity_key,
+).where(_slips.c.tax_no == bindparam("tax_no"))
+_SLIPS_OF_LIST = (
+    select(*_columns(_slips, "id", "tax_no", "inventory_id", "identity_key", "order_no"))
+    .where(_slips.c.invt_no == bindparam("invt_no"))
+    .order_by(_slips.c.id)
+)
+_DELETE_SLIP_LINES = delete(_slip_lines).where(_slip_lines.c.tax_slip_id == bindparam("tax_slip_id"))
+_ADD_SLIP_LINES = insert(_slip_lines)
+_STATUS_EVENTS = (
+    select(_events.c.status, _events.c.return_time, _events.c.ent_duty_no)
+    .where(_events.c.tax_no == bindparam("tax_no"))
+    .order_by(_events.c.id)
+)
+
+_QUOTA_CONSUMED = select(func.coalesce(func.sum(_lists.c.total_value), 0)).where(
+    _lists.c.identity_key == bindparam("identity_key"),
+    _lists.c.decl_year == bindparam("year"),
+    _lists.c.counted.is_(True),
+)
+_OTHER_LISTS = (_lists.c.identity_key == bindparam("identity_key"), _lists.c.id != bindparam("list_id"))
+_SUSPICIOUS_FACTS = select(
+    select(_accounts.c.phone_key)
+    .join(_bindings, _bindings.c.account_pk == _accounts.c.id)
+    .where(_bindings.c.id == bindparam("binding_id"))
+    .scalar_subquery(),
+    exists().where(*_OTHER_LISTS, _lists.c.ebp_code == bindparam("ebp_code")),  # used this platform before
+    exists().where(*_OTHER_LISTS),  # has any history
+)
+
+
+class _Stored:
+    """A stored head row (list or tax slip) read with Core: its columns as attributes."""
+
+    def __init__(self, row: Row[Any]) -> None:
+        self.__dict__.update(row._asdict())
+
+
+# A head row as the applier handles it: read with Core (`_Stored`), or the ORM instance of a row
+# this transaction created. Either way it holds what the database holds (see `_Applier._update`).
+_Head = Any
+
+
+@cache
+def _update_columns(table: Table, columns: frozenset[str]) -> Update:
+    """UPDATE of these columns of one row by id (built once per table and set of columns)."""
+    return (
+        update(table)
+        .where(table.c.id == bindparam("b_id"))
+        .values({name: bindparam(f"b_{name}", type_=table.c[name].type) for name in sorted(columns)})
+    )
+
+
+def _tax_status_of(events: Sequence[Row[Any]]) -> dict[str, Any]:
+    """A tax slip's status columns from all its status events: the newest (returnTime, status)
+    wins, and the payment note number comes from the newest event that carried one."""
+    latest = max(events, key=lambda e: (e.return_time, e.status))
+    derived = {"status": latest.status, "status_time": latest.return_time}
+    with_note = [e for e in events if e.ent_duty_no]
+    if with_note:
+        derived["ent_duty_no"] = max(with_note, key=lambda e: e.return_time).ent_duty_no
+    return derived
+
+
+class _Applier:
+    """Applies one parsed message inside the caller's transaction, on a synchronous session.
+
+    Every statement is prepared Core (above), run when it is reached, so the database is always
+    up to date and later reads see earlier writes. A head row (list, tax slip) is read into a
+    `_Stored`; a new one is the ORM's INSERT of a model instance, which then stands for the row.
+    Every later change to a head row goes through `_update`: one UPDATE of just the columns
+    whose value changes (what the ORM's flush would write, without its cost), mirrored on the
+    object in hand. Goods lines are replaced with DELETE + one multi-row INSERT; receipts,
+    status events and the ingest log rely on their unique constraints instead of a "was it
+    stored before?" query (INSERT … ON CONFLICT DO NOTHING).
+    """
+
+    def __init__(self, session: Session, vault: Vault) -> None:
         self.s = session
+        self.c = session.connection()  # Core statements go straight to the transaction's connection
         self.vault = vault
         self.notified = 0
+        # Bindings do not change within the transaction: one lookup per identity and message.
+        self._recipients: dict[bytes | None, outbox.Recipient | None] = {}
+        # A step replaced by a coroutine function (the failure-injection tests do that with
+        # `async def`) is run to completion right here, as the asynchronous applier used to.
+        for name, attr in vars(type(self)).items():
+            code = getattr(attr, "__code__", None)
+            if code is not None and code.co_flags & inspect.CO_COROUTINE:
+                setattr(self, name, _run_to_end(attr.__get__(self)))
 
-    async def apply(self, message: CebMessage) -> None:
+    def apply(self, message: CebMessage) -> None:
         for item in message.items:
             if isinstance(item, Inventory):
-                await self._inventory(item)
+                self._inventory(item)
             elif isinstance(item, InventoryReturn):
-                await self._receipt(item)
+                self._receipt(item)
             elif isinstance(item, TaxSlip):
-                await self._tax_slip(item)
+                self._tax_slip(item)
             elif isinstance(item, TaxStatus):
-                await self._tax_status(item)
-            await self.s.flush()
+                self._tax_status(item)
+            self.s.flush()
+
+    def _update(self, row: _Head, table: Table, **values: Any) -> None:
+        """Set columns of a stored head row: one UPDATE of those whose value changes, if any (as
+        the ORM's flush would, without its cost), and the same values on `row`."""
+        changed = {name: value for name, value in values.items() if getattr(row, name) != value}
+        if not changed:
+            return
+        params = {f"b_{name}": value for name, value in changed.items()}
+        self.c.execute(_update_columns(table, frozenset(changed)), {"b_id": row.id, **params})
+        for name, value in changed.items():
+            if isinstance(row, _Stored):
+                setattr(row, name, value)
+            else:  # an ORM instance: record the value as loaded, leaving nothing to flush
+                set_committed_value(row, name, value)
+
+    def _insert_head(self, row: InventoryRow | TaxSlipRow) -> InventoryRow | TaxSlipRow:
+        """A new head row, written now (the ORM's INSERT, which also hands back the id)."""
+        self.s.add(row)
+        self.s.flush()
+        return row
+
+    def _recipient(self, identity_key: bytes | None) -> outbox.Recipient | None:
+        if identity_key not in self._recipients:
+            self._recipients[identity_key] = outbox.recipient_for_sync(self.s, identity_key)
+        return self._recipients[identity_key]
+
+    def _enqueue(self, recipient: outbox.Recipient | None, kind: str, event_key: str, **kw: Any) -> None:
+        if outbox.enqueue_sync(self.s, recipient, kind, event_key, **kw):
+            self.notified += 1
 
     # -- CEB621 ----------------------------------------------------------------------------------
 
-    async def _inventory(self, inv: Inventory) -> None:
+    def _inventory(self, inv: Inventory) -> None:
         gnums = [line.gnum for line in inv.lines]
         if len(set(gnums)) != len(gnums):
             raise ApplyRejected("CEB621: duplicate gnum in InventoryList")
-        row = (
-            await self.s.execute(
-                select(InventoryRow).where(
-                    InventoryRow.ebc_code == inv.ebc_code, InventoryRow.order_no == inv.order_no
-                )
-            )
-        ).scalar_one_or_none()
+        found = self.c.execute(_LIST_BY_ORDER, {"ebc_code": inv.ebc_code, "order_no": inv.order_no}).one_or_none()
+        row: _Head = None if found is None else _Stored(found)
         is_new = row is None
         if row is not None and (inv.app_time, inv.guid) <= (row.app_time, row.guid):
             # An older (or the same) version of a list we already hold: keep the newer one.
@@ -236,162 +491,165 @@ class _Applier:
             "address_key": self.vault.address_index(inv.consignee_address),
             "cancelled": inv.app_type == "3",
         }
-        lines = [
-            InventoryLine(
-                gnum=line.gnum,
-                item_no=line.item_no,
-                gcode=line.gcode,
-                gname=line.gname,
-                country=line.country,
-                currency=line.currency,
-                qty=line.qty,
-                unit=line.unit,
-                price=line.price,
-                total_price=line.total_price,
-            )
-            for line in inv.lines
-        ]
         old_identity = None if row is None else row.identity_key
         if row is None:
-            row = InventoryRow(
-                pre_no=inv.pre_no, invt_no=inv.invt_no, status=None, status_time=None, status_info=None,
-                status_group=cbec.IN_PROGRESS, counted=False, **fields,
+            row = self._insert_head(
+                InventoryRow(
+                    pre_no=inv.pre_no, invt_no=inv.invt_no, status=None, status_time=None, status_info=None,
+                    status_group=cbec.IN_PROGRESS, counted=False, **fields,
+                )
             )
-            row.lines = lines
-            self.s.add(row)
         else:
-            for key, value in fields.items():
-                setattr(row, key, value)
             # Numbers assigned later by E-port/customs may only be known from receipts.
-            row.pre_no = inv.pre_no or row.pre_no
-            row.invt_no = inv.invt_no or row.invt_no
-            row.lines.clear()
-            await self.s.flush()
-            row.lines.extend(lines)
-        await self.s.flush()
-        await self._attach_receipts(row)
-        await self._refresh_inventory(row)
-        await self._attach_tax_slips(row)
+            pre_no, invt_no = inv.pre_no or row.pre_no, inv.invt_no or row.invt_no
+            self._update(row, _lists, **fields, pre_no=pre_no, invt_no=invt_no)
+            self.c.execute(_DELETE_LIST_LINES, {"inventory_id": row.id})
+        if inv.lines:
+            self.c.execute(
+                _ADD_LIST_LINES,
+                [
+                    {
+                        "inventory_id": row.id,
+                        "gnum": line.gnum,
+                        "item_no": line.item_no,
+                        "gcode": line.gcode,
+                        "gname": line.gname,
+                        "country": line.country,
+                        "currency": line.currency,
+                        "qty": line.qty,
+                        "unit": line.unit,
+                        "price": line.price,
+                        "total_price": line.total_price,
+                    }
+                    for line in inv.lines
+                ],
+            )
+        attached = self._attach_receipts(row)
+        # A new list has no receipts but those just attached; a known one may have older ones.
+        self._refresh_inventory(row, attached if is_new else None)
+        self._attach_tax_slips(row)
         if is_new:
-            await self._check_suspicious(row)
+            self._check_suspicious(row)
         if old_identity is not None and old_identity != identity_key:
-            await self._refresh_quota(old_identity, row.decl_year)
+            self._refresh_quota(old_identity, row.decl_year)
 
-    async def _attach_receipts(self, row: InventoryRow) -> None:
-        match = [Receipt.guid == row.guid]
-        if row.pre_no:
-            match.append(Receipt.pre_no == row.pre_no)
-        if row.invt_no:
-            match.append(Receipt.invt_no == row.invt_no)
-        if row.cop_no:
-            match.append(and_(Receipt.cop_no == row.cop_no, Receipt.ebc_code == row.ebc_code))
-        await self.s.execute(
-            update(Receipt).where(Receipt.inventory_id.is_(None), or_(*match)).values(inventory_id=row.id)
-        )
+    def _attach_receipts(self, row: _Head) -> Sequence[Row[Any]]:
+        """Link the unlinked receipts that name this list; returns them."""
+        return self.c.execute(
+            _ATTACH_RECEIPTS,
+            {
+                "b_list_id": row.id,
+                "b_guid": row.guid,
+                "b_pre_no": row.pre_no or None,
+                "b_invt_no": row.invt_no or None,
+                "b_cop_no": row.cop_no or None,
+                "b_ebc_code": row.ebc_code,
+            },
+        ).all()
 
-    async def _refresh_inventory(self, row: InventoryRow) -> None:
-        """Recompute the list's status from all its receipts: the newest returnTime wins."""
+    def _refresh_inventory(self, row: _Head, receipts: Sequence[Row[Any]] | None = None) -> None:
+        """Recompute the list's status from all its receipts: the newest returnTime wins.
+
+        `receipts`: all of the list's receipts when the caller already has them (else read here).
+        """
         while True:
-            receipts = (
-                await self.s.execute(select(Receipt).where(Receipt.inventory_id == row.id))
-            ).scalars().all()
-            known = (row.pre_no, row.invt_no)
+            if receipts is None:
+                receipts = self.c.execute(_RECEIPTS_OF_LIST, {"inventory_id": row.id}).all()
+            else:
+                receipts = sorted(receipts, key=lambda r: r.id)
+            pre_no, invt_no = row.pre_no, row.invt_no
             for r in receipts:
-                row.pre_no = row.pre_no or r.pre_no
-                row.invt_no = row.invt_no or r.invt_no
-            if (row.pre_no, row.invt_no) == known:
+                pre_no = pre_no or r.pre_no
+                invt_no = invt_no or r.invt_no
+            if (pre_no, invt_no) == (row.pre_no, row.invt_no):
                 break
             # A number learnt from one receipt may be the only link to another receipt that
             # arrived earlier (e.g. one naming the list by invtNo alone): attach those too.
-            await self.s.flush()
-            await self._attach_receipts(row)
+            self._update(row, _lists, pre_no=pre_no, invt_no=invt_no)
+            self._attach_receipts(row)
+            receipts = None
         latest = max(receipts, key=lambda r: (r.return_time, r.return_status), default=None)
         was_counted = row.counted
-        row.status = latest.return_status if latest else None
-        row.status_time = latest.return_time if latest else None
-        row.status_info = latest.return_info if latest else None
-        row.status_group = cbec.status_group(row.status, cancelled=row.cancelled)
-        row.counted = cbec.is_counted(row.status, cancelled=row.cancelled)
-        await self.s.flush()
+        status = latest.return_status if latest else None
+        self._update(
+            row,
+            _lists,
+            status=status,
+            status_time=latest.return_time if latest else None,
+            status_info=latest.return_info if latest else None,
+            status_group=cbec.status_group(status, cancelled=row.cancelled),
+            counted=cbec.is_counted(status, cancelled=row.cancelled),
+        )
         if row.counted or was_counted:
-            await self._refresh_quota(row.identity_key, row.decl_year)
+            self._refresh_quota(row.identity_key, row.decl_year)
 
-    async def _attach_tax_slips(self, row: InventoryRow) -> None:
+    def _attach_tax_slips(self, row: _Head) -> None:
         if not row.invt_no:
             return
-        slips = (
-            await self.s.execute(
-                select(TaxSlipRow).where(TaxSlipRow.invt_no == row.invt_no)
-            )
-        ).scalars().all()
-        for slip in slips:
+        for found in self.c.execute(_SLIPS_OF_LIST, {"invt_no": row.invt_no}).all():
+            slip = _Stored(found)
             newly_known = slip.identity_key != row.identity_key
-            slip.inventory_id = row.id
-            slip.identity_key = row.identity_key
-            slip.order_no = slip.order_no or row.order_no
+            order_no = slip.order_no or row.order_no
+            self._update(slip, _slips, inventory_id=row.id, identity_key=row.identity_key, order_no=order_no)
             if newly_known:
-                await self._notify_new_tax(slip)
+                self._notify_new_tax(slip)
 
     # -- CEB622 ----------------------------------------------------------------------------------
 
-    async def _receipt(self, ret: InventoryReturn) -> None:
-        dup = (
-            await self.s.execute(
-                select(Receipt.id).where(
-                    Receipt.guid == ret.guid,
-                    Receipt.return_status == ret.return_status,
-                    Receipt.return_time == ret.return_time,
-                )
-            )
-        ).scalar_one_or_none()
-        if dup is not None:
-            return
-        receipt = Receipt(
-            guid=ret.guid, pre_no=ret.pre_no, invt_no=ret.invt_no, ebc_code=ret.ebc_code, cop_no=ret.cop_no,
-            return_status=ret.return_status, return_time=ret.return_time, return_info=ret.return_info,
+    def _receipt(self, ret: InventoryReturn) -> None:
+        inv = self._find_inventory(ret)
+        stored = _ADD_RECEIPT.run(
+            self.c, inventory_id=None if inv is None else inv.id, guid=ret.guid, pre_no=ret.pre_no,
+            invt_no=ret.invt_no, ebc_code=ret.ebc_code, cop_no=ret.cop_no, return_status=ret.return_status,
+            return_time=ret.return_time, return_info=ret.return_info,
         )
-        self.s.add(receipt)
-        await self.s.flush()
-        inv = await self._find_inventory(ret)
-        if inv is None:
-            return  # kept until its list arrives
-        receipt.inventory_id = inv.id
+        if not stored or inv is None:
+            return  # stored before (same guid, status and time); or kept until its list arrives
         had_invt_no = inv.invt_no
-        await self._refresh_inventory(inv)
+        self._refresh_inventory(inv)
         if inv.invt_no and inv.invt_no != had_invt_no:
-            await self._attach_tax_slips(inv)
+            self._attach_tax_slips(inv)
 
-    async def _find_inventory(self, ret: InventoryReturn) -> InventoryRow | None:
-        candidates = [InventoryRow.guid == ret.guid]
-        if ret.pre_no:
-            candidates.append(InventoryRow.pre_no == ret.pre_no)
-        if ret.invt_no:
-            candidates.append(InventoryRow.invt_no == ret.invt_no)
-        if ret.cop_no and ret.ebc_code:
-            candidates.append(and_(InventoryRow.cop_no == ret.cop_no, InventoryRow.ebc_code == ret.ebc_code))
-        rows = (
-            await self.s.execute(select(InventoryRow).where(or_(*candidates)).order_by(InventoryRow.id))
-        ).scalars().all()
+    def _find_inventory(self, ret: InventoryReturn) -> _Stored | None:
+        with_company = bool(ret.cop_no and ret.ebc_code)
+        rows = self.c.execute(
+            _LISTS_OF_RECEIPT,
+            {
+                "guid": ret.guid,
+                "pre_no": ret.pre_no or None,
+                "invt_no": ret.invt_no or None,
+                "cop_no": ret.cop_no if with_company else None,
+                "ebc_code": ret.ebc_code if with_company else None,
+            },
+        ).all()
         if len(rows) > 1:
+            if self._receipt_stored(ret):
+                return None  # a copy of a stored receipt changes nothing, ambiguous or not
             raise ApplyRejected("CEB622: receipt matches more than one list")
-        return rows[0] if rows else None
+        if not rows:
+            return None
+        self._recipients[rows[0].identity_key] = outbox.recipient_of(rows[0])
+        return _Stored(rows[0])
+
+    def _receipt_stored(self, ret: InventoryReturn) -> bool:
+        params = {"guid": ret.guid, "return_status": ret.return_status, "return_time": ret.return_time}
+        return bool(self.c.execute(_RECEIPT_STORED, params).scalar_one())
 
     # -- CEB816 / CEB818 -------------------------------------------------------------------------
 
-    async def _tax_slip(self, tax: TaxSlip) -> None:
+    def _tax_slip(self, tax: TaxSlip) -> None:
         gnums = [line.gnum for line in tax.lines]
         if len(set(gnums)) != len(gnums):
             raise ApplyRejected("CEB816: duplicate gnum in TaxListRd")
-        await self._add_status_event(tax.tax_no, tax.invt_no, tax.status, tax.ent_duty_no, tax.return_time, "CEB816")
-        slip = (
-            await self.s.execute(select(TaxSlipRow).where(TaxSlipRow.tax_no == tax.tax_no))
-        ).scalar_one_or_none()
+        self._add_status_event(tax.tax_no, tax.invt_no, tax.status, tax.ent_duty_no, tax.return_time, "CEB816")
+        found = self.c.execute(_SLIP_BY_NO, {"tax_no": tax.tax_no}).one_or_none()
+        slip: _Head = None if found is None else _Stored(found)
         if slip is not None and slip.invt_no != tax.invt_no:
             raise ApplyRejected("CEB816: taxNo already belongs to another list")
         if slip is not None and (tax.return_time, tax.guid) <= (slip.return_time, slip.guid):
-            await self._refresh_tax_status(slip)
+            self._refresh_tax_status(slip)
             return
-        fields = {
+        values = {
             "guid": tax.guid,
             "invt_no": tax.invt_no,
             "return_time": tax.return_time,
@@ -404,158 +662,138 @@ class _Applier:
             "customs_code": tax.customs_code,
             "ebc_code": tax.ebc_code,
         }
-        lines = [
-            TaxLine(
-                gnum=tl.gnum, gcode=tl.gcode, tax_price=tl.tax_price, customs_tax=tl.customs_tax,
-                value_added_tax=tl.value_added_tax, consumption_tax=tl.consumption_tax,
-            )
-            for tl in tax.lines
-        ]
-        is_new = slip is None
         if slip is None:
-            slip = TaxSlipRow(
+            values.update(
                 tax_no=tax.tax_no, status=tax.status, status_time=tax.return_time, order_no=tax.order_no,
-                ent_duty_no=tax.ent_duty_no, **fields,
+                ent_duty_no=tax.ent_duty_no,
             )
-            slip.lines = lines
-            self.s.add(slip)
         else:
-            for key, value in fields.items():
-                setattr(slip, key, value)
-            slip.order_no = tax.order_no or slip.order_no
-            slip.lines.clear()
-            await self.s.flush()
-            slip.lines.extend(lines)
-        await self.s.flush()
-        inv = (
-            await self.s.execute(select(InventoryRow).where(InventoryRow.invt_no == tax.invt_no))
-        ).scalar_one_or_none()
+            values["order_no"] = tax.order_no or slip.order_no
+        inv = self.c.execute(_LIST_LINK, {"invt_no": tax.invt_no}).one_or_none()
         if inv is not None:
-            slip.inventory_id = inv.id
-            slip.identity_key = inv.identity_key
-            slip.order_no = slip.order_no or inv.order_no
-        await self._refresh_tax_status(slip, notify=not is_new)
-        if is_new:
-            await self._notify_new_tax(slip)
+            self._recipients[inv.identity_key] = outbox.recipient_of(inv)
+            values.update(
+                inventory_id=inv.id, identity_key=inv.identity_key, order_no=values["order_no"] or inv.order_no
+            )
+        values.update(_tax_status_of(self._status_events(tax.tax_no)))
+        if slip is None:
+            # A new slip is written once, with its link and status.
+            slip = self._insert_head(TaxSlipRow(**values))
+            self._notify_new_tax(slip)
+        else:
+            before = slip.status
+            self._update(slip, _slips, **values)
+            self._notify_tax_status(slip, before)
+            self.c.execute(_DELETE_SLIP_LINES, {"tax_slip_id": slip.id})
+        if tax.lines:
+            self.c.execute(
+                _ADD_SLIP_LINES,
+                [
+                    {
+                        "tax_slip_id": slip.id,
+                        "gnum": tl.gnum,
+                        "gcode": tl.gcode,
+                        "tax_price": tl.tax_price,
+                        "customs_tax": tl.customs_tax,
+                        "value_added_tax": tl.value_added_tax,
+                        "consumption_tax": tl.consumption_tax,
+                    }
+                    for tl in tax.lines
+                ],
+            )
 
-    async def _tax_status(self, st: TaxStatus) -> None:
-        await self._add_status_event(st.tax_no, st.invt_no, st.status, st.ent_duty_no, st.return_time, "CEB818")
-        slip = (
-            await self.s.execute(select(TaxSlipRow).where(TaxSlipRow.tax_no == st.tax_no))
-        ).scalar_one_or_none()
-        if slip is not None:
+    def _tax_status(self, st: TaxStatus) -> None:
+        self._add_status_event(st.tax_no, st.invt_no, st.status, st.ent_duty_no, st.return_time, "CEB818")
+        found = self.c.execute(_SLIP_STATUS_BY_NO, {"tax_no": st.tax_no}).one_or_none()
+        if found is not None:
+            self._recipients[found.identity_key] = outbox.recipient_of(found)
+            slip = _Stored(found)
             if slip.invt_no != st.invt_no:
                 raise ApplyRejected("CEB818: taxNo belongs to another list")
-            await self._refresh_tax_status(slip, notify=True)
+            self._refresh_tax_status(slip, notify=True)
 
-    async def _add_status_event(
+    def _add_status_event(
         self, tax_no: str, invt_no: str, status: int, ent_duty_no: str | None, at: object, source: str
     ) -> None:
-        dup = (
-            await self.s.execute(
-                select(TaxStatusEvent.id).where(
-                    TaxStatusEvent.tax_no == tax_no,
-                    TaxStatusEvent.status == status,
-                    TaxStatusEvent.return_time == at,
-                )
-            )
-        ).scalar_one_or_none()
-        if dup is None:
-            self.s.add(
-                TaxStatusEvent(
-                    tax_no=tax_no, invt_no=invt_no, status=status, ent_duty_no=ent_duty_no,
-                    return_time=at, source=source,
-                )
-            )
-            await self.s.flush()
+        # One event per (taxNo, status, time): a copy of a stored one inserts nothing.
+        _ADD_STATUS_EVENT.run(
+            self.c, tax_no=tax_no, invt_no=invt_no, status=status, ent_duty_no=ent_duty_no, return_time=at,
+            source=source,
+        )
 
-    async def _refresh_tax_status(self, slip: TaxSlipRow, *, notify: bool = False) -> None:
-        events = (
-            await self.s.execute(select(TaxStatusEvent).where(TaxStatusEvent.tax_no == slip.tax_no))
-        ).scalars().all()
-        latest = max(events, key=lambda e: (e.return_time, e.status))
+    def _status_events(self, tax_no: str) -> Sequence[Row[Any]]:
+        return self.c.execute(_STATUS_EVENTS, {"tax_no": tax_no}).all()
+
+    def _refresh_tax_status(self, slip: _Head, *, notify: bool = False) -> None:
         before = slip.status
-        slip.status = latest.status
-        slip.status_time = latest.return_time
-        # The payment note number is kept from whichever event carried one, newest first.
-        with_note = [e for e in events if e.ent_duty_no]
-        if with_note:
-            slip.ent_duty_no = max(with_note, key=lambda e: e.return_time).ent_duty_no
-        if notify and slip.status != before and slip.status in (cbec.TAX_SUMMARISED, cbec.TAX_VOID):
-            recipient = await outbox.recipient_for(self.s, slip.identity_key)
-            if await outbox.enqueue(
-                self.s, recipient, outbox.TAX_STATUS, f"taxstatus:{slip.tax_no}:{slip.status}",
-                ref_id=slip.id, payload={"status": slip.status},
-            ):
-                self.notified += 1
+        self._update(slip, _slips, **_tax_status_of(self._status_events(slip.tax_no)))
+        if notify:
+            self._notify_tax_status(slip, before)
 
-    async def _notify_new_tax(self, slip: TaxSlipRow) -> None:
-        recipient = await outbox.recipient_for(self.s, slip.identity_key)
-        if await outbox.enqueue(self.s, recipient, outbox.NEW_TAX, f"tax:{slip.tax_no}", ref_id=slip.id):
-            self.notified += 1
+    def _notify_tax_status(self, slip: _Head, before: int) -> None:
+        if slip.status != before and slip.status in (cbec.TAX_SUMMARISED, cbec.TAX_VOID):
+            self._enqueue(
+                self._recipient(slip.identity_key), outbox.TAX_STATUS, f"taxstatus:{slip.tax_no}:{slip.status}",
+                ref_id=slip.id, payload={"status": slip.status},
+            )
+
+    def _notify_new_tax(self, slip: _Head) -> None:
+        self._enqueue(self._recipient(slip.identity_key), outbox.NEW_TAX, f"tax:{slip.tax_no}", ref_id=slip.id)
 
     # -- derived notifications -------------------------------------------------------------------
 
-    async def _refresh_quota(self, identity_key: bytes, year: int) -> None:
+    def _refresh_quota(self, identity_key: bytes, year: int) -> None:
         limit = cbec.annual_limit(year)
         if limit is None:
             return
-        recipient = await outbox.recipient_for(self.s, identity_key)
+        recipient = self._recipient(identity_key)
         if recipient is None:
             return
-        consumed = (
-            await self.s.execute(
-                select(func.coalesce(func.sum(InventoryRow.total_value), 0)).where(
-                    InventoryRow.identity_key == identity_key,
-                    InventoryRow.decl_year == year,
-                    InventoryRow.counted.is_(True),
-                )
-            )
-        ).scalar_one()
+        consumed = self.c.execute(_QUOTA_CONSUMED, {"identity_key": identity_key, "year": year}).scalar_one()
         consumed = Decimal(consumed)  # SUM and COALESCE keep the Dec5 type: already in yuan
         for pct in QUOTA_THRESHOLDS:
-            if consumed * 100 >= limit * pct and await outbox.enqueue(
-                self.s, recipient, outbox.QUOTA, f"quota:{year}:{pct}",
-                payload={"year": year, "threshold": pct},
-            ):
-                self.notified += 1
+            if consumed * 100 >= limit * pct:
+                self._enqueue(recipient, outbox.QUOTA, f"quota:{year}:{pct}", payload={"year": year, "threshold": pct})
 
-    async def _check_suspicious(self, row: InventoryRow) -> None:
-        recipient = await outbox.recipient_for(self.s, row.identity_key)
+    def _check_suspicious(self, row: _Head) -> None:
+        recipient = self._recipient(row.identity_key)
         if recipient is None:
             return
-        account = (
-            await self.s.execute(
-                select(Account).join(Binding, Binding.account_pk == Account.id)
-                .where(Binding.id == recipient.binding_id)
-            )
-        ).scalar_one()
+        phone_key, used_before, has_history = self.c.execute(
+            _SUSPICIOUS_FACTS,
+            {
+                "binding_id": recipient.binding_id,
+                "identity_key": row.identity_key,
+                "list_id": row.id,
+                "ebp_code": row.ebp_code,
+            },
+        ).one()
         reasons = []
-        if account.phone_key != row.buyer_phone_key:
+        if phone_key != row.buyer_phone_key:
             reasons.append("phone")
-        used_before = (
-            await self.s.execute(
-                select(
-                    exists().where(
-                        InventoryRow.identity_key == row.identity_key,
-                        InventoryRow.ebp_code == row.ebp_code,
-                        InventoryRow.id != row.id,
-                    )
-                )
-            )
-        ).scalar()
-        has_history = (
-            await self.s.execute(
-                select(exists().where(InventoryRow.identity_key == row.identity_key, InventoryRow.id != row.id))
-            )
-        ).scalar()
         if has_history and not used_before:
             reasons.append("platform")
-        if reasons and await outbox.enqueue(
-            self.s, recipient, outbox.SUSPICIOUS, f"suspicious:{row.id}", ref_id=row.id,
-            payload={"reasons": reasons},
-        ):
-            self.notified += 1
+        if reasons:
+            self._enqueue(
+                recipient, outbox.SUSPICIOUS, f"suspicious:{row.id}", ref_id=row.id, payload={"reasons": reasons}
+            )
+
+
+def _run_to_end(step: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
+    """A coroutine function as a plain one; it must finish without suspending (nothing here has
+    an event loop to wait on)."""
+
+    @wraps(step)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        coro = step(*args, **kwargs).__await__()
+        try:
+            coro.send(None)
+        except StopIteration as done:
+            return done.value
+        coro.close()
+        raise RuntimeError(f"{step.__name__} suspended; ingest steps must not wait")
+
+    return run
 
 
 def iter_paths(paths: Sequence[str]) -> list[Path]:
