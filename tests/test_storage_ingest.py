@@ -7,12 +7,14 @@ import asyncio
 import datetime as dt
 import random
 import sqlite3
+import threading
 from decimal import Decimal
 from itertools import permutations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select, text
+from sqlalchemy.orm import Session
 
 from bot.domain import cbec
 from bot.domain.records import TaxFilter
@@ -586,6 +588,178 @@ async def test_the_same_message_from_several_writers_is_stored_once(
     assert not quarantine.folder.exists()
     async with db.read() as s:
         assert (await s.execute(select(func.count()).select_from(Inventory))).scalar_one() == 1
+
+
+# -- the synchronous write path ---------------------------------------------------------------------
+
+
+async def test_sqlite_run_write_is_immediate_with_the_pragmas_in_its_own_thread(
+    sqlite_db: Database, tmp_path: Path
+) -> None:
+    """`Database.run_write` (what ingest writes through) uses SQLite's synchronous engine with the
+    same pragmas, synchronous=FULL included, in a transaction that holds the write lock from its
+    first statement (BEGIN IMMEDIATE), in a thread of its own (the event loop stays free)."""
+    assert sqlite_db.sync_write_engine is not None
+    path = tmp_path / "test.db"
+
+    def inside(session: Session) -> tuple[dict[str, object], threading.Thread]:
+        conn = session.connection()
+        names = ("journal_mode", "foreign_keys", "busy_timeout", "synchronous")
+        pragmas = {name: conn.exec_driver_sql(f"PRAGMA {name}").scalar() for name in names}
+        other = sqlite3.connect(path, timeout=0, isolation_level=None)
+        try:
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("BEGIN IMMEDIATE")
+        finally:
+            other.close()
+        return pragmas, threading.current_thread()
+
+    pragmas, thread = await sqlite_db.run_write(inside)
+    assert str(pragmas["journal_mode"]).lower() == "wal"
+    assert pragmas["foreign_keys"] == 1
+    assert int(pragmas["busy_timeout"]) >= 5000  # type: ignore[call-overload]
+    assert pragmas["synchronous"] == 2  # FULL
+    assert thread is not threading.current_thread()
+    # and the lock is released when the transaction ends
+    other = sqlite3.connect(path, timeout=0, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
+
+
+async def test_sqlite_ingest_is_one_immediate_transaction_on_the_sync_engine(
+    sqlite_db: Database, vault: Vault, quarantine: Quarantine
+) -> None:
+    """One message: one BEGIN IMMEDIATE, one commit, everything on the synchronous engine (none of
+    it through aiosqlite)."""
+    assert sqlite_db.sync_write_engine is not None
+    sync_statements: list[str] = []
+    async_statements: list[str] = []
+    commits: list[object] = []
+
+    def on_sync(_conn: object, _cur: object, statement: str, *_args: object) -> None:
+        sync_statements.append(statement)
+
+    def on_async(_conn: object, _cur: object, statement: str, *_args: object) -> None:
+        async_statements.append(statement)
+
+    targets = [
+        (sqlite_db.sync_write_engine, "before_cursor_execute", on_sync),
+        (sqlite_db.write_engine.sync_engine, "before_cursor_execute", on_async),
+        (sqlite_db.sync_write_engine, "commit", commits.append),
+    ]
+    for target, name, fn in targets:
+        event.listen(target, name, fn)
+    try:
+        ing = ingestor(sqlite_db, vault, quarantine)
+        for data in (ceb622("one-txn", 800, ms(1), pre=pre_no("one-txn")), ceb621(ListSpec("one-txn", BUYER))):
+            sync_statements.clear()
+            commits.clear()
+            assert (await ing.ingest(data)).status == ACCEPTED
+            assert sync_statements[0] == "BEGIN IMMEDIATE"
+            assert sync_statements.count("BEGIN IMMEDIATE") == 1
+            assert len(commits) == 1
+        assert async_statements == []
+    finally:
+        for target, name, fn in targets:
+            event.remove(target, name, fn)
+
+
+@pytest.mark.parametrize(
+    "method", ["_refresh_inventory", "_refresh_quota", "_attach_tax_slips", "_notify_new_tax", "_check_suspicious"]
+)
+async def test_failure_after_the_applier_wrote_leaves_nothing(
+    db: Database, vault: Vault, quarantine: Quarantine, monkeypatch: pytest.MonkeyPatch, method: str
+) -> None:
+    """A step of the (synchronous) applier does its real work, writes included, then fails: the
+    ingest log row, the list and its lines, the receipt link, the slip link and any outbox row
+    written so far are all rolled back, and the message is quarantined; once the fault is gone the
+    same message goes through."""
+    await import_accounts(db, vault, accounts_csv([BUYER]))
+    await bind(db, BUYER.account_id, 5101)
+    ing = ingestor(db, vault, quarantine)
+    key = "sync-atomic"
+    # A receipt (counted: the quota is refreshed) and a tax slip the list will link (a new-tax notification).
+    assert (await ing.ingest(ceb622(key, 800, ms(1), pre=pre_no(key)))).status == ACCEPTED
+    assert (await ing.ingest(ceb816(key, ms(2)))).status == ACCEPTED
+    before = await table_checksums(db)
+    real = getattr(ingest_module._Applier, method)
+    seen: list[tuple[int, int]] = []
+
+    def after_real_work(self: ingest_module._Applier, *args: object, **kwargs: object) -> None:
+        real(self, *args, **kwargs)
+        counts = (
+            self.c.execute(text("SELECT count(*) FROM ingested_messages")).scalar_one(),
+            self.c.execute(text("SELECT count(*) FROM outbox")).scalar_one(),
+        )
+        seen.append(counts)
+        raise RuntimeError("injected failure")
+
+    monkeypatch.setattr(ingest_module._Applier, method, after_real_work)
+    data = ceb621(ListSpec(key, BUYER))
+    result = await ing.ingest(data, name="sync-atomic.xml")
+    assert seen, "the step was not reached"
+    assert seen[0][0] == 3  # this message's log row was written before the failure
+    if method == "_notify_new_tax":
+        assert seen[0][1] == 1  # and so was its outbox row
+    assert result.status == REJECTED
+    assert result.reason == "CEB621: internal error (RuntimeError), nothing written"
+    assert await table_checksums(db) == before
+    assert len(list(quarantine.folder.glob("*.bin"))) == 1
+    monkeypatch.undo()
+    assert (await ing.ingest(data)).status == ACCEPTED
+    async with db.read() as s:
+        kinds = sorted((await s.execute(select(Outbox.kind))).scalars())
+    assert kinds == sorted([outbox.NEW_TAX])
+
+
+async def test_copy_of_a_stored_receipt_changes_nothing_even_if_it_now_names_two_lists(
+    db: Database, vault: Vault, quarantine: Quarantine
+) -> None:
+    """A receipt is recognised as stored before its list is looked for: a resent copy (new
+    envelope) is accepted and changes nothing, although by now a second list carries one of the
+    numbers it names; a new receipt naming both lists is still rejected."""
+    ing = ingestor(db, vault, quarantine)
+
+    def receipt(root: str) -> bytes:
+        return ceb622("both", 800, ms(5), pre=pre_no("first"), invt=invt_no("second"), root_guid=uid(root))
+
+    assert (await ing.ingest(ceb621(ListSpec("first", BUYER, invt_no=None)))).status == ACCEPTED
+    assert (await ing.ingest(receipt("env-1"))).status == ACCEPTED
+    assert (await ing.ingest(ceb621(ListSpec("second", BUYER)))).status == ACCEPTED
+    before = await records_state(db)
+    assert (await ing.ingest(receipt("env-2"))).status == ACCEPTED
+    assert await records_state(db) == before
+    fresh = ceb622("both-new", 800, ms(6), pre=pre_no("first"), invt=invt_no("second"))
+    result = await ing.ingest(fresh)
+    assert (result.status, result.reason) == (REJECTED, "CEB622: receipt matches more than one list")
+
+
+async def test_concurrent_ingests_into_one_database(db: Database, vault: Vault, quarantine: Quarantine) -> None:
+    """Many ingests at once through one Database (on SQLite they queue for its one writer thread):
+    all accepted, every link made."""
+    ing = ingestor(db, vault, quarantine)
+    keys = [f"one-db-{i}" for i in range(12)]
+    results = await asyncio.gather(
+        *(
+            coro
+            for i, key in enumerate(keys)
+            for coro in (
+                ing.ingest(ceb816(key, ms(i, 500))),
+                ing.ingest(ceb622(key, 800, ms(i), pre=pre_no(key))),
+                ing.ingest(ceb621(ListSpec(key, BUYER))),
+            )
+        )
+    )
+    assert [r.status for r in results] == [ACCEPTED] * (3 * len(keys))
+    async with db.read() as s:
+        assert (await s.execute(select(func.count()).select_from(Receipt).where(Receipt.inventory_id.is_(None)))
+                ).scalar_one() == 0
+        assert (await s.execute(select(func.count()).select_from(TaxSlip).where(TaxSlip.identity_key.is_(None)))
+                ).scalar_one() == 0
+        assert (await s.execute(select(Inventory.status))).scalars().all() == [800] * len(keys)
 
 
 def test_quarantine_source_name_cannot_forge_the_reason(quarantine: Quarantine) -> None:
