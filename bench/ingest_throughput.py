@@ -6,7 +6,8 @@
    timed on either side).
 2. **swbot**: `storage.ingest.Ingestor.ingest` for every message, in sorted file order, into a fresh
    migrated SQLite database (WAL, synchronous=FULL, BEGIN IMMEDIATE, one transaction per message:
-   exactly what `swbot ingest` does, minus reading files).
+   exactly what `swbot ingest` does, minus reading files). The SQL statements it sends are counted
+   (a listener on the write engines; its cost, about a microsecond a statement, is in the timing).
 3. **bare**: the same rows (derived from the same messages, untimed), inserted with the standard
    library's `sqlite3` into another fresh migrated database with the same pragmas: per message
    `BEGIN IMMEDIATE`, one `INSERT` per head row and `executemany` for its lines, `COMMIT`. That is the
@@ -36,6 +37,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sqlalchemy import event
 
 from bot import demo
 from bot.domain import cbec
@@ -214,17 +217,29 @@ async def fresh_db(path: Path) -> Database:
     return db
 
 
-async def swbot_ingest(path: Path, quarantine_dir: Path, vault: Vault, data: list[bytes]) -> tuple[float, dict]:
+async def swbot_ingest(
+    path: Path, quarantine_dir: Path, vault: Vault, data: list[bytes]
+) -> tuple[float, dict[str, int], int]:
+    """Seconds, outcome counts, and SQL statements sent (BEGIN included; COMMIT is not a statement)."""
     db = await fresh_db(path)
     ing = Ingestor(db, vault, Quarantine(quarantine_dir, vault), max_bytes=10 * 1024 * 1024)
     outcome: dict[str, int] = {}
+    statements = 0
+
+    def count(*_args: Any) -> None:
+        nonlocal statements
+        statements += 1
+
+    engines = {db.write_engine.sync_engine, *([db.sync_write_engine] if db.sync_write_engine else [])}
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", count)
     start = time.perf_counter()
     for m in data:
         r = await ing.ingest(m)
         outcome[r.status] = outcome.get(r.status, 0) + 1
     elapsed = time.perf_counter() - start
     await db.dispose()
-    return elapsed, outcome
+    return elapsed, outcome, statements
 
 
 def chunks(seq: list[bytes], n: int) -> Iterator[list[bytes]]:
@@ -252,7 +267,7 @@ async def main() -> None:
               f"({args.consumers} consumers, seed {args.seed}; generated in {time.perf_counter() - t:.1f} s)")
         vault = Vault(Keys.derive(SECRET))
 
-        swbot_s, outcome = await swbot_ingest(work / "swbot.db", work / "quarantine", vault, data)
+        swbot_s, outcome, statements = await swbot_ingest(work / "swbot.db", work / "quarantine", vault, data)
         if outcome.get(ACCEPTED, 0) + outcome.get(DUPLICATE, 0) != len(data):
             raise SystemExit(f"ingest did not accept the demo feed: {outcome}")
 
@@ -266,6 +281,7 @@ async def main() -> None:
 
         n = len(data)
         print(f"rows per run: {n_rows} ({n_rows / n:.1f} per message)")
+        print(f"swbot SQL statements: {statements} ({statements / n:.2f} per message, BEGIN included)")
         print(f"swbot ingest        : {swbot_s:8.2f} s  {n / swbot_s:9.1f} msg/s  {n_rows / swbot_s:10.0f} rows/s")
         print(f"bare, txn/message   : {bare_s:8.2f} s  {n / bare_s:9.1f} msg/s  {n_rows / bare_s:10.0f} rows/s")
         print(f"bare, one txn       : {one_s:8.2f} s  {n / one_s:9.1f} msg/s  {n_rows / one_s:10.0f} rows/s "
