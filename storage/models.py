@@ -171,6 +171,7 @@ class Inventory(Base):
         Index("ix_inventories_identity_time", "identity_key", "app_time"),
         Index("ix_inventories_identity_group_time", "identity_key", "status_group", "app_time"),
         Index("ix_inventories_identity_year", "identity_key", "decl_year", "counted"),
+        Index("ix_inventories_ebc_cop", "ebc_code", "cop_no"),  # receipts that name a list by copNo
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -242,7 +243,10 @@ class Receipt(Base):
     """A clearance-list receipt (CEB622). Kept even before its list arrives, joined later."""
 
     __tablename__ = "receipts"
-    __table_args__ = (UniqueConstraint("guid", "return_status", "return_time"),)
+    __table_args__ = (
+        UniqueConstraint("guid", "return_status", "return_time"),
+        Index("ix_receipts_cop_ebc", "cop_no", "ebc_code"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     inventory_id: Mapped[int | None] = mapped_column(

@@ -99,6 +99,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('ebc_code', 'order_no', name=op.f('uq_inventories_ebc_code_order_no'))
     )
     with op.batch_alter_table('inventories', schema=None) as batch_op:
+        batch_op.create_index('ix_inventories_ebc_cop', ['ebc_code', 'cop_no'], unique=False)
         batch_op.create_index(batch_op.f('ix_inventories_guid'), ['guid'], unique=False)
         batch_op.create_index('ix_inventories_identity_group_time', ['identity_key', 'status_group', 'app_time'], unique=False)
         batch_op.create_index('ix_inventories_identity_time', ['identity_key', 'app_time'], unique=False)
@@ -201,6 +202,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('guid', 'return_status', 'return_time', name=op.f('uq_receipts_guid_return_status_return_time'))
     )
     with op.batch_alter_table('receipts', schema=None) as batch_op:
+        batch_op.create_index('ix_receipts_cop_ebc', ['cop_no', 'ebc_code'], unique=False)
         batch_op.create_index(batch_op.f('ix_receipts_guid'), ['guid'], unique=False)
         batch_op.create_index(batch_op.f('ix_receipts_inventory_id'), ['inventory_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_receipts_invt_no'), ['invt_no'], unique=False)
@@ -297,6 +299,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_receipts_invt_no'))
         batch_op.drop_index(batch_op.f('ix_receipts_inventory_id'))
         batch_op.drop_index(batch_op.f('ix_receipts_guid'))
+        batch_op.drop_index('ix_receipts_cop_ebc')
 
     op.drop_table('receipts')
     with op.batch_alter_table('link_tokens', schema=None) as batch_op:
@@ -317,6 +320,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_inventories_identity_time')
         batch_op.drop_index('ix_inventories_identity_group_time')
         batch_op.drop_index(batch_op.f('ix_inventories_guid'))
+        batch_op.drop_index('ix_inventories_ebc_cop')
 
     op.drop_table('inventories')
     op.drop_table('ingested_messages')
