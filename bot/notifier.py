@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Bot, InlineKeyboardMarkup, LinkPreviewOptions
 from telegram.constants import ParseMode
@@ -495,7 +495,9 @@ class Notifier:
                     langs = dict(
                         (
                             await session.execute(
-                                select(TgUser.telegram_user_id, TgUser.language).where(
+                                select(
+                                    TgUser.telegram_user_id, func.coalesce(TgUser.language, TgUser.seen_language)
+                                ).where(
                                     TgUser.telegram_user_id.in_(tg_ids)
                                 )
                             )

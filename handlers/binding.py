@@ -14,7 +14,7 @@ import re
 from telegram import Message
 
 from bot import callbacks as cb
-from bot.i18n import get_translator, resolve_lang
+from bot.i18n import get_translator
 from bot.views import binding as binding_views
 from bot.views import menu as menu_views
 from handlers.common import Scope, send_screen, try_delete
@@ -112,10 +112,9 @@ async def on_start_token(scope: Scope, token: str, message: Message | None) -> N
 async def _bound(scope: Scope, account_pk: int, method: str) -> None:
     result = await bindings.bind(scope.session, scope.tg_id, scope.chat_id, account_pk, method)
     scope.binding = result.binding
-    if scope.user is None or scope.user.language is None:
-        # Messages sent outside a conversation (notifications, "your binding moved") have no
-        # Telegram language_code to go by: keep the language this person binds in.
-        await bindings.set_language(scope.session, scope.tg_id, scope.t.lang)
+    # Messages sent outside a conversation (notifications, "your binding moved") have no
+    # Telegram language_code to go by: remember the language this person binds in.
+    await bindings.set_seen_language(scope.session, scope.tg_id, scope.t.lang)
     log.info("bound a chat (%s)%s", method, " and moved it from another chat" if result.moved_from_chat else "")
     await scope.send(binding_views.bound(scope.ctx, scope.holder()))
     await scope.send(menu_views.main_menu(scope.ctx, scope.holder()))
@@ -126,7 +125,7 @@ async def _bound(scope: Scope, account_pk: int, method: str) -> None:
 async def _tell_old_chat(scope: Scope, chat_id: int) -> None:
     # In a private chat the chat id is the user's id: use that user's language.
     old_user = await bindings.get_user(scope.session, chat_id)
-    t = get_translator(resolve_lang(old_user.language if old_user else None, None))
+    t = get_translator(bindings.notice_language(old_user))
     try:
         await send_screen(scope.context, chat_id, binding_views.moved_away(t))
     except Exception as exc:  # the old chat may have blocked the bot; the binding stands

@@ -130,6 +130,18 @@ async def set_language(session: AsyncSession, tg_id: int, lang: str) -> None:
     user.language = lang
 
 
+async def set_seen_language(session: AsyncSession, tg_id: int, lang: str) -> None:
+    user = await ensure_user(session, tg_id)
+    user.seen_language = lang
+
+
+def notice_language(user: TgUser | None) -> str:
+    """Language for messages outside a conversation: the choice, else what they bound in."""
+    if user is None:
+        return "zh_CN"
+    return user.language or user.seen_language or "zh_CN"
+
+
 async def set_notify(session: AsyncSession, binding: Binding, kind: str, on: bool) -> None:
     setattr(binding, KIND_SETTING[kind], on)
     await session.flush()

@@ -98,7 +98,10 @@ class TgUser(Base):
     __tablename__ = "tg_users"
 
     telegram_user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    language: Mapped[str | None] = mapped_column(String(8))
+    language: Mapped[str | None] = mapped_column(String(8))  # an explicit choice (Settings)
+    # The language the person's Telegram showed when they last bound: for messages sent outside a
+    # conversation (notifications), which carry no language_code. Never overrides `language`.
+    seen_language: Mapped[str | None] = mapped_column(String(8))
     # In-chat binding flow, kept here (not in process memory) so a restart resumes it and
     # several instances behind one webhook agree.
     bind_step: Mapped[str | None] = mapped_column(String(8))

@@ -134,3 +134,17 @@ def test_command_menus_and_descriptions_per_language(h: Harness) -> None:
     assert default == zh  # no language_code: Chinese
     assert list(zh) == ["menu", "quota", "tax", "clearance", "settings", "bind", "unbind", "privacy", "help"]
     assert "个人额度" in h.core.description("zh") and "annual quota" in h.core.description("en")
+
+
+async def test_binding_does_not_freeze_the_language_of_a_bound_user(h: Harness) -> None:
+    """No choice stored: a bound user's screens follow Telegram's language_code; notifications
+    (which carry none) use the language they bound in."""
+    account = (await account_ids_with_records(h))[0]
+    c = h.client(3010, "Yan", "en")
+    await bind_by_link(h, c, account)
+    async with h.db.read() as s:
+        user = await s.get(TgUser, 3010)
+        assert user is not None and user.language is None and user.seen_language == "en"
+    c = h.client(3010, "Yan", "zh-hans")  # the person switched their Telegram to Chinese
+    await c.send("/menu")
+    assert c.visible_text().startswith("🏠 主菜单") and c.labels() == ZH_MENU

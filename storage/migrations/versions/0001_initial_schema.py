@@ -125,6 +125,7 @@ def upgrade() -> None:
     op.create_table('tg_users',
     sa.Column('telegram_user_id', sa.BigInteger(), autoincrement=False, nullable=False),
     sa.Column('language', sa.String(length=8), nullable=True),
+    sa.Column('seen_language', sa.String(length=8), nullable=True),
     sa.Column('bind_step', sa.String(length=8), nullable=True),
     sa.Column('bind_name_enc', sa.LargeBinary(), nullable=True),
     sa.Column('bind_identity_key', sa.LargeBinary(length=32), nullable=True),
