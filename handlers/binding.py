@@ -30,16 +30,16 @@ async def start_flow(scope: Scope, state: cb.State | None = None) -> None:
     if scope.binding is not None:
         await scope.show(binding_views.already_bound(scope.ctx, scope.holder()))
         return
-    until = await bindings.locked_until(scope.session, scope.tg_id)
+    until = await bindings.locked_until(scope.tx, scope.tg_id)
     if until is not None:
         await scope.show(binding_views.locked(scope.ctx, until))
         return
-    await bindings.start_flow(scope.session, scope.tg_id)
+    await bindings.start_flow(scope.tx, scope.tg_id)
     await scope.show(binding_views.ask_name(scope.ctx))
 
 
 async def cancel_flow(scope: Scope, state: cb.State | None = None) -> None:
-    await bindings.clear_flow(scope.session, scope.tg_id)
+    await bindings.clear_flow(scope.tx, scope.tg_id)
     await scope.send(binding_views.cancelled(scope.ctx))
 
 
@@ -57,13 +57,13 @@ async def on_flow_text(scope: Scope, message: Message) -> bool:
         if not name or len(name) > MAX_NAME or any(ch.isdigit() or not ch.isprintable() for ch in name):
             await scope.send(binding_views.name_invalid(scope.ctx))
             return True
-        await bindings.flow_name(scope.session, scope.context.vault, scope.user, name)
+        await bindings.flow_name(scope.tx, scope.context.vault, scope.user, name)
         await scope.send(binding_views.ask_id(scope.ctx))
         return True
     if step == bindings.STEP_ID:
         # The ID number must not stay in the chat history: delete it before anything else.
         await try_delete(message)
-        if not await bindings.flow_id_number(scope.session, scope.context.vault, scope.user, text):
+        if not await bindings.flow_id_number(scope.tx, scope.context.vault, scope.user, text):
             await scope.send(binding_views.id_invalid(scope.ctx))
             return True
         await scope.send(binding_views.ask_phone(scope.ctx))
@@ -80,9 +80,9 @@ async def on_contact(scope: Scope, message: Message) -> None:
     if contact.user_id != scope.tg_id:  # a forwarded or someone else's contact proves nothing
         await scope.send(binding_views.not_own_contact(scope.ctx))
         return
-    account_pk = await bindings.flow_match(scope.session, scope.context.vault, scope.user, contact.phone_number)
+    account_pk = await bindings.flow_match(scope.tx, scope.context.vault, scope.user, contact.phone_number)
     if account_pk is None:
-        locked, left = await bindings.record_failure(scope.session, scope.tg_id)
+        locked, left = await bindings.record_failure(scope.tx, scope.tg_id)
         log.info("in-chat binding failed (attempts left: %s)", left)
         if locked is not None:
             await scope.send(binding_views.locked(scope.ctx, locked))
@@ -98,7 +98,7 @@ async def on_start_token(scope: Scope, token: str, message: Message | None) -> N
     if not TOKEN_RE.match(token):
         await scope.send(binding_views.link_invalid(scope.ctx))
         return
-    result = await links.redeem_token(scope.session, scope.context.vault, token, scope.tg_id)
+    result = await links.redeem_token(scope.tx, scope.context.vault, token, scope.tg_id)
     if result.account_pk is None:
         screen = {
             "expired": binding_views.link_expired,
@@ -110,11 +110,11 @@ async def on_start_token(scope: Scope, token: str, message: Message | None) -> N
 
 
 async def _bound(scope: Scope, account_pk: int, method: str) -> None:
-    result = await bindings.bind(scope.session, scope.tg_id, scope.chat_id, account_pk, method)
+    result = await bindings.bind(scope.tx, scope.tg_id, scope.chat_id, account_pk, method)
     scope.binding = result.binding
     # Messages sent outside a conversation (notifications, "your binding moved") have no
     # Telegram language_code to go by: remember the language this person binds in.
-    await bindings.set_seen_language(scope.session, scope.tg_id, scope.t.lang)
+    await bindings.set_seen_language(scope.tx, scope.tg_id, scope.t.lang)
     log.info("bound a chat (%s)%s", method, " and moved it from another chat" if result.moved_from_chat else "")
     await scope.send(binding_views.bound(scope.ctx, scope.holder()))
     await scope.send(menu_views.main_menu(scope.ctx, scope.holder()))
@@ -124,7 +124,7 @@ async def _bound(scope: Scope, account_pk: int, method: str) -> None:
 
 async def _tell_old_chat(scope: Scope, chat_id: int) -> None:
     # In a private chat the chat id is the user's id: use that user's language.
-    old_user = await bindings.get_user(scope.session, chat_id)
+    old_user = await bindings.get_user(scope.tx, chat_id)
     t = get_translator(bindings.notice_language(old_user))
     try:
         await send_screen(scope.context, chat_id, binding_views.moved_away(t))

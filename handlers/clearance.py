@@ -27,12 +27,12 @@ def _search_term(scope: Scope, state: cb.ClearanceList) -> tuple[cb.ClearanceLis
 async def show_list(scope: Scope, state: cb.ClearanceList) -> None:
     state, term = _search_term(scope, state)
     flt = state.to_filter(scope.ctx.today, term)
-    page = await queries.clearance_lists(scope.session, scope.identity_key, flt, state.page)
+    page = await scope.read(queries.clearance_lists_sync, scope.identity_key, flt, state.page)
     await scope.show(clearance_views.clearance_list(scope.ctx, state, page, term))
 
 
 async def show_detail(scope: Scope, state: cb.ClearanceDetail) -> None:
-    data = await queries.list_detail(scope.session, scope.identity_key, state.id)
+    data = await scope.read(queries.list_detail_sync, scope.identity_key, state.id)
     if data is None:
         raise Expired
     await scope.show(clearance_views.clearance_detail(scope.ctx, state, data))
@@ -40,7 +40,7 @@ async def show_detail(scope: Scope, state: cb.ClearanceDetail) -> None:
 
 async def ask_search(scope: Scope, state: cb.ClearanceSearch) -> None:
     """Wait for a typed number; the list state to return to is kept with the user."""
-    user = await bindings.ensure_user(scope.session, scope.tg_id)
+    user = await bindings.ensure_user(scope.tx, scope.tg_id)
     user.awaiting = SEARCH_PREFIX + cb.encode(state.back, scope.ctx.tag)
     await scope.show(clearance_views.search_prompt(scope.ctx, state))
 
@@ -70,11 +70,11 @@ async def on_search_text(scope: Scope, text: str) -> bool:
 async def answer_suspicious(scope: Scope, state: cb.Suspicious) -> None:
     """"It was me" records the confirmation; "Not me" marks the list disputed and sends a report."""
     disputed = state.answer == cb.NOT_ME
-    if await bindings.mark_list(scope.session, scope.identity_key, state.list_id, disputed=disputed) is None:
+    if await bindings.mark_list(scope.tx, scope.identity_key, state.list_id, disputed=disputed) is None:
         raise Expired
     if not disputed:
         await scope.show(notice_views.suspicious_confirmed(scope.ctx))
         return
-    data = await queries.list_detail(scope.session, scope.identity_key, state.list_id)
+    data = await scope.read(queries.list_detail_sync, scope.identity_key, state.list_id)
     assert data is not None
     await scope.send(notice_views.not_me_report(scope.ctx, scope.holder(), data))

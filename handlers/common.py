@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from telegram import InlineKeyboardMarkup, Message, Update
+from telegram import InlineKeyboardMarkup, Message, Update, User
 from telegram.error import BadRequest, Forbidden
 
 from bot.domain.clock import today_cn
@@ -31,6 +32,7 @@ from storage.models import Binding, TgUser
 log = logging.getLogger(__name__)
 
 UNBOUND_TAG = "-"
+T = TypeVar("T")
 
 
 @dataclass
@@ -39,11 +41,23 @@ class Scope:
 
     update: Update
     context: BotContext
-    session: AsyncSession
+    session: AsyncSession | None  # the update's write transaction; None when it only reads
     user: TgUser | None
     binding: Binding | None
     t: Translator
     answered: bool = False
+
+    @property
+    def tx(self) -> AsyncSession:
+        """The write transaction (only routes declared as writing have one)."""
+        assert self.session is not None, "this update was opened read-only"
+        return self.session
+
+    async def read(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a synchronous query (`storage.queries.*_sync`) in this update's database scope."""
+        if self.session is not None:
+            return await self.session.run_sync(fn, *args)
+        return await self.context.db.run_read(fn, *args)
 
     @property
     def tg_id(self) -> int:
@@ -100,15 +114,24 @@ def _editable(screen: Screen) -> bool:
 
 @asynccontextmanager
 async def scope_for(update: Update, context: BotContext, *, write: bool) -> AsyncIterator[Scope]:
-    """Open the update's one session and load the caller; commits on success when `write`."""
+    """Load the caller and open the update's one database scope: a write transaction (committed
+    on success) when `write`, else synchronous reads through `Database.run_read`."""
     tg_user = update.effective_user
-    opener = context.db.write() if write else context.db.read()
-    async with opener as session:
+    if not write:
+        user, binding = (
+            await context.db.run_read(bindings.user_and_binding_sync, tg_user.id) if tg_user else (None, None)
+        )
+        yield Scope(update, context, None, user, binding, _translator(user, tg_user))
+        return
+    async with context.db.write() as session:
         user = binding = None
         if tg_user is not None:
             user, binding = await bindings.user_and_binding(session, tg_user.id)
-        lang = resolve_lang(user.language if user else None, tg_user.language_code if tg_user else None)
-        yield Scope(update, context, session, user, binding, get_translator(lang))
+        yield Scope(update, context, session, user, binding, _translator(user, tg_user))
+
+
+def _translator(user: TgUser | None, tg_user: User | None) -> Translator:
+    return get_translator(resolve_lang(user.language if user else None, tg_user.language_code if tg_user else None))
 
 
 def translator_for(update: Update) -> Translator:

@@ -9,10 +9,10 @@ from storage import queries
 
 
 async def show_quota(scope: Scope, state: cb.Quota) -> None:
-    data = await queries.quota_overview(scope.session, scope.identity_key, state.year, scope.ctx.today)
+    data = await scope.read(queries.quota_overview_sync, scope.identity_key, state.year, scope.ctx.today)
     await scope.show(quota_views.quota(scope.ctx, state, data))
 
 
 async def show_details(scope: Scope, state: cb.QuotaDetails) -> None:
-    page = await queries.counted_lists(scope.session, scope.identity_key, state.year, state.page)
+    page = await scope.read(queries.counted_lists_sync, scope.identity_key, state.year, state.page)
     await scope.show(quota_views.quota_details(scope.ctx, state, page))

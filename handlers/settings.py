@@ -20,14 +20,14 @@ async def show_settings(scope: Scope, state: cb.State | None = None) -> None:
 
 
 async def set_language(scope: Scope, state: cb.SetLanguage) -> None:
-    await bindings.set_language(scope.session, scope.tg_id, state.lang)
+    await bindings.set_language(scope.tx, scope.tg_id, state.lang)
     scope.retranslate(state.lang)
     await show_settings(scope)
 
 
 async def set_notify(scope: Scope, state: cb.SetNotify) -> None:
     assert scope.binding is not None
-    await bindings.set_notify(scope.session, scope.binding, state.kind, state.on)
+    await bindings.set_notify(scope.tx, scope.binding, state.kind, state.on)
     await show_settings(scope)
 
 
@@ -39,6 +39,6 @@ async def ask_unbind(scope: Scope, state: cb.State | None = None) -> None:
 
 
 async def confirm_unbind(scope: Scope, state: cb.UnbindConfirm) -> None:
-    await bindings.unbind(scope.session, scope.tg_id)
+    await bindings.unbind(scope.tx, scope.tg_id)
     scope.binding = None  # from here on, buttons carry the unbound tag
     await scope.show(binding_views.unbound(scope.ctx))

@@ -11,12 +11,12 @@ from storage import queries
 
 
 async def show_list(scope: Scope, state: cb.TaxList) -> None:
-    page = await queries.tax_slips(scope.session, scope.identity_key, state.to_filter(scope.ctx.today), state.page)
+    page = await scope.read(queries.tax_slips_sync, scope.identity_key, state.to_filter(scope.ctx.today), state.page)
     await scope.show(tax_views.tax_list(scope.ctx, state, page))
 
 
 async def show_detail(scope: Scope, state: cb.TaxDetail) -> None:
-    data = await queries.tax_slip_detail(scope.session, scope.identity_key, state.id)
+    data = await scope.read(queries.tax_slip_detail_sync, scope.identity_key, state.id)
     if data is None:  # not this person's record (forged or from another binding)
         raise Expired
     await scope.show(tax_views.tax_detail(scope.ctx, state, data))
@@ -24,7 +24,7 @@ async def show_detail(scope: Scope, state: cb.TaxDetail) -> None:
 
 async def open_from_notice(scope: Scope, state: cb.OpenTaxFromNotice) -> None:
     """The button under a notification: the detail as a new message, the notice stays."""
-    data = await queries.tax_slip_detail(scope.session, scope.identity_key, state.id)
+    data = await scope.read(queries.tax_slip_detail_sync, scope.identity_key, state.id)
     if data is None:
         raise Expired
     await scope.send(tax_views.tax_detail(scope.ctx, cb.TaxDetail(state.id), data))

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from bot.domain.clock import now_cn
 from bot.domain.identity import InvalidIdNumber, InvalidPhone, check_id_number, normalize_phone
@@ -61,17 +62,19 @@ async def binding_of(session: AsyncSession, tg_id: int) -> Binding | None:
     return (await session.execute(select(Binding).where(Binding.telegram_user_id == tg_id))).scalar_one_or_none()
 
 
-async def user_and_binding(session: AsyncSession, tg_id: int) -> tuple[TgUser | None, Binding | None]:
-    """The Telegram user and their binding (with its account) in one round trip: every update
+def user_and_binding_sync(session: Session, tg_id: int) -> tuple[TgUser | None, Binding | None]:
+    """The Telegram user and their binding (with its account) in one statement: every update
     needs both, and a tap should cost as few database round trips as possible."""
-    row = (
-        await session.execute(
-            select(TgUser, Binding)
-            .outerjoin(Binding, Binding.telegram_user_id == TgUser.telegram_user_id)
-            .where(TgUser.telegram_user_id == tg_id)
-        )
+    row = session.execute(
+        select(TgUser, Binding)
+        .outerjoin(Binding, Binding.telegram_user_id == TgUser.telegram_user_id)
+        .where(TgUser.telegram_user_id == tg_id)
     ).first()
     return (None, None) if row is None else (row[0], row[1])
+
+
+async def user_and_binding(session: AsyncSession, tg_id: int) -> tuple[TgUser | None, Binding | None]:
+    return await session.run_sync(user_and_binding_sync, tg_id)
 
 
 async def binding_by_id(session: AsyncSession, binding_id: int) -> Binding | None:

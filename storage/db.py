@@ -45,7 +45,7 @@ def _sqlite_engine(url: str, begin: str, **kw: Any) -> AsyncEngine:
     return engine
 
 
-def _sqlite_sync_engine(url: str, begin: str, **kw: Any) -> Engine:
+def _sqlite_sync_engine(url: str, begin: str | None, **kw: Any) -> Engine:
     """The same database through the standard library driver (`sqlite+pysqlite`), configured
     exactly like the async engines. Used from one thread at a time (`Database.run_write`);
     check_same_thread is off so the pool may be disposed from another thread."""
@@ -60,7 +60,7 @@ def _sqlite_sync_engine(url: str, begin: str, **kw: Any) -> Engine:
     return engine
 
 
-def _configure_sqlite(engine: Engine, begin: str) -> None:
+def _configure_sqlite(engine: Engine, begin: str | None) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Take transaction control away from the driver so our BEGIN is the one that runs.
@@ -71,6 +71,9 @@ def _configure_sqlite(engine: Engine, begin: str) -> None:
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA synchronous=FULL")
         cur.close()
+
+    if begin is None:  # autocommit reads: each statement is its own snapshot
+        return
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
@@ -105,12 +108,17 @@ class Database:
         self.is_sqlite = make_url(url).get_backend_name() == "sqlite"
         self.sync_write_engine: Engine | None = None
         self._sync_write: sessionmaker[Session] | None = None
+        self.sync_read_engine: Engine | None = None
+        self._sync_read: sessionmaker[Session] | None = None
         self._writer: ThreadPoolExecutor | None = None
         if self.is_sqlite:
             self.write_engine = _sqlite_engine(url, "BEGIN IMMEDIATE", echo=echo)
             self.read_engine = _sqlite_engine(url, "BEGIN", echo=echo)
             self.sync_write_engine = _sqlite_sync_engine(url, "BEGIN IMMEDIATE", echo=echo)
             self._sync_write = sessionmaker(self.sync_write_engine, expire_on_commit=False)
+            # Reads for the handlers, run inline on the event loop's thread (see run_read).
+            self.sync_read_engine = _sqlite_sync_engine(url, None, echo=echo)
+            self._sync_read = sessionmaker(self.sync_read_engine, expire_on_commit=False)
         else:
             self.write_engine = create_async_engine(
                 url, echo=echo, pool_pre_ping=True, hide_parameters=True, connect_args=connect_args or {}
@@ -133,6 +141,20 @@ class Database:
     def session(self) -> AsyncSession:
         """A write-capable session for callers that manage the transaction themselves."""
         return self._write()
+
+    async def run_read(self, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(session, *args)`: synchronous read-only code, in one call.
+
+        SQLite: run inline on the event loop's thread, in autocommit. A handler's reads are a few
+        indexed lookups of tens of microseconds each; in WAL mode readers never wait for writers,
+        and an async driver would spend far longer on thread hops than on the reads themselves.
+        PostgreSQL: in a read session through `AsyncSession.run_sync` (network I/O stays async).
+        """
+        if self._sync_read is None:
+            async with self.read() as session:
+                return await session.run_sync(fn, *args)
+        with self._sync_read() as session:
+            return fn(session, *args)
 
     async def run_write(self, fn: Callable[[Session], T]) -> T:
         """`fn(session)` as one write transaction: committed when it returns, rolled back when it
@@ -176,6 +198,9 @@ class Database:
         except Exception as exc:
             raise DatabaseError(f"cannot open the database: {type(exc).__name__}") from exc
         _check_pragmas(sync_found)
+        assert self.sync_read_engine is not None
+        with self.sync_read_engine.connect() as conn:
+            _check_pragmas(_read_pragmas(conn))
         return {"backend": "sqlite", **found}
 
     def _sync_pragmas(self) -> dict[str, Any]:
@@ -187,6 +212,8 @@ class Database:
         await self.write_engine.dispose()
         if self.read_engine is not self.write_engine:
             await self.read_engine.dispose()
+        if self.sync_read_engine is not None:
+            self.sync_read_engine.dispose()
         if self.sync_write_engine is not None:
             if self._writer is not None:
                 await asyncio.get_running_loop().run_in_executor(self._writer, self.sync_write_engine.dispose)

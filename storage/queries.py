@@ -1,6 +1,11 @@
-"""Read queries behind the views. Every query takes the bound identity (its blind index) and
-returns nothing that is not that identity's: the identity is part of every WHERE clause,
-including lookups by record id."""
+"""Read queries behind the views.
+
+Each query is synchronous code on a sync `Session` (`*_sync`), so a handler runs it in one call
+through `Database.run_read` — inline on SQLite, where a few indexed reads cost far less than the
+thread hops of an async driver — and an async wrapper of the same name serves async sessions.
+
+Every query takes the bound identity (its blind index) and returns nothing that is not that
+identity's: the identity is part of every WHERE clause, including lookups by record id."""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from decimal import Decimal
 
 from sqlalchemy import Select, distinct, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import noload
+from sqlalchemy.orm import Session, noload
 
 from bot.domain import cbec
 from bot.domain.records import (
@@ -42,21 +47,21 @@ def _day_bounds(column, dates: DateRange) -> list:  # type: ignore[no-untyped-de
     return conds
 
 
-async def _page(session: AsyncSession, stmt: Select, page: int, size: int = PAGE_SIZE) -> tuple[list, int, int, int]:
+def _page(session: Session, stmt: Select, page: int, size: int = PAGE_SIZE) -> tuple[list, int, int, int]:
     """One page and the total in one statement (COUNT(*) OVER ()); a page past the end is
     clamped to the last one, which then needs a second statement."""
     requested = max(page, 0)
     counted = stmt.add_columns(func.count().over().label("total"))
-    rows = (await session.execute(counted.limit(size).offset(requested * size))).all()
+    rows = (session.execute(counted.limit(size).offset(requested * size))).all()
     if rows:
         total = int(rows[0].total)
         page, pages = clamp_page(requested, total, size)
         return [r[0] for r in rows], page, pages, total
-    total = (await session.execute(select(func.count()).select_from(stmt.order_by(None).subquery()))).scalar_one()
+    total = (session.execute(select(func.count()).select_from(stmt.order_by(None).subquery()))).scalar_one()
     page, pages = clamp_page(requested, total, size)
     if total == 0:
         return [], page, pages, 0
-    rows = (await session.execute(stmt.limit(size).offset(page * size))).scalars().all()
+    rows = (session.execute(stmt.limit(size).offset(page * size))).scalars().all()
     return list(rows), page, pages, total
 
 
@@ -80,17 +85,17 @@ def _list_row(inv: Inventory) -> ListRow:
 # -- quota -------------------------------------------------------------------------------------------
 
 
-async def quota_overview(session: AsyncSession, identity_key: bytes, year: int, today: date) -> QuotaOverview:
+def quota_overview_sync(session: Session, identity_key: bytes, year: int, today: date) -> QuotaOverview:
     years = set(
         (
-            await session.execute(
+            session.execute(
                 select(distinct(Inventory.decl_year)).where(Inventory.identity_key == identity_key)
             )
         ).scalars()
     )
     years.add(today.year)
     consumed, counted = (
-        await session.execute(
+        session.execute(
             select(func.coalesce(func.sum(Inventory.total_value), 0), func.count()).where(
                 Inventory.identity_key == identity_key,
                 Inventory.decl_year == year,
@@ -110,14 +115,14 @@ async def quota_overview(session: AsyncSession, identity_key: bytes, year: int, 
     )
 
 
-async def counted_lists(session: AsyncSession, identity_key: bytes, year: int, page: int) -> Page[ListRow]:
+def counted_lists_sync(session: Session, identity_key: bytes, year: int, page: int) -> Page[ListRow]:
     stmt = (
         select(Inventory)
         .options(_NO_LIST_LINES)
         .where(Inventory.identity_key == identity_key, Inventory.decl_year == year, Inventory.counted.is_(True))
         .order_by(Inventory.app_time.desc(), Inventory.id.desc())
     )
-    rows, page, pages, total = await _page(session, stmt, page)
+    rows, page, pages, total = _page(session, stmt, page)
     return Page(tuple(_list_row(r) for r in rows), page, pages, total)
 
 
@@ -128,7 +133,7 @@ def normalize_number(term: str) -> str:
     return "".join(term.split())
 
 
-async def clearance_lists(session: AsyncSession, identity_key: bytes, flt: ListFilter, page: int) -> Page[ListRow]:
+def clearance_lists_sync(session: Session, identity_key: bytes, flt: ListFilter, page: int) -> Page[ListRow]:
     stmt = select(Inventory).options(_NO_LIST_LINES).where(Inventory.identity_key == identity_key)
     if flt.group is not None:
         stmt = stmt.where(Inventory.status_group == flt.group)
@@ -139,13 +144,13 @@ async def clearance_lists(session: AsyncSession, identity_key: bytes, flt: ListF
             or_(Inventory.pre_no == term.upper(), Inventory.invt_no == term.upper(), Inventory.order_no == term)
         )
     stmt = stmt.order_by(Inventory.app_time.desc(), Inventory.id.desc())
-    rows, page, pages, total = await _page(session, stmt, page)
+    rows, page, pages, total = _page(session, stmt, page)
     return Page(tuple(_list_row(r) for r in rows), page, pages, total)
 
 
-async def list_detail(session: AsyncSession, identity_key: bytes, list_id: int) -> ListDetail | None:
+def list_detail_sync(session: Session, identity_key: bytes, list_id: int) -> ListDetail | None:
     inv = (
-        await session.execute(
+        session.execute(
             select(Inventory).where(Inventory.id == list_id, Inventory.identity_key == identity_key)
         )
     ).scalar_one_or_none()
@@ -189,13 +194,13 @@ async def list_detail(session: AsyncSession, identity_key: bytes, list_id: int) 
 # -- tax slips ---------------------------------------------------------------------------------------------
 
 
-async def tax_slips(session: AsyncSession, identity_key: bytes, flt: TaxFilter, page: int) -> Page[TaxRow]:
+def tax_slips_sync(session: Session, identity_key: bytes, flt: TaxFilter, page: int) -> Page[TaxRow]:
     stmt = select(TaxSlip).options(noload(TaxSlip.lines)).where(TaxSlip.identity_key == identity_key)
     if flt.status is not None:
         stmt = stmt.where(TaxSlip.status == flt.status)
     stmt = stmt.where(*_day_bounds(TaxSlip.return_time, flt.dates))
     stmt = stmt.order_by(TaxSlip.return_time.desc(), TaxSlip.id.desc())
-    rows, page, pages, total = await _page(session, stmt, page)
+    rows, page, pages, total = _page(session, stmt, page)
     items = tuple(
         TaxRow(id=t.id, tax_no=t.tax_no, invt_no=t.invt_no, stored_at=t.return_time, total=t.total_tax, status=t.status)
         for t in rows
@@ -203,9 +208,9 @@ async def tax_slips(session: AsyncSession, identity_key: bytes, flt: TaxFilter, 
     return Page(items, page, pages, total)
 
 
-async def tax_slip_detail(session: AsyncSession, identity_key: bytes, tax_id: int) -> TaxDetail | None:
+def tax_slip_detail_sync(session: Session, identity_key: bytes, tax_id: int) -> TaxDetail | None:
     slip = (
-        await session.execute(select(TaxSlip).where(TaxSlip.id == tax_id, TaxSlip.identity_key == identity_key))
+        session.execute(select(TaxSlip).where(TaxSlip.id == tax_id, TaxSlip.identity_key == identity_key))
     ).scalar_one_or_none()
     if slip is None:
         return None
@@ -213,7 +218,7 @@ async def tax_slip_detail(session: AsyncSession, identity_key: bytes, tax_id: in
     platform = None
     if slip.inventory_id is not None:
         inv = (
-            await session.execute(
+            session.execute(
                 select(Inventory).where(Inventory.id == slip.inventory_id, Inventory.identity_key == identity_key)
             )
         ).scalar_one_or_none()
@@ -258,3 +263,30 @@ async def tax_slip_detail(session: AsyncSession, identity_key: bytes, tax_id: in
         total=slip.total_tax,
         lines=tuple(lines),
     )
+
+
+# -- async wrappers (same queries on an AsyncSession) --------------------------------------------------------
+
+
+async def quota_overview(session: AsyncSession, identity_key: bytes, year: int, today: date) -> QuotaOverview:
+    return await session.run_sync(quota_overview_sync, identity_key, year, today)
+
+
+async def counted_lists(session: AsyncSession, identity_key: bytes, year: int, page: int) -> Page[ListRow]:
+    return await session.run_sync(counted_lists_sync, identity_key, year, page)
+
+
+async def clearance_lists(session: AsyncSession, identity_key: bytes, flt: ListFilter, page: int) -> Page[ListRow]:
+    return await session.run_sync(clearance_lists_sync, identity_key, flt, page)
+
+
+async def list_detail(session: AsyncSession, identity_key: bytes, list_id: int) -> ListDetail | None:
+    return await session.run_sync(list_detail_sync, identity_key, list_id)
+
+
+async def tax_slips(session: AsyncSession, identity_key: bytes, flt: TaxFilter, page: int) -> Page[TaxRow]:
+    return await session.run_sync(tax_slips_sync, identity_key, flt, page)
+
+
+async def tax_slip_detail(session: AsyncSession, identity_key: bytes, tax_id: int) -> TaxDetail | None:
+    return await session.run_sync(tax_slip_detail_sync, identity_key, tax_id)

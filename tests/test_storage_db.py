@@ -60,7 +60,7 @@ async def test_every_pooled_sqlite_connection_has_the_pragmas(sqlite_db: Databas
 
 
 async def test_check_raises_for_an_in_memory_database() -> None:
-    """":memory:" cannot be in WAL mode (journal_mode reads back "memory"): refuse to run on it."""
+    """ ":memory:" cannot be in WAL mode (journal_mode reads back "memory"): refuse to run on it."""
     db = Database("sqlite+aiosqlite:///:memory:")
     try:
         with pytest.raises(DatabaseError, match="journal_mode"):
@@ -242,9 +242,36 @@ async def test_concurrent_writers_never_see_database_is_locked(tmp_path: Path) -
     try:
         async with check.read() as s:
             total = (await s.execute(select(func.count()).select_from(BindFailure))).scalar_one()
-            distinct = (
-                await s.execute(select(func.count(func.distinct(BindFailure.telegram_user_id))))
-            ).scalar_one()
+            distinct = (await s.execute(select(func.count(func.distinct(BindFailure.telegram_user_id))))).scalar_one()
     finally:
         await check.dispose()
     assert total == distinct == writers * per_writer
+
+
+async def test_run_read_sees_committed_writes_on_both_backends(db: Database) -> None:
+    async with db.write() as s:
+        s.add(TgUser(telegram_user_id=4242, language="en"))
+
+    def load(session: Any, tg_id: int) -> str | None:
+        user = session.get(TgUser, tg_id)
+        return None if user is None else user.language
+
+    assert await db.run_read(load, 4242) == "en"
+    assert await db.run_read(load, 4343) is None
+
+
+async def test_sqlite_inline_reads_have_the_pragmas_and_take_no_lock(sqlite_db: Database) -> None:
+    """The handlers' inline reads: same pragmas, autocommit (no BEGIN), so a writer holding the
+    write lock never blocks them."""
+    assert sqlite_db.sync_read_engine is not None
+    with sqlite_db.sync_read_engine.connect() as conn:
+        found = db_module._read_pragmas(conn)
+    assert str(found["journal_mode"]).lower() == "wal" and found["foreign_keys"] == 1
+    assert int(found["busy_timeout"]) >= 5000
+    async with sqlite_db.write() as s:
+        s.add(TgUser(telegram_user_id=77, language="zh_CN"))
+        await s.flush()  # the write lock is held from here to the end of the block
+        count = await sqlite_db.run_read(
+            lambda session: session.execute(select(func.count(TgUser.telegram_user_id))).scalar_one()
+        )
+        assert count == 0  # the uncommitted row is invisible, and the read did not wait
