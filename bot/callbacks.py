@@ -7,7 +7,7 @@ any instance, and nothing about navigation lives in process memory::
     1.<tag>.<kind>[.<field>...]     e.g. 1.aZ3k9Q.t.2.d.1 = tax slips, status 2, last 30 days, page 2
 
 - `1` is the format version; anything else is rejected, so a future format can coexist.
-- `<tag>` is the binding tag: `[A-Za-z0-9]{6}`, random per binding (see `new_tag`), or `-` on
+- `<tag>` is the binding tag: `[A-Za-z0-9]{6}`, random per binding (made by `storage.bindings.new_tag`), or `-` on
   buttons shown to users who are not bound (language choice, help, "bind here"). The handler
   compares it with the caller's CURRENT binding tag; a mismatch (button from before an unbind or a
   re-bind, or from someone else's chat) answers "this button has expired" and shows nothing.
@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import secrets
 import string
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -55,7 +54,6 @@ SEP: Final = "."
 MAX_BYTES: Final = 64  # Bot API: callback_data is 1-64 bytes
 UNBOUND: Final = "-"
 TAG_RE: Final = re.compile(r"[A-Za-z0-9]{6}")
-_TAG_ALPHABET: Final = string.ascii_letters + string.digits
 
 EPOCH: Final = date(2000, 1, 1)
 MIN_DATE: Final = EPOCH
@@ -75,11 +73,6 @@ _FP_RE: Final = re.compile(r"[0-9a-z]{6}")
 
 class BadCallback(ValueError):
     """callback_data that is not a canonical encoding of a valid state."""
-
-
-def new_tag() -> str:
-    """A fresh random binding tag (≈36 bits); stored with the binding, changed on every bind."""
-    return "".join(secrets.choice(_TAG_ALPHABET) for _ in range(6))
 
 
 def is_tag(tag: str) -> bool:

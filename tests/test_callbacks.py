@@ -308,7 +308,9 @@ def test_state_validation() -> None:
 
 
 def test_new_tag_and_fingerprint() -> None:
-    tags_seen = {cb.new_tag() for _ in range(50)}
+    from storage.bindings import new_tag
+
+    tags_seen = {new_tag() for _ in range(50)}
     assert all(cb.TAG_RE.fullmatch(t) for t in tags_seen) and len(tags_seen) == 50
     assert cb.fingerprint("CEB123") == cb.fingerprint("CEB123")
     assert cb.fingerprint("CEB123") != cb.fingerprint("CEB124")
