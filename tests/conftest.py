@@ -4,9 +4,10 @@ SWBOT_TEST_POSTGRES_URL points at a server that answers (each test gets its own 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -112,3 +113,25 @@ async def sqlite_db(tmp_path: Path) -> AsyncIterator[Database]:
 @pytest.fixture
 def quarantine(tmp_path: Path, vault: Vault) -> Quarantine:
     return Quarantine(tmp_path / "quarantine", vault)
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """For `bot.cli.main` in-process: a data dir of its own (returned), no .env from the working
+    directory, no settings leaking from the environment, and the root logger restored afterwards
+    (main() installs its own handler)."""
+    for name in ("SWBOT_DATABASE_URL", "SWBOT_SECRET_KEY", "SWBOT_TOKEN", "SWBOT_MAX_MESSAGE_BYTES"):
+        monkeypatch.delenv(name, raising=False)
+    data = tmp_path / "data"
+    monkeypatch.setenv("SWBOT_DATA_DIR", str(data))
+    monkeypatch.setenv("SWBOT_LOG_LEVEL", "WARNING")
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        yield data
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)

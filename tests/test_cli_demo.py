@@ -5,8 +5,6 @@ CLI on SQLite, and through the storage API on both backends."""
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,25 +24,6 @@ from storage.vault import Vault
 CONSUMERS, SEED = 30, 7
 
 
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    for name in ("SWBOT_DATABASE_URL", "SWBOT_SECRET_KEY", "SWBOT_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    data = tmp_path / "data"
-    monkeypatch.setenv("SWBOT_DATA_DIR", str(data))
-    monkeypatch.setenv("SWBOT_LOG_LEVEL", "WARNING")
-    work = tmp_path / "cwd"
-    work.mkdir()
-    monkeypatch.chdir(work)
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    try:
-        yield data
-    finally:
-        root.handlers[:] = handlers
-        root.setLevel(level)
-
-
 async def check_expectations(db: Database, vault: Vault, summary: DemoSummary) -> None:
     """Every account's quota per year, list count and tax-slip count, as the generator computed."""
     checked_years = 0
@@ -62,7 +41,7 @@ async def check_expectations(db: Database, vault: Vault, summary: DemoSummary) -
 
 
 def test_demo_data_end_to_end_through_the_cli(
-    env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    cli_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "demo"
     assert cli.main(["demo-data", "--out", str(out), "--consumers", str(CONSUMERS), "--seed", str(SEED)]) == 0
@@ -96,6 +75,7 @@ def test_demo_data_end_to_end_through_the_cli(
             from storage.models import Inventory, Receipt, TaxSlip, TaxStatusEvent
 
             async with db.read() as s:
+
                 def count(model: type) -> object:
                     return select(func.count()).select_from(model)
 

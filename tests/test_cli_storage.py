@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import logging
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,27 +23,6 @@ from tests.test_storage_support import (
 )
 
 BUYER = people(1)[0]
-
-
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A data dir of its own, no .env from the working directory, and the root logger restored
-    afterwards (main() installs its own handler)."""
-    for name in ("SWBOT_DATABASE_URL", "SWBOT_SECRET_KEY", "SWBOT_TOKEN", "SWBOT_MAX_MESSAGE_BYTES"):
-        monkeypatch.delenv(name, raising=False)
-    data = tmp_path / "data"
-    monkeypatch.setenv("SWBOT_DATA_DIR", str(data))
-    monkeypatch.setenv("SWBOT_LOG_LEVEL", "WARNING")
-    work = tmp_path / "cwd"
-    work.mkdir()
-    monkeypatch.chdir(work)
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    try:
-        yield data
-    finally:
-        root.handlers[:] = handlers
-        root.setLevel(level)
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, list[str], str]:
@@ -72,12 +49,14 @@ def good_messages(n: int = 3) -> list[bytes]:
 # -- accounts import -------------------------------------------------------------------------------
 
 
-def test_accounts_import_output_and_exit_codes(env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_accounts_import_output_and_exit_codes(
+    cli_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     persons = people(3)
     csv = write(tmp_path / "accounts.csv", accounts_csv(persons, bom=True))
     code, lines, err = run(capsys, "accounts", "import", str(csv))
     assert (code, lines, err) == (0, ["imported=3 updated=0 rejected=0"], "")
-    assert (env / "swbot.db").exists() and (env / "secret.key").exists()
+    assert (cli_env / "swbot.db").exists() and (cli_env / "secret.key").exists()
 
     changed = Person(persons[0].account_id, "新名字", persons[0].id_number, persons[0].phone)
     bad = Person("acct-bad", "坏人", persons[1].id_number[:-1], "13700000000")
@@ -95,7 +74,7 @@ def test_accounts_import_output_and_exit_codes(env: Path, tmp_path: Path, capsys
 
 
 def test_accounts_import_bad_header_and_missing_file(
-    env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    cli_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     csv = write(tmp_path / "bad.csv", b"id,name\n1,x\n")
     code, lines, _ = run(capsys, "accounts", "import", str(csv))
@@ -107,7 +86,7 @@ def test_accounts_import_bad_header_and_missing_file(
 
 
 def test_accounts_import_from_stdin(
-    env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    cli_env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(accounts_csv(people(2)))))
     code, lines, _ = run(capsys, "accounts", "import", "-")
@@ -118,7 +97,7 @@ def test_accounts_import_from_stdin(
 
 
 def test_ingest_folder_recursively_sorted_then_all_duplicate(
-    env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    cli_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     inbox = tmp_path / "inbox"
     msgs = good_messages(3)
@@ -136,7 +115,7 @@ def test_ingest_folder_recursively_sorted_then_all_duplicate(
 
 
 def test_ingest_rejections_are_listed_in_sorted_order(
-    env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    cli_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     inbox = tmp_path / "inbox"
     msgs = good_messages(1)
@@ -158,9 +137,7 @@ def test_ingest_rejections_are_listed_in_sorted_order(
     assert (code, lines[-1]) == (3, "accepted=0 duplicate=2 rejected=2")
 
 
-def test_ingest_from_stdin(
-    env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_ingest_from_stdin(cli_env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     data = good_messages(1)[0]
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
     code, lines, _ = run(capsys, "ingest", "-")
@@ -174,13 +151,15 @@ def test_ingest_from_stdin(
 
 
 def test_ingest_oversize_file_is_rejected_without_reading_it_all(
-    env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    cli_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SWBOT_MAX_MESSAGE_BYTES", "1000")
     big = write(tmp_path / "big.xml", ceb816("big", dt.datetime(2025, 1, 1)) + b" " * 5000)
     code, lines, _ = run(capsys, "ingest", str(big))
-    assert (code, lines) == (3, [f"rejected {big}: message larger than 1000 bytes",
-                                 "accepted=0 duplicate=0 rejected=1"])
+    assert (code, lines) == (
+        3,
+        [f"rejected {big}: message larger than 1000 bytes", "accepted=0 duplicate=0 rejected=1"],
+    )
     # what went into quarantine is the capped read, not the whole file
     code, lines, _ = run(capsys, "quarantine", "list")
     assert lines[0].split("\t")[2] == "1001"
@@ -189,7 +168,7 @@ def test_ingest_oversize_file_is_rejected_without_reading_it_all(
 # -- quarantine ------------------------------------------------------------------------------------
 
 
-def test_quarantine_list_and_show(env: Path, tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+def test_quarantine_list_and_show(cli_env: Path, tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes]) -> None:
     def run_bytes(*argv: str) -> tuple[int, bytes]:
         code = cli.main(list(argv))
         return code, capsysbinary.readouterr().out
@@ -207,7 +186,7 @@ def test_quarantine_list_and_show(env: Path, tmp_path: Path, capsysbinary: pytes
     dt.datetime.strptime(at, "%Y-%m-%d %H:%M:%S")
     assert "secret-folder" not in lines[0] and BUYER.id_number not in lines[0]
     # at rest: encrypted; the .reason beside it is plain text without personal data
-    stored = env / "quarantine" / name
+    stored = cli_env / "quarantine" / name
     assert BUYER.id_number.encode() not in stored.read_bytes()
     reason_text = stored.with_suffix(".reason").read_text(encoding="utf-8")
     assert "amount out of range" in reason_text and BUYER.name not in reason_text
@@ -218,28 +197,26 @@ def test_quarantine_list_and_show(env: Path, tmp_path: Path, capsysbinary: pytes
 
 
 @pytest.mark.parametrize("name", ["missing.bin", "../secret.key", "secret.key", "x.reason"])
-def test_quarantine_show_refuses_other_files(
-    env: Path, capsys: pytest.CaptureFixture[str], name: str
-) -> None:
+def test_quarantine_show_refuses_other_files(cli_env: Path, capsys: pytest.CaptureFixture[str], name: str) -> None:
     run(capsys, "quarantine", "list")  # creates the data dir and key
     code, lines, err = run(capsys, "quarantine", "show", name)
     assert code == 1 and lines == [] and "no quarantined file" in err
 
 
 def test_quarantine_show_with_another_key_fails_cleanly(
-    env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    cli_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = write(tmp_path / "bad.xml", b"<broken")
     run(capsys, "ingest", str(path))
-    (name,) = [p.name for p in (env / "quarantine").glob("*.bin")]
-    (env / "secret.key").write_text("another-secret-" + "x" * 40 + "\n")
+    (name,) = [p.name for p in (cli_env / "quarantine").glob("*.bin")]
+    (cli_env / "secret.key").write_text("another-secret-" + "x" * 40 + "\n")
     code, lines, err = run(capsys, "quarantine", "show", name)
     assert (code, lines) == (1, [])
     assert err == f"swbot: {name} does not decrypt with this SWBOT_SECRET_KEY\n"
 
 
 def test_ingest_from_stdin_reads_no_more_than_the_cap(
-    env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    cli_env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """stdin is capped like a file: memory stays bounded whatever is piped in."""
     monkeypatch.setenv("SWBOT_MAX_MESSAGE_BYTES", "1000")
