@@ -29,12 +29,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bot.domain.clock import Clock
 from bot.domain.identity import make_id_number
 from storage.db import Database
 from storage.ingest import Ingestor
 from storage.migrate import upgrade
 from storage.quarantine import Quarantine
 from storage.vault import Keys, Vault
+
+CLOCK = Clock.system()  # measurements run on the real clock
+
 
 TARGET_MB = 200
 NS = "http://www.chinaport.gov.cn/ceb"
@@ -103,11 +107,11 @@ def hostile(limit: int) -> bytes:
 
 
 async def ingest_once(work: Path, data: bytes, max_bytes: int, trace: bool) -> None:
-    db = Database(f"sqlite+aiosqlite:///{work / 'mem.db'}")
+    db = Database(f"sqlite+aiosqlite:///{work / 'mem.db'}", clock=CLOCK)
     await db.check()
     await upgrade(db)
     vault = Vault(Keys.derive(b"bench-master-secret-0123456789-abcdefghijklmnop"))
-    ing = Ingestor(db, vault, Quarantine(work / "quarantine", vault), max_bytes=max_bytes)
+    ing = Ingestor(db, vault, Quarantine(work / "quarantine", vault, CLOCK), max_bytes=max_bytes)
     gc.collect()
     before = status_kb("VmRSS")
     reset_peak()

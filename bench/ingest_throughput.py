@@ -42,6 +42,7 @@ from sqlalchemy import event
 
 from bot import demo
 from bot.domain import cbec
+from bot.domain.clock import Clock
 from bot.domain.identity import InvalidPhone, mask_phone, normalize_phone
 from storage.ceb import Inventory, InventoryReturn, TaxSlip, TaxStatus, parse_message
 from storage.db import Database
@@ -49,6 +50,9 @@ from storage.ingest import ACCEPTED, DUPLICATE, Ingestor, iter_paths
 from storage.migrate import upgrade
 from storage.quarantine import Quarantine
 from storage.vault import Keys, Vault
+
+CLOCK = Clock.system()  # measurements run on the real clock
+
 
 TARGET = 0.3
 SECRET = b"bench-master-secret-0123456789-abcdefghijklmnop"
@@ -211,7 +215,7 @@ def bare_one_transaction(path: Path, messages: list[MessageRows]) -> float:
 
 
 async def fresh_db(path: Path) -> Database:
-    db = Database(f"sqlite+aiosqlite:///{path}")
+    db = Database(f"sqlite+aiosqlite:///{path}", clock=CLOCK)
     await db.check()
     await upgrade(db)
     return db
@@ -222,7 +226,7 @@ async def swbot_ingest(
 ) -> tuple[float, dict[str, int], int]:
     """Seconds, outcome counts, and SQL statements sent (BEGIN included; COMMIT is not a statement)."""
     db = await fresh_db(path)
-    ing = Ingestor(db, vault, Quarantine(quarantine_dir, vault), max_bytes=10 * 1024 * 1024)
+    ing = Ingestor(db, vault, Quarantine(quarantine_dir, vault, CLOCK), max_bytes=10 * 1024 * 1024)
     outcome: dict[str, int] = {}
     statements = 0
 
@@ -271,7 +275,7 @@ async def main() -> None:
         if outcome.get(ACCEPTED, 0) + outcome.get(DUPLICATE, 0) != len(data):
             raise SystemExit(f"ingest did not accept the demo feed: {outcome}")
 
-        now = datetime.now()
+        now = CLOCK.now()
         rows = [rows_of(m, vault, now) for m in data]
         n_rows = sum(r.count() for r in rows)
         for name in ("bare.db", "bare1.db"):

@@ -48,6 +48,7 @@ from telegram.ext import ExtBot
 from telegram.request import HTTPXRequest
 
 from bot.background import NOTIFIER_POOL
+from bot.domain.clock import Clock
 from bot.notifier import Notifier, Rendered
 from bot.sandbox.core import BotApiCore
 from bot.settings import Settings
@@ -55,6 +56,9 @@ from storage.db import Database
 from storage.migrate import upgrade
 from storage.models import Account, Binding, Outbox, TgUser
 from storage.vault import Keys, Vault
+
+CLOCK = Clock.system()  # measurements run on the real clock
+
 
 TOKEN = "123456:BENCH-notify-token"
 SECRET = b"bench-master-secret-0123456789-abcdefghijklmnop"
@@ -286,8 +290,8 @@ def report_window(label: str, times: list[float], ceiling: float) -> int:
 async def run(args: argparse.Namespace) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="swbot-bench-notify-"))
     url = args.database_url or f"sqlite+aiosqlite:///{workdir / 'bench.db'}"
-    db = Database(url)
-    writer = Database(url)  # the stream's writer: another connection pool, like another process
+    db = Database(url, clock=CLOCK)
+    writer = Database(url, clock=CLOCK)  # the stream's writer: another connection pool, like another process
     stand_in = StandIn(args.chats)
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     ceiling = args.ceiling

@@ -64,8 +64,9 @@ from telegram.ext import (  # noqa: E402
 )
 
 from bot.app import build_application  # noqa: E402
+from bot.domain.clock import Clock  # noqa: E402
 from bot.domain.identity import make_id_number  # noqa: E402
-from bot.runtime import PerUserUpdateProcessor  # noqa: E402
+from bot.runtime import PerUserUpdateProcessor, build_services  # noqa: E402
 from bot.sandbox.client import SandboxClient  # noqa: E402
 from bot.sandbox.core import BotApiCore  # noqa: E402
 from bot.sandbox.server import SandboxServer  # noqa: E402
@@ -75,6 +76,8 @@ from storage.db import Database  # noqa: E402
 from storage.links import issue_token  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
 from storage.vault import Keys, Vault  # noqa: E402
+
+CLOCK = Clock.system()  # measurements run on the real clock
 
 TARGET_RATIO_P50 = 1.5
 BOT_TOKEN = "123456:BENCH-swbot"
@@ -185,7 +188,7 @@ async def start_in_process(bot_url: str, echo_url: str, path: Path, work: Path, 
         bot_username="swbot_sandbox_bot",
         log_level="WARNING",
     )
-    app = build_application(settings)
+    app = build_application(settings, build_services(settings, CLOCK))
     echo = build_echo(echo_url)
     await start_polling(app, post_init=True)
     await start_polling(echo, post_init=False)
@@ -271,7 +274,7 @@ async def run(args: argparse.Namespace) -> int:
         if not path.exists():
             print(f"building {path}: {args.accounts} accounts, {args.lists} lists (bench/query_latency.py's builder)")
             t = time.perf_counter()
-            db = Database(f"sqlite+aiosqlite:///{path}")
+            db = Database(f"sqlite+aiosqlite:///{path}", clock=CLOCK)
             await db.check()
             await upgrade(db)
             await db.dispose()
@@ -291,7 +294,7 @@ async def run(args: argparse.Namespace) -> int:
 
         vault = Vault(Keys.derive(secret))
         id_number = id_number_of(index)
-        db = Database(f"sqlite+aiosqlite:///{path}")
+        db = Database(f"sqlite+aiosqlite:///{path}", clock=CLOCK)
         async with db.write() as s:
             query = text("SELECT identity_key, account_id FROM accounts WHERE id = :i")
             stored = (await s.execute(query, {"i": index + 1})).one()

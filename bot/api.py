@@ -90,11 +90,11 @@ def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
-def _timestamp_problem(request: web.Request) -> str | None:
+def _timestamp_problem(request: web.Request, now: float) -> str | None:
     raw = request.headers.get(TIMESTAMP_HEADER, "").strip()
     if not raw or not raw.isascii() or not raw.isdigit() or len(raw) > 12:
         return "missing or malformed timestamp"
-    if abs(time.time() - int(raw)) > MAX_SKEW:
+    if abs(now - int(raw)) > MAX_SKEW:
         return "stale timestamp"
     if not request.headers.get(SIGNATURE_HEADER, "").strip():
         return "missing signature"
@@ -109,7 +109,7 @@ def _signature_ok(key: bytes, request: web.Request, body: bytes) -> bool:
 
 async def _authenticated_body(request: web.Request, limit: int) -> bytes | web.Response:
     """The raw body once the request is authentic, or the error response to give."""
-    problem = _timestamp_problem(request)
+    problem = _timestamp_problem(request, request.app[SERVICES_KEY].clock.timestamp())
     if problem:
         return _error(401, problem)
     if request.content_length is not None and request.content_length > limit:

@@ -16,12 +16,11 @@ from telegram.constants import ParseMode
 from telegram.ext import AIORateLimiter, ApplicationBuilder, ContextTypes, Defaults
 from telegram.request import BaseRequest
 
+from bot.domain.clock import Clock
 from bot.i18n import get_translator
-from bot.runtime import BotApp, BotContext, PerUserUpdateProcessor, Services
+from bot.runtime import BotApp, BotContext, PerUserUpdateProcessor, Services, build_services
 from bot.settings import Settings
-from storage.db import Database
 from storage.migrate import upgrade
-from storage.vault import Vault
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +84,7 @@ async def post_shutdown(app: BotApp) -> None:
 
 def build_application(
     settings: Settings,
-    services: Services | None = None,
+    services: Services,
     *,
     request: BaseRequest | None = None,
     get_updates_request: BaseRequest | None = None,
@@ -93,8 +92,6 @@ def build_application(
 ) -> BotApp:
     from handlers import register
 
-    if services is None:
-        services = Services(settings=settings, db=Database(settings.db_url), vault=Vault(settings.keys()))
     builder: Any = (
         ApplicationBuilder()
         .token(settings.require_token())
@@ -126,11 +123,11 @@ def build_application(
     return app
 
 
-def run(settings: Settings) -> int:
+def run(settings: Settings, clock: Clock) -> int:
     """`swbot run`: polling by default, webhook when SWBOT_WEBHOOK_URL is set."""
     if settings.database_url is None:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-    app = build_application(settings)
+    app = build_application(settings, build_services(settings, clock))
     from bot.background import attach_background
     attach_background(app, settings)
     if settings.webhook_url:

@@ -99,7 +99,7 @@ def attach_background(app: Any, settings: Settings) -> None:
         ingestor = Ingestor(
             services.db,
             services.vault,
-            Quarantine(settings.quarantine_dir, services.vault),
+            Quarantine(settings.quarantine_dir, services.vault, services.clock),
             max_bytes=settings.max_message_bytes,
         )
 

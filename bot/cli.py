@@ -14,8 +14,10 @@ import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
+from bot.domain.clock import Clock
 from bot.logs import setup_logging
 from bot.settings import Settings, SettingsError, load_settings
 from storage.db import Database, DatabaseError
@@ -27,6 +29,7 @@ EXIT_USAGE = 2
 EXIT_REJECTED = 3
 
 log = logging.getLogger("swbot")
+TODAY_HELP = "as of this day, China time (default: the real day)"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -51,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", required=True, metavar="DIR")
     demo.add_argument("--consumers", type=int, default=20, metavar="N")
     demo.add_argument("--seed", type=int, default=1, metavar="S")
+    demo.add_argument("--today", type=_day, default=None, metavar="YYYY-MM-DD", help=TODAY_HELP)
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", required=True, parser_class=_Parser)
     db_sub.add_parser("upgrade", help="run the Alembic migrations")
@@ -63,7 +67,20 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--port", type=int, default=8080)
     sandbox.add_argument("--consumers", type=int, default=20, metavar="N")
     sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument("--today", type=_day, default=None, metavar="YYYY-MM-DD", help=TODAY_HELP)
     return p
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def make_clock(today: date | None) -> Clock:
+    """The one clock of this process: the real one, or one set to `today` (at the real time of day)."""
+    return Clock.system() if today is None else Clock.on_day(today)
 
 
 @dataclass
@@ -74,14 +91,14 @@ class Storage:
 
 
 @asynccontextmanager
-async def open_storage(settings: Settings) -> AsyncIterator[Storage]:
+async def open_storage(settings: Settings, clock: Clock) -> AsyncIterator[Storage]:
     """Keys, database (checked and migrated) — what every command starts with."""
     from storage.migrate import upgrade
 
     vault = Vault(settings.keys())
     if settings.database_url is None:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-    db = Database(settings.db_url)
+    db = Database(settings.db_url, clock=clock)
     try:
         await db.check()
         await upgrade(db)
@@ -90,14 +107,14 @@ async def open_storage(settings: Settings) -> AsyncIterator[Storage]:
         await db.dispose()
 
 
-async def _ingest(settings: Settings, paths: Sequence[str]) -> int:
+async def _ingest(settings: Settings, clock: Clock, paths: Sequence[str]) -> int:
     from storage.ingest import Ingestor, IngestStats, iter_paths
     from storage.quarantine import Quarantine
 
     stats = IngestStats()
-    async with open_storage(settings) as st:
+    async with open_storage(settings, clock) as st:
         ingestor = Ingestor(
-            st.db, st.vault, Quarantine(settings.quarantine_dir, st.vault), max_bytes=settings.max_message_bytes,
+            st.db, st.vault, Quarantine(settings.quarantine_dir, st.vault, clock), max_bytes=settings.max_message_bytes,
         )
         sources: list[tuple[str, Path | None]] = []
         for raw in paths:
@@ -130,7 +147,7 @@ def _read_capped(path: Path, cap: int) -> bytes:
         return fh.read(cap + 1)
 
 
-async def _accounts_import(settings: Settings, file: str) -> int:
+async def _accounts_import(settings: Settings, clock: Clock, file: str) -> int:
     from storage.accounts import import_accounts
 
     try:
@@ -138,7 +155,7 @@ async def _accounts_import(settings: Settings, file: str) -> int:
     except OSError as exc:
         print(f"swbot: cannot read {file}: {exc.strerror}", file=sys.stderr)
         return EXIT_FAILURE
-    async with open_storage(settings) as st:
+    async with open_storage(settings, clock) as st:
         report = await import_accounts(st.db, st.vault, data)
     for problem in report.problems:
         print(f"rejected {problem}")
@@ -146,14 +163,14 @@ async def _accounts_import(settings: Settings, file: str) -> int:
     return EXIT_REJECTED if report.rejected else EXIT_OK
 
 
-async def _link(settings: Settings, account_id: str, ttl: int) -> int:
+async def _link(settings: Settings, clock: Clock, account_id: str, ttl: int) -> int:
     from storage.links import UnknownAccount, issue_token
 
     if not 1 <= ttl <= 7 * 24 * 60:
         print("swbot: --ttl must be between 1 and 10080 minutes", file=sys.stderr)
         return EXIT_USAGE
     username = settings.bot_username or await _ask_username(settings)
-    async with open_storage(settings) as st:
+    async with open_storage(settings, clock) as st:
         try:
             async with st.db.write() as session:
                 token = await issue_token(session, st.vault, account_id, ttl)
@@ -178,8 +195,8 @@ async def _ask_username(settings: Settings) -> str:
         ) from None
 
 
-async def _db_upgrade(settings: Settings) -> int:
-    async with open_storage(settings) as st:
+async def _db_upgrade(settings: Settings, clock: Clock) -> int:
+    async with open_storage(settings, clock) as st:
         from storage.migrate import current
 
         rev = await current(st.db)
@@ -187,14 +204,13 @@ async def _db_upgrade(settings: Settings) -> int:
     return EXIT_OK
 
 
-def _demo(out: str, consumers: int, seed: int) -> int:
+def _demo(out: str, consumers: int, seed: int, clock: Clock) -> int:
     from bot.demo import generate
-    from bot.domain.clock import today_cn
 
     if consumers < 1:
         print("swbot: --consumers must be at least 1", file=sys.stderr)
         return EXIT_USAGE
-    summary = generate(Path(out), consumers=consumers, seed=seed, today=today_cn())
+    summary = generate(Path(out), consumers=consumers, seed=seed, today=clock.today())
     print(
         f"accounts={summary.accounts} lists={summary.lists} receipts={summary.receipts} "
         f"tax_slips={summary.tax_slips} tax_statuses={summary.tax_statuses} files={summary.files}"
@@ -202,10 +218,10 @@ def _demo(out: str, consumers: int, seed: int) -> int:
     return EXIT_OK
 
 
-async def _quarantine(settings: Settings, args: argparse.Namespace) -> int:
+async def _quarantine(settings: Settings, clock: Clock, args: argparse.Namespace) -> int:
     from storage.quarantine import Quarantine
 
-    q = Quarantine(settings.quarantine_dir, Vault(settings.keys()))
+    q = Quarantine(settings.quarantine_dir, Vault(settings.keys()), clock)
     if args.quarantine_command == "list":
         entries = q.entries()
         for e in entries:
@@ -223,36 +239,37 @@ async def _quarantine(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-async def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
+async def _dispatch(settings: Settings, clock: Clock, args: argparse.Namespace) -> int:
     if args.command == "ingest":
-        return await _ingest(settings, args.paths)
+        return await _ingest(settings, clock, args.paths)
     if args.command == "accounts":
-        return await _accounts_import(settings, args.file)
+        return await _accounts_import(settings, clock, args.file)
     if args.command == "link":
-        return await _link(settings, args.account_id, args.ttl)
+        return await _link(settings, clock, args.account_id, args.ttl)
     if args.command == "db":
-        return await _db_upgrade(settings)
+        return await _db_upgrade(settings, clock)
     if args.command == "quarantine":
-        return await _quarantine(settings, args)
+        return await _quarantine(settings, clock, args)
     raise AssertionError(args.command)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    clock = make_clock(getattr(args, "today", None))
     try:
         settings = load_settings()
         setup_logging(settings.log_level, secrets=[settings.token, settings.api_key, settings.secret_key])
         if args.command == "demo-data":
-            return _demo(args.out, args.consumers, args.seed)
+            return _demo(args.out, args.consumers, args.seed, clock)
         if args.command == "run":
             from bot.app import run
 
-            return run(settings)
+            return run(settings, clock)
         if args.command == "sandbox":
             from bot.sandbox.run import run_sandbox
 
-            return run_sandbox(settings, host=args.host, port=args.port, consumers=args.consumers)
-        return asyncio.run(_dispatch(settings, args))
+            return run_sandbox(settings, clock, host=args.host, port=args.port, consumers=args.consumers)
+        return asyncio.run(_dispatch(settings, clock, args))
     except SettingsError as exc:
         print(f"swbot: {exc}", file=sys.stderr)
         return EXIT_USAGE

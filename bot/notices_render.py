@@ -11,7 +11,6 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import InlineKeyboardMarkup
 
-from bot.domain.clock import today_cn
 from bot.i18n import get_translator
 from bot.notifier import Rendered
 from bot.views import notices
@@ -19,6 +18,7 @@ from bot.views.common import Screen
 from bot.widgets import Ctx
 from storage import outbox, queries
 from storage.bindings import holder_of
+from storage.db import clock_of
 from storage.models import Binding, Outbox
 from storage.vault import Vault
 
@@ -32,7 +32,7 @@ async def render_notice(
     session: AsyncSession, vault: Vault, row: Outbox, binding: Binding, lang: str
 ) -> Rendered | None:
     identity_key = binding.account.identity_key
-    ctx = Ctx(t=get_translator(lang), tag=binding.tag, today=today_cn())
+    ctx = Ctx(t=get_translator(lang), tag=binding.tag, today=clock_of(session).today())
     payload = row.payload or {}
     if row.kind in (outbox.NEW_TAX, outbox.TAX_STATUS):
         if row.ref_id is None:

@@ -61,7 +61,6 @@ from telegram.error import (
 )
 from telegram.warnings import PTBDeprecationWarning
 
-from bot.domain.clock import now_cn
 from storage import outbox
 from storage.db import Database
 from storage.models import Binding, Outbox, TgUser
@@ -363,10 +362,14 @@ class Notifier:
 
         await asyncio.gather(prepare(), *(send() for _ in range(chunk)))
 
+    def _later(self, seconds: float) -> datetime:
+        """`seconds` from now, on the application's clock (the outbox's time)."""
+        return self.db.clock.now() + timedelta(seconds=seconds)
+
     async def _select(self, session: AsyncSession, rows: list[Outbox]) -> list[Outbox]:
         """One row per chat, and only for chats past their spacing; the rest are due later."""
         now_mono = time.monotonic()
-        now = now_cn()
+        now = self.db.clock.now()
         work: list[Outbox] = []
         eta: dict[int, float] = {}  # binding id → when (s from now) its latest planned message goes out
         for row in rows:
@@ -445,7 +448,7 @@ class Notifier:
                     first_id = message.message_id
         except Paused as exc:
             # Flood control: do not sit on the lease; the row is due again when the pause ends.
-            return _Outcome(row.id, "reschedule", at=now_cn() + timedelta(seconds=exc.seconds), count_attempt=False)
+            return _Outcome(row.id, "reschedule", at=self._later(exc.seconds), count_attempt=False)
         except RetryAfter as exc:
             seconds = retry_after_seconds(exc)
             self.pacer.pause(seconds)
@@ -453,7 +456,7 @@ class Notifier:
             return _Outcome(
                 row.id,
                 "reschedule",
-                at=now_cn() + timedelta(seconds=seconds),
+                at=self._later(seconds),
                 error=f"429 retry after {seconds:g} s",
                 count_attempt=False,
             )
@@ -467,7 +470,7 @@ class Notifier:
             log.error("notifier: the bot token was refused (%s); pausing", type(exc).__name__)
             self.pacer.pause(60.0)
             return _Outcome(
-                row.id, "reschedule", at=now_cn() + timedelta(seconds=60), error="invalid token", count_attempt=False
+                row.id, "reschedule", at=self._later(60), error="invalid token", count_attempt=False
             )
         except BadRequest as exc:  # before NetworkError: it is a subclass, and permanent
             return self._fail(row, f"400 {exc.message}")
@@ -547,7 +550,7 @@ class Notifier:
             return self._fail(row, f"gave up after {attempt} attempts: {reason}")
         delay = min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1))
         delay = delay / 2 + random.uniform(0, delay / 2)  # jitter so retries do not march in step
-        return _Outcome(row.id, "reschedule", at=now_cn() + timedelta(seconds=delay), error=reason, count_attempt=True)
+        return _Outcome(row.id, "reschedule", at=self._later(delay), error=reason, count_attempt=True)
 
     # -- writing outcomes ------------------------------------------------------------------------
 

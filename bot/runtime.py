@@ -10,6 +10,7 @@ from typing import Any
 from telegram import Update
 from telegram.ext import Application, BaseUpdateProcessor, CallbackContext, ExtBot
 
+from bot.domain.clock import Clock
 from bot.settings import Settings
 from storage.db import Database
 from storage.vault import Vault
@@ -23,8 +24,18 @@ class Services:
     # Counters of rejected input (forged buttons, bad messages): logged and counted, never shown.
     rejections: dict[str, int] = field(default_factory=dict)
 
+    @property
+    def clock(self) -> Clock:
+        """The application's one clock (the database holds it for column defaults and queries)."""
+        return self.db.clock
+
     def count(self, what: str) -> None:
         self.rejections[what] = self.rejections.get(what, 0) + 1
+
+
+def build_services(settings: Settings, clock: Clock) -> Services:
+    """What `swbot run` shares: the clock is made by the caller (the CLI) and handed down from here."""
+    return Services(settings=settings, db=Database(settings.db_url, clock=clock), vault=Vault(settings.keys()))
 
 
 class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], dict[Any, Any]]):
@@ -37,6 +48,10 @@ class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], d
     @property
     def db(self) -> Database:
         return self.services.db
+
+    @property
+    def clock(self) -> Clock:
+        return self.services.clock
 
     @property
     def vault(self) -> Vault:

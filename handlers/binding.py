@@ -45,7 +45,7 @@ async def cancel_flow(scope: Scope, state: cb.State | None = None) -> None:
 
 async def on_flow_text(scope: Scope, message: Message) -> bool:
     """A text message while binding; False when the user is not in the flow."""
-    step = bindings.flow_step(scope.user)
+    step = bindings.flow_step(scope.user, scope.context.clock.now())
     if step is None or scope.user is None:
         return False
     text = message.text or ""
@@ -74,7 +74,8 @@ async def on_flow_text(scope: Scope, message: Message) -> bool:
 
 async def on_contact(scope: Scope, message: Message) -> None:
     contact = message.contact
-    if bindings.flow_step(scope.user) != bindings.STEP_PHONE or contact is None or scope.user is None:
+    step = bindings.flow_step(scope.user, scope.context.clock.now())
+    if step != bindings.STEP_PHONE or contact is None or scope.user is None:
         await send_hint(scope)
         return
     if contact.user_id != scope.tg_id:  # a forwarded or someone else's contact proves nothing

@@ -20,7 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import InlineKeyboardMarkup, Message, Update, User
 from telegram.error import BadRequest, Forbidden
 
-from bot.domain.clock import today_cn
 from bot.domain.records import Holder
 from bot.i18n import Translator, get_translator, resolve_lang
 from bot.runtime import BotContext
@@ -72,7 +71,7 @@ class Scope:
     @property
     def ctx(self) -> Ctx:
         """Render context: buttons carry the current binding's tag (or the unbound tag)."""
-        return Ctx(self.t, self.binding.tag if self.binding else UNBOUND_TAG, today_cn())
+        return Ctx(self.t, self.binding.tag if self.binding else UNBOUND_TAG, self.context.clock.today())
 
     @property
     def identity_key(self) -> bytes:

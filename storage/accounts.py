@@ -12,6 +12,7 @@ import csv
 import io
 import re
 from dataclasses import dataclass, field
+from datetime import date
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -49,7 +50,7 @@ class RowRejected(ValueError):
     pass
 
 
-def parse_row(raw: dict[str, str | None]) -> AccountRow:
+def parse_row(raw: dict[str, str | None], today: date) -> AccountRow:
     def get(col: str) -> str:
         return (raw.get(col) or "").strip()
 
@@ -65,7 +66,7 @@ def parse_row(raw: dict[str, str | None]) -> AccountRow:
     id_number = get("id_number")
     if id_type == "1":
         try:
-            id_number = check_id_number(id_number)
+            id_number = check_id_number(id_number, today)
         except InvalidIdNumber as exc:
             raise RowRejected(f"id_number: invalid ({exc.reason})") from None
     elif not id_number or len(id_number) > 60:
@@ -102,7 +103,7 @@ async def import_accounts(db: Database, vault: Vault, data: bytes) -> ImportRepo
     async with db.write() as session:
         for line, raw in rows:
             try:
-                row = parse_row(raw)
+                row = parse_row(raw, db.clock.today())
                 created = await upsert_account(session, vault, row)
             except RowRejected as exc:
                 report.rejected += 1

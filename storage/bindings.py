@@ -17,9 +17,9 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from bot.domain.clock import now_cn
 from bot.domain.identity import InvalidIdNumber, InvalidPhone, check_id_number, normalize_phone
 from bot.domain.records import Holder
+from storage.db import clock_of
 from storage.models import Account, BindFailure, Binding, Inventory, Outbox, TgUser
 from storage.outbox import KIND_SETTING
 from storage.vault import Vault, VaultError
@@ -167,7 +167,7 @@ async def set_active(session: AsyncSession, tg_id: int, active: bool) -> bool:
 
 async def locked_until(session: AsyncSession, tg_id: int) -> datetime | None:
     user = await session.get(TgUser, tg_id)
-    if user is not None and user.bind_locked_until is not None and user.bind_locked_until > now_cn():
+    if user is not None and user.bind_locked_until is not None and user.bind_locked_until > clock_of(session).now():
         return user.bind_locked_until
     return None
 
@@ -177,7 +177,7 @@ async def start_flow(session: AsyncSession, tg_id: int) -> None:
     user.bind_step = STEP_NAME
     user.bind_name_enc = None
     user.bind_identity_key = None
-    user.bind_expires_at = now_cn() + FLOW_TTL
+    user.bind_expires_at = clock_of(session).now() + FLOW_TTL
     user.awaiting = None
 
 
@@ -190,11 +190,11 @@ async def clear_flow(session: AsyncSession, tg_id: int) -> None:
         user.bind_expires_at = None
 
 
-def flow_step(user: TgUser | None) -> str | None:
+def flow_step(user: TgUser | None, now: datetime) -> str | None:
     """The step the user is at, or None (no flow, or it expired)."""
     if user is None or user.bind_step is None:
         return None
-    if user.bind_expires_at is None or user.bind_expires_at < now_cn():
+    if user.bind_expires_at is None or user.bind_expires_at < now:
         return None
     return user.bind_step
 
@@ -206,19 +206,19 @@ def normalize_name(name: str) -> str:
 async def flow_name(session: AsyncSession, vault: Vault, user: TgUser, name: str) -> None:
     user.bind_name_enc = vault.encrypt(normalize_name(name), "flow.name")
     user.bind_step = STEP_ID
-    user.bind_expires_at = now_cn() + FLOW_TTL
+    user.bind_expires_at = clock_of(session).now() + FLOW_TTL
 
 
 async def flow_id_number(session: AsyncSession, vault: Vault, user: TgUser, raw: str) -> bool:
     """Record the typed ID number (only its blind index); False when it is not a valid number."""
     try:
-        number = check_id_number(raw)
+        number = check_id_number(raw, clock_of(session).today())
         key = vault.identity_index("1", number)
     except InvalidIdNumber:
         return False
     user.bind_identity_key = key
     user.bind_step = STEP_PHONE
-    user.bind_expires_at = now_cn() + FLOW_TTL
+    user.bind_expires_at = clock_of(session).now() + FLOW_TTL
     return True
 
 
@@ -244,7 +244,7 @@ async def flow_match(session: AsyncSession, vault: Vault, user: TgUser, phone: s
 
 async def record_failure(session: AsyncSession, tg_id: int) -> tuple[datetime | None, int]:
     """Count a failed attempt: (the lock end if this failure locks the flow, attempts left)."""
-    now = now_cn()
+    now = clock_of(session).now()
     session.add(BindFailure(telegram_user_id=tg_id, at=now))
     await session.flush()
     recent = (
@@ -273,7 +273,7 @@ async def mark_list(session: AsyncSession, identity_key: bytes, list_id: int, *,
     ).scalar_one_or_none()
     if inv is None:
         return None
-    now = now_cn()
+    now = clock_of(session).now()
     if disputed:
         inv.disputed_at = now
         inv.confirmed_at = None

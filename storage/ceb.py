@@ -561,12 +561,13 @@ _TAX_STATUS_FIELDS = frozenset("guid returnTime invtNo taxNo status entDutyNo as
 _ENVELOPE = frozenset({"BaseTransfer", "BaseSubscribe", "ExtendMessage"})
 
 
-def _buyer_id_number(fields: _Fields, id_type: str) -> str:
+def _buyer_id_number(fields: _Fields, id_type: str, declared: date) -> str:
     raw = fields.text("buyerIdNumber", 60)
     if id_type != "1":
         return raw
     try:
-        return check_id_number(raw)
+        # The buyer was born before the order was declared: the message's own time, not ours.
+        return check_id_number(raw, declared)
     except (InvalidIdNumber, ValueError):
         # from None: the original exception may quote the number.
         raise CebRejected(f"{fields.where}: invalid buyer ID number") from None
@@ -574,10 +575,13 @@ def _buyer_id_number(fields: _Fields, id_type: str) -> str:
 
 def _inventory_head(f: _Fields) -> dict[str, object]:
     id_type = f.choice("buyerIdType", ("1", "2"))
+    guid = f.guid()
+    app_type = f.choice("appType", ("1", "2", "3"))
+    app_time = f.datetime14("appTime")
     return {
-        "guid": f.guid(),
-        "app_type": f.choice("appType", ("1", "2", "3")),
-        "app_time": f.datetime14("appTime"),
+        "guid": guid,
+        "app_type": app_type,
+        "app_time": app_time,
         "app_status": f.choice("appStatus", ("1", "2")),
         "order_no": f.text("orderNo", 60),
         "ebp_code": f.text("ebpCode", 18),
@@ -598,7 +602,7 @@ def _inventory_head(f: _Fields) -> dict[str, object]:
         "port_code": f.matching("portCode", _CUSTOMS, "4-digit customs code"),
         "ie_date": f.date8("ieDate"),
         "buyer_id_type": id_type,
-        "buyer_id_number": _buyer_id_number(f, id_type),
+        "buyer_id_number": _buyer_id_number(f, id_type, app_time.date()),
         "buyer_name": f.text("buyerName", 60),
         "buyer_telephone": f.text("buyerTelephone", 30),
         "consignee_address": f.text("consigneeAddress", 200),

@@ -25,6 +25,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.domain.clock import Clock
+
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 10_000
@@ -34,6 +36,13 @@ T = TypeVar("T")
 
 class DatabaseError(Exception):
     """The database is unusable (wrong settings, unreachable, or not configured as required)."""
+
+
+def clock_of(session: Session | AsyncSession) -> Clock:
+    """The clock of the database this session belongs to (`Database(clock=...)`)."""
+    clock = session.info.get("clock")
+    assert isinstance(clock, Clock), "a session made outside Database has no clock"
+    return clock
 
 
 def _sqlite_engine(url: str, begin: str, **kw: Any) -> AsyncEngine:
@@ -101,10 +110,18 @@ class Database:
     BEGIN IMMEDIATE while readers should not take the write lock; on PostgreSQL they share one.
     SQLite has a third, synchronous write engine (`sync_write_engine`, None on PostgreSQL) for
     `run_write`, used only from this database's own writer thread.
+
+    The clock is the application's one clock: column defaults (`created_at` and the like) read it
+    through the engines' execution options, storage functions through `clock_of(session)`.
     """
 
-    def __init__(self, url: str, *, echo: bool = False, connect_args: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, url: str, *, clock: Clock, echo: bool = False, connect_args: dict[str, Any] | None = None
+    ) -> None:
         self.url = url
+        self.clock = clock
+        options = {"clock": clock}
+        info = {"clock": clock}
         self.is_sqlite = make_url(url).get_backend_name() == "sqlite"
         self.sync_write_engine: Engine | None = None
         self._sync_write: sessionmaker[Session] | None = None
@@ -112,20 +129,25 @@ class Database:
         self._sync_read: sessionmaker[Session] | None = None
         self._writer: ThreadPoolExecutor | None = None
         if self.is_sqlite:
-            self.write_engine = _sqlite_engine(url, "BEGIN IMMEDIATE", echo=echo)
-            self.read_engine = _sqlite_engine(url, "BEGIN", echo=echo)
-            self.sync_write_engine = _sqlite_sync_engine(url, "BEGIN IMMEDIATE", echo=echo)
-            self._sync_write = sessionmaker(self.sync_write_engine, expire_on_commit=False)
+            self.write_engine = _sqlite_engine(url, "BEGIN IMMEDIATE", echo=echo, execution_options=options)
+            self.read_engine = _sqlite_engine(url, "BEGIN", echo=echo, execution_options=options)
+            self.sync_write_engine = _sqlite_sync_engine(url, "BEGIN IMMEDIATE", echo=echo, execution_options=options)
+            self._sync_write = sessionmaker(self.sync_write_engine, expire_on_commit=False, info=info)
             # Reads for the handlers, run inline on the event loop's thread (see run_read).
-            self.sync_read_engine = _sqlite_sync_engine(url, None, echo=echo)
-            self._sync_read = sessionmaker(self.sync_read_engine, expire_on_commit=False)
+            self.sync_read_engine = _sqlite_sync_engine(url, None, echo=echo, execution_options=options)
+            self._sync_read = sessionmaker(self.sync_read_engine, expire_on_commit=False, info=info)
         else:
             self.write_engine = create_async_engine(
-                url, echo=echo, pool_pre_ping=True, hide_parameters=True, connect_args=connect_args or {}
+                url,
+                echo=echo,
+                pool_pre_ping=True,
+                hide_parameters=True,
+                connect_args=connect_args or {},
+                execution_options=options,
             )
             self.read_engine = self.write_engine
-        self._write = async_sessionmaker(self.write_engine, expire_on_commit=False)
-        self._read = async_sessionmaker(self.read_engine, expire_on_commit=False)
+        self._write = async_sessionmaker(self.write_engine, expire_on_commit=False, info=info)
+        self._read = async_sessionmaker(self.read_engine, expire_on_commit=False, info=info)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache, partial, wraps
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import (
@@ -246,9 +247,12 @@ class _InsertOrSkip:
 
     def run(self, conn: Connection, **values: Any) -> bool:
         """Whether the row was inserted."""
+        # A callable default gets what an execution context would give it: the engine's options
+        # (the clock for `created_at`).
+        context = SimpleNamespace(execution_options=conn.get_execution_options())
         for name, default in self.defaults.items():
             if name not in values:
-                values[name] = default.arg(None) if default.is_callable else default.arg  # type: ignore[operator]
+                values[name] = default.arg(context) if default.is_callable else default.arg  # type: ignore[operator]
         return bool(conn.execute(self.statement, values).rowcount)
 
 

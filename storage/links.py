@@ -10,7 +10,7 @@ from datetime import timedelta
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.domain.clock import now_cn
+from storage.db import clock_of
 from storage.models import Account, LinkToken
 from storage.vault import Vault
 
@@ -39,7 +39,7 @@ async def issue_token(
     if account_pk is None:
         raise UnknownAccount(account_id)
     token = secrets.token_urlsafe(TOKEN_BYTES)
-    now = now_cn()
+    now = clock_of(session).now()
     # A new link voids the account's older unused ones: only the latest is valid.
     await session.execute(
         update(LinkToken)
@@ -61,7 +61,7 @@ async def issue_token(
 async def redeem_token(session: AsyncSession, vault: Vault, token: str, telegram_user_id: int) -> Redemption:
     """Mark the token used by this user, race-safely (one conditional UPDATE)."""
     digest = vault.token_hash(token)
-    now = now_cn()
+    now = clock_of(session).now()
     result = await session.execute(
         update(LinkToken)
         .where(LinkToken.token_hash == digest, LinkToken.used_at.is_(None), LinkToken.expires_at > now)

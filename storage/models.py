@@ -31,9 +31,12 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
-from bot.domain.clock import now_cn
-
 _SCALE = Decimal(100000)
+
+
+def _clock_now(context: Any) -> datetime:
+    """Column default: "now" from the clock the Database put in its engines' execution options."""
+    return context.execution_options["clock"].now()  # type: ignore[no-any-return]
 
 
 class Dec5(TypeDecorator[Decimal]):
@@ -88,8 +91,8 @@ class Account(Base):
     name_enc: Mapped[bytes] = mapped_column(LargeBinary)
     id_number_enc: Mapped[bytes] = mapped_column(LargeBinary)
     phone_enc: Mapped[bytes] = mapped_column(LargeBinary)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=now_cn)
-    updated_at: Mapped[datetime] = mapped_column(DateTime, default=now_cn, onupdate=now_cn)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=_clock_now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=_clock_now, onupdate=_clock_now)
 
 
 class TgUser(Base):
@@ -113,7 +116,7 @@ class TgUser(Base):
     # fingerprint and the term lives here.
     search_term: Mapped[str | None] = mapped_column(String(64))
     awaiting: Mapped[str | None] = mapped_column(String(80))
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=now_cn)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=_clock_now)
 
 
 class BindFailure(Base):
@@ -122,7 +125,7 @@ class BindFailure(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     telegram_user_id: Mapped[int] = mapped_column(BigInteger)
-    at: Mapped[datetime] = mapped_column(DateTime, default=now_cn)
+    at: Mapped[datetime] = mapped_column(DateTime, default=_clock_now)
 
 
 class Binding(Base):
@@ -144,7 +147,7 @@ class Binding(Base):
     notify_status: Mapped[bool] = mapped_column(Boolean, default=True)
     notify_quota: Mapped[bool] = mapped_column(Boolean, default=True)
     notify_suspicious: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=now_cn)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=_clock_now)
 
     account: Mapped[Account] = relationship(lazy="joined")
 
@@ -156,7 +159,7 @@ class LinkToken(Base):
 
     token_hash: Mapped[bytes] = mapped_column(Key, primary_key=True)
     account_pk: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=now_cn)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=_clock_now)
     expires_at: Mapped[datetime] = mapped_column(DateTime)
     used_at: Mapped[datetime | None] = mapped_column(DateTime)
     used_by: Mapped[int | None] = mapped_column(BigInteger)
@@ -217,7 +220,7 @@ class Inventory(Base):
     cancelled: Mapped[bool] = mapped_column(Boolean, default=False)  # CEB621 appType 3
     disputed_at: Mapped[datetime | None] = mapped_column(DateTime)
     confirmed_at: Mapped[datetime | None] = mapped_column(DateTime)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=now_cn)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=_clock_now)
 
     lines: Mapped[list[InventoryLine]] = relationship(
         order_by="InventoryLine.gnum", cascade="all, delete-orphan", lazy="selectin"
@@ -263,7 +266,7 @@ class Receipt(Base):
     return_status: Mapped[int] = mapped_column(Integer)
     return_time: Mapped[datetime] = mapped_column(DateTime)
     return_info: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=now_cn)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=_clock_now)
 
 
 class TaxSlip(Base):
@@ -296,7 +299,7 @@ class TaxSlip(Base):
     logistics_no: Mapped[str | None] = mapped_column(String(60))
     customs_code: Mapped[str | None] = mapped_column(String(4))
     ebc_code: Mapped[str | None] = mapped_column(String(18))
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=now_cn)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=_clock_now)
 
     lines: Mapped[list[TaxLine]] = relationship(
         order_by="TaxLine.gnum", cascade="all, delete-orphan", lazy="selectin"
@@ -330,7 +333,7 @@ class TaxStatusEvent(Base):
     ent_duty_no: Mapped[str | None] = mapped_column(String(60))
     return_time: Mapped[datetime] = mapped_column(DateTime)
     source: Mapped[str] = mapped_column(String(8))
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=now_cn)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=_clock_now)
 
 
 class IngestedMessage(Base):
@@ -343,7 +346,7 @@ class IngestedMessage(Base):
     sha256: Mapped[bytes] = mapped_column(Key, unique=True)
     msg_type: Mapped[str] = mapped_column(String(8))
     source: Mapped[str] = mapped_column(String(8))
-    received_at: Mapped[datetime] = mapped_column(DateTime, default=now_cn)
+    received_at: Mapped[datetime] = mapped_column(DateTime, default=_clock_now)
 
 
 # -- notifications ---------------------------------------------------------------------------------
@@ -364,10 +367,10 @@ class Outbox(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     status: Mapped[str] = mapped_column(String(10), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime] = mapped_column(DateTime, default=now_cn)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime, default=_clock_now)
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_until: Mapped[datetime | None] = mapped_column(DateTime)
     last_error: Mapped[str | None] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=now_cn)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=_clock_now)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime)
     tg_message_id: Mapped[int | None] = mapped_column(BigInteger)

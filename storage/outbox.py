@@ -19,8 +19,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from bot.domain.clock import now_cn
 from bot.domain.records import NOTIFY_QUOTA, NOTIFY_SUSPICIOUS, NOTIFY_TAX_NEW, NOTIFY_TAX_STATUS
+from storage.db import clock_of
 from storage.models import Account, Binding, Outbox
 
 NEW_TAX = NOTIFY_TAX_NEW
@@ -204,7 +204,7 @@ async def claim_due(
     disjoint rows without waiting for each other. SQLite: write transactions already run one at a
     time (BEGIN IMMEDIATE); the UPDATE repeats the due condition as a compare-and-set anyway.
     """
-    now = now or now_cn()
+    now = now or clock_of(session).now()
     pick = (
         select(Outbox.id)
         .join(Binding, Binding.id == Outbox.binding_id)
@@ -247,7 +247,7 @@ async def mark_sent(
         .where(_held(outbox_id, worker_id))
         .values(
             status=SENT,
-            sent_at=now or now_cn(),
+            sent_at=now or clock_of(session).now(),
             tg_message_id=tg_message_id,
             attempts=Outbox.attempts + 1,
             lease_owner=None,
@@ -271,7 +271,7 @@ async def mark_sent_many(
         .where(Outbox.id.in_(list(message_ids)), Outbox.status == SENDING, Outbox.lease_owner == worker_id)
         .values(
             status=SENT,
-            sent_at=now or now_cn(),
+            sent_at=now or clock_of(session).now(),
             attempts=Outbox.attempts + 1,
             tg_message_id=case(message_ids, value=Outbox.id),
             lease_owner=None,
@@ -356,6 +356,6 @@ async def requeue_blocked(session: AsyncSession, telegram_user_id: int) -> int:
     result = await session.execute(
         update(Outbox)
         .where(Outbox.binding_id.in_(binding_ids), Outbox.status == BLOCKED)
-        .values(status=PENDING, next_attempt_at=now_cn(), lease_owner=None, lease_until=None)
+        .values(status=PENDING, next_attempt_at=clock_of(session).now(), lease_owner=None, lease_until=None)
     )
     return int(result.rowcount)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from bot.domain.clock import now_cn
+from bot.domain.clock import CN_TZ, Clock
 from storage.vault import Vault
 
 _PURPOSE = "quarantine"
@@ -29,13 +29,14 @@ class QuarantineEntry:
 
 
 class Quarantine:
-    def __init__(self, folder: Path, vault: Vault) -> None:
+    def __init__(self, folder: Path, vault: Vault, clock: Clock) -> None:
         self.folder = folder
         self.vault = vault
+        self.clock = clock
 
     def put(self, data: bytes, reason: str, source: str) -> Path:
         self.folder.mkdir(parents=True, exist_ok=True)
-        at = now_cn()
+        at = self.clock.now()
         digest = hashlib.sha256(data).hexdigest()[:16]
         stem = f"{at:%Y%m%dT%H%M%S}-{digest}"
         blob = self.folder / (stem + SUFFIX)
@@ -58,7 +59,7 @@ class Quarantine:
                     name=blob.name,
                     reason=meta.get("reason", "?"),
                     source=meta.get("source", "?"),
-                    at=datetime.strptime(meta["at"], "%Y-%m-%d %H:%M:%S") if "at" in meta else now_cn(),
+                    at=datetime.strptime(meta["at"], "%Y-%m-%d %H:%M:%S") if "at" in meta else _mtime(blob),
                     size=int(meta.get("size", "0")),
                 )
             )
@@ -69,6 +70,11 @@ class Quarantine:
         if Path(name).name != name or not name.endswith(SUFFIX):
             raise FileNotFoundError(name)
         return self.vault.decrypt_bytes((self.folder / name).read_bytes(), _PURPOSE)
+
+
+def _mtime(path: Path) -> datetime:
+    """When the file was written, China time (a reason file that lost its `at` line)."""
+    return datetime.fromtimestamp(path.stat().st_mtime, CN_TZ).replace(tzinfo=None)
 
 
 def _write_private(path: Path, data: bytes) -> None:

@@ -12,13 +12,40 @@ from pathlib import Path
 
 import pytest
 
+from bot.domain.clock import Clock, parse_instant
 from storage.db import Database
 from storage.migrate import upgrade
 from storage.quarantine import Quarantine
 from storage.vault import Keys, Vault
+from tests.support.clock import NOW_ENV, test_clock
 
 POSTGRES_ENV = "SWBOT_TEST_POSTGRES_URL"
 TEST_SECRET = b"test-master-secret-0123456789-abcdefghijklmnop"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--now",
+        metavar="YYYY-MM-DD[THH:MM]",
+        help=f"run the suite as of this instant, China time (same as {NOW_ENV}); default: the real time",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    now = config.getoption("--now")
+    if now:
+        parse_instant(now)  # fail early on a bad value
+        os.environ[NOW_ENV] = now  # the helpers (and in-process CLI calls) read it from here
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"swbot clock: {test_clock()!r}"
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """The test's clock: pinned with --now / SWBOT_TEST_NOW, else the real one."""
+    return test_clock()
 
 
 @pytest.fixture
@@ -55,10 +82,11 @@ async def _postgres_problem(url: str) -> str | None:
     return problem
 
 
-async def make_database(backend: str, tmp_path: Path) -> tuple[Database, object]:
+async def make_database(backend: str, tmp_path: Path, clock: Clock | None = None) -> tuple[Database, object]:
     """A migrated database and a cleanup callback."""
+    clock = clock or test_clock()
     if backend == "sqlite":
-        db = Database(f"sqlite+aiosqlite:///{tmp_path / 'test.db'}")
+        db = Database(f"sqlite+aiosqlite:///{tmp_path / 'test.db'}", clock=clock)
         await db.check()
         await upgrade(db)
 
@@ -79,7 +107,7 @@ async def make_database(backend: str, tmp_path: Path) -> tuple[Database, object]
     conn = await asyncpg.connect(dsn)
     await conn.execute(f'CREATE SCHEMA "{schema}"')
     await conn.close()
-    db = Database(url, connect_args={"server_settings": {"search_path": schema}})
+    db = Database(url, clock=clock, connect_args={"server_settings": {"search_path": schema}})
     await db.check()
     await upgrade(db)
 
@@ -93,8 +121,8 @@ async def make_database(backend: str, tmp_path: Path) -> tuple[Database, object]
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
-    database, cleanup = await make_database(request.param, tmp_path)
+async def db(request: pytest.FixtureRequest, tmp_path: Path, clock: Clock) -> AsyncIterator[Database]:
+    database, cleanup = await make_database(request.param, tmp_path, clock)
     try:
         yield database
     finally:
@@ -102,8 +130,8 @@ async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Da
 
 
 @pytest.fixture
-async def sqlite_db(tmp_path: Path) -> AsyncIterator[Database]:
-    database, cleanup = await make_database("sqlite", tmp_path)
+async def sqlite_db(tmp_path: Path, clock: Clock) -> AsyncIterator[Database]:
+    database, cleanup = await make_database("sqlite", tmp_path, clock)
     try:
         yield database
     finally:
@@ -111,8 +139,8 @@ async def sqlite_db(tmp_path: Path) -> AsyncIterator[Database]:
 
 
 @pytest.fixture
-def quarantine(tmp_path: Path, vault: Vault) -> Quarantine:
-    return Quarantine(tmp_path / "quarantine", vault)
+def quarantine(tmp_path: Path, vault: Vault, clock: Clock) -> Quarantine:
+    return Quarantine(tmp_path / "quarantine", vault, clock)
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.app import build_application
+from bot.domain.clock import Clock
 from bot.runtime import BotApp, Services
 from bot.sandbox.core import BotApiCore
 from bot.sandbox.request import InProcessRequest
@@ -18,6 +19,7 @@ from storage.links import issue_token
 from storage.migrate import upgrade
 from storage.quarantine import Quarantine
 from storage.vault import Vault
+from tests.support.clock import test_clock
 
 TOKEN = "123456:TEST-token"
 SECRET = "x" * 48
@@ -67,10 +69,11 @@ def make_settings(tmp: Path, **extra: object) -> Settings:
     )
 
 
-async def start_harness(tmp: Path, core: BotApiCore | None = None) -> Harness:
-    core = core or BotApiCore()
+async def start_harness(tmp: Path, core: BotApiCore | None = None, clock: Clock | None = None) -> Harness:
+    clock = clock or test_clock()
+    core = core or BotApiCore(clock=clock)
     settings = make_settings(tmp)
-    db = Database(settings.db_url)
+    db = Database(settings.db_url, clock=clock)
     await db.check()
     await upgrade(db)
     vault = Vault(settings.keys())
@@ -81,7 +84,9 @@ async def start_harness(tmp: Path, core: BotApiCore | None = None) -> Harness:
     await app.initialize()
     assert app.post_init is not None
     await app.post_init(app)
-    ingestor = Ingestor(db, vault, Quarantine(settings.quarantine_dir, vault), max_bytes=settings.max_message_bytes)
+    ingestor = Ingestor(
+        db, vault, Quarantine(settings.quarantine_dir, vault, clock), max_bytes=settings.max_message_bytes
+    )
     return Harness(core, app, services, ingestor)
 
 

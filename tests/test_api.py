@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,10 @@ from storage.links import redeem_token
 from storage.models import Account, Base
 from storage.quarantine import Quarantine
 from storage.vault import Vault
+from tests.support.clock import test_clock
+
+pytestmark = pytest.mark.dates  # also run as of other dates (CI: --now)
+
 
 KEY = "operator-api-key-0123456789abcdef"
 SAMPLES = Path(__file__).parent / "ceb_samples"
@@ -51,7 +54,7 @@ class Api:
     quarantine: Quarantine
 
     def headers(self, body: bytes, *, ts: int | None = None, key: str = KEY) -> dict[str, str]:
-        ts = int(time.time()) if ts is None else ts
+        ts = int(self.db.clock.timestamp()) if ts is None else ts
         return {TIMESTAMP_HEADER: str(ts), SIGNATURE_HEADER: sign(key.encode(), ts, body)}
 
     async def post(self, path: str, body: bytes, headers: dict[str, str] | None = None) -> tuple[int, Any]:
@@ -62,7 +65,7 @@ class Api:
 
 
 async def serve(db: Database, vault: Vault, settings: Settings) -> tuple[Any, int]:
-    quarantine = Quarantine(settings.quarantine_dir, vault)
+    quarantine = Quarantine(settings.quarantine_dir, vault, test_clock())
     ingestor = Ingestor(db, vault, quarantine, max_bytes=settings.max_message_bytes)
 
     async def username() -> str:
@@ -77,7 +80,9 @@ async def api(db: Database, vault: Vault, tmp_path: Path) -> AsyncIterator[Api]:
     settings = api_settings(tmp_path, max_message_bytes=64 * 1024)
     runner, port = await serve(db, vault, settings)
     async with aiohttp.ClientSession() as session:
-        yield Api(f"http://127.0.0.1:{port}", session, db, vault, Quarantine(settings.quarantine_dir, vault))
+        yield Api(
+            f"http://127.0.0.1:{port}", session, db, vault, Quarantine(settings.quarantine_dir, vault, test_clock())
+        )
     await stop_api(runner)
 
 
@@ -118,7 +123,7 @@ async def test_rejected_message_is_quarantined(api: Api) -> None:
 
 
 def _tamper(api: Api) -> dict[str, Callable[[bytes], dict[str, str]]]:
-    now = int(time.time())
+    now = int(api.db.clock.timestamp())
     return {
         "wrong key": lambda b: api.headers(b, key="another-key-0123456789abcdef"),
         "signed another body": lambda b: api.headers(b + b" "),
@@ -147,7 +152,7 @@ async def test_unauthenticated_requests_change_nothing(api: Api) -> None:
 
 
 async def test_a_timestamp_inside_the_window_is_accepted(api: Api) -> None:
-    status, _ = await api.post("/v1/messages", LIST_XML, api.headers(LIST_XML, ts=int(time.time()) - 290))
+    status, _ = await api.post("/v1/messages", LIST_XML, api.headers(LIST_XML, ts=int(api.db.clock.timestamp()) - 290))
     assert status == 200
 
 
@@ -218,7 +223,7 @@ async def test_healthz_needs_no_signature(api: Api) -> None:
 
 
 async def test_healthz_reports_an_unreachable_database(vault: Vault, tmp_path: Path) -> None:
-    broken = Database(f"sqlite+aiosqlite:///{tmp_path / 'missing-dir' / 'x.db'}")
+    broken = Database(f"sqlite+aiosqlite:///{tmp_path / 'missing-dir' / 'x.db'}", clock=test_clock())
     runner, port = await serve(broken, vault, api_settings(tmp_path))
     try:
         async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{port}/healthz") as r:

@@ -12,6 +12,8 @@ from bot import callbacks as cb
 from bot.domain import cbec
 from bot.domain.records import NOTIFY_KINDS, DateRange
 
+pytestmark = pytest.mark.dates  # also run as of other dates (CI: --now)
+
 # ---------------------------------------------------------------- strategies
 
 tags = st.one_of(st.just(cb.UNBOUND), st.from_regex(r"[A-Za-z0-9]{6}", fullmatch=True))
@@ -34,6 +36,7 @@ tax_lists = st.builds(cb.TaxList, st.sampled_from([None, *cbec.TAX_SLIP_STATUSES
 clearance_lists = st.builds(
     cb.ClearanceList, st.sampled_from([None, *cbec.STATUS_GROUPS]), date_filters(), pages, fingerprints
 )
+
 quota_details = st.builds(cb.QuotaDetails, years, pages)
 months = st.tuples(years, st.integers(1, 12))
 

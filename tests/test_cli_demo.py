@@ -11,7 +11,6 @@ import pytest
 
 from bot import cli
 from bot.demo import DemoSummary, generate
-from bot.domain.clock import today_cn
 from bot.domain.records import ListFilter, TaxFilter
 from bot.settings import load_settings
 from storage import queries
@@ -20,6 +19,9 @@ from storage.db import Database
 from storage.ingest import ACCEPTED, Ingestor, iter_paths
 from storage.quarantine import Quarantine
 from storage.vault import Vault
+from tests.support.clock import test_clock
+
+pytestmark = pytest.mark.dates  # also run as of other dates (CI: --now)
 
 CONSUMERS, SEED = 30, 7
 
@@ -43,11 +45,14 @@ async def check_expectations(db: Database, vault: Vault, summary: DemoSummary) -
 def test_demo_data_end_to_end_through_the_cli(
     cli_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+
     out = tmp_path / "demo"
-    assert cli.main(["demo-data", "--out", str(out), "--consumers", str(CONSUMERS), "--seed", str(SEED)]) == 0
+    today = test_clock().today()
+    args = ["demo-data", "--out", str(out), "--consumers", str(CONSUMERS), "--seed", str(SEED)]
+    assert cli.main([*args, "--today", today.isoformat()]) == 0
     printed = capsys.readouterr().out.splitlines()
     # the generator's own summary, for the same arguments and day, to compare with
-    summary = generate(tmp_path / "again", consumers=CONSUMERS, seed=SEED, today=today_cn())
+    summary = generate(tmp_path / "again", consumers=CONSUMERS, seed=SEED, today=today)
     assert printed[-1] == (
         f"accounts={summary.accounts} lists={summary.lists} receipts={summary.receipts} "
         f"tax_slips={summary.tax_slips} tax_statuses={summary.tax_statuses} files={summary.files}"
@@ -67,7 +72,7 @@ def test_demo_data_end_to_end_through_the_cli(
     settings = load_settings()
 
     async def verify() -> None:
-        db = Database(settings.db_url)
+        db = Database(settings.db_url, clock=test_clock())
         try:
             await check_expectations(db, Vault(settings.keys()), summary)
             from sqlalchemy import func, select

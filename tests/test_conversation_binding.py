@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import date, timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select, update
 
-from bot.domain.clock import now_cn
 from bot.domain.identity import make_id_number, mask_id_number, mask_name
 from storage import links
 from storage.models import BindFailure, Binding, LinkToken, Outbox, TgUser
@@ -25,6 +25,8 @@ from tests.test_conversation_support import (
     harness_fixture,  # noqa: F401 (fixture)
     who,
 )
+
+pytestmark = pytest.mark.dates  # also run as of other dates (CI: --now)
 
 MISMATCH = "❌ These details do not match a Single Window account."
 LOCKED = "⛔ Too many attempts. Binding in this chat is locked until"
@@ -70,7 +72,7 @@ async def test_expired_used_unknown_and_malformed_tokens_each_get_a_clear_messag
     async with h.db.write() as s:
         await s.execute(
             update(LinkToken).where(LinkToken.token_hash == h.vault.token_hash(expired))
-            .values(expires_at=now_cn() - timedelta(seconds=1))
+            .values(expires_at=h.db.clock.now() - timedelta(seconds=1))
         )  # fmt: skip
     used = await h.link(other)
     async with h.db.write() as s:
@@ -205,7 +207,7 @@ async def test_five_failures_lock_the_in_chat_flow_for_24_hours(h: Harness, demo
     assert "You can still bind with the link from the Single Window portal." in c.visible_text()
     async with h.db.read() as s:
         until = (await s.execute(select(TgUser.bind_locked_until).where(TgUser.telegram_user_id == 1014))).scalar_one()
-    assert timedelta(hours=23, minutes=59) < until - now_cn() <= timedelta(hours=24)
+    assert timedelta(hours=23, minutes=59) < until - h.db.clock.now() <= timedelta(hours=24)
     # Locked: even the right details cannot be tried, and the flow does not start.
     await c.send("/bind")
     assert c.visible_text().startswith(LOCKED)
@@ -222,7 +224,7 @@ async def test_five_failures_lock_the_in_chat_flow_for_24_hours(h: Harness, demo
         await s.execute(
             update(TgUser)
             .where(TgUser.telegram_user_id == 1014)
-            .values(bind_locked_until=now_cn() - timedelta(seconds=1))
+            .values(bind_locked_until=h.db.clock.now() - timedelta(seconds=1))
         )
     await c.send("/bind")
     assert "Step 1 of 3 · Name" in c.visible_text()
@@ -246,7 +248,7 @@ async def test_failures_older_than_24_hours_do_not_count(h: Harness, demo: DemoD
         await _flow(c, person.name, person.id_number)
         await c.share_contact(someone.phone)
     async with h.db.write() as s:
-        await s.execute(update(BindFailure).values(at=now_cn() - timedelta(hours=24, minutes=1)))
+        await s.execute(update(BindFailure).values(at=h.db.clock.now() - timedelta(hours=24, minutes=1)))
     await _flow(c, person.name, person.id_number)
     await c.share_contact(someone.phone)
     assert c.visible_text().splitlines()[-1] == "4 attempts left today."

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from bot.demo import generate
-from bot.domain.clock import today_cn
+from bot.domain.clock import Clock
 from bot.sandbox.client import SandboxClient
 from bot.sandbox.core import BotApiCore
 from bot.sandbox.server import SandboxServer
@@ -73,15 +73,19 @@ async def test_swbot_run_as_a_process_binds_queries_and_stops_on_sigterm(tmp_pat
         "PYTHONUNBUFFERED": "1",
     }
     demo = tmp_path / "demo"
+    # `swbot run` in a process of its own runs on the real clock (a pinned test run cannot reach it),
+    # so the data is made as of the real day too.
+    today = Clock.system().today()
     # -- the data, prepared with the CLI
-    r = swbot("demo-data", "--out", str(demo), "--consumers", str(CONSUMERS), "--seed", str(SEED), env=env)
+    r = swbot("demo-data", "--out", str(demo), "--consumers", str(CONSUMERS), "--seed", str(SEED),
+              "--today", today.isoformat(), env=env)
     assert r.returncode == 0, r.stderr
     r = swbot("accounts", "import", str(demo / "accounts.csv"), env=env)
     assert r.returncode == 0 and r.stdout.strip().splitlines()[-1] == f"imported={CONSUMERS} updated=0 rejected=0"
     r = swbot("ingest", str(demo / "ceb"), env=env)
     assert r.returncode == 0, r.stdout[-2000:]
     assert re.fullmatch(r"accepted=\d+ duplicate=0 rejected=0", r.stdout.strip().splitlines()[-1])
-    summary = generate(tmp_path / "again", consumers=CONSUMERS, seed=SEED, today=today_cn())  # same data, in memory
+    summary = generate(tmp_path / "again", consumers=CONSUMERS, seed=SEED, today=today)  # same data, in memory
     busy = max(summary.expectations, key=lambda e: e.tax_slips)
     second = next(e for e in summary.expectations if e.account_id != busy.account_id and e.lists)
     r = swbot("link", busy.account_id, env=env)  # no SWBOT_BOT_USERNAME: asks getMe of the stand-in
@@ -106,7 +110,7 @@ async def test_swbot_run_as_a_process_binds_queries_and_stops_on_sigterm(tmp_pat
         assert "✅ Bound" in "\n".join(x.text for x in ann.messages())
         assert ann.labels() == ["💳 Quota", "🧾 Tax slips", "📦 Clearance", "⚙️ Settings", "❓ Help"]
         await ann.tap("💳 Quota", until=ann.made("editMessageText"))
-        year = today_cn().year
+        year = today.year
         assert f"Consumed: {money(busy.consumed[year])}" in ann.visible_text()
         await ann.send("/tax", until=showing(ann, "tax slips"))
         assert f"{busy.tax_slips} tax slips" in ann.visible_text()

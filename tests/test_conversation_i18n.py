@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 
-from bot.domain.clock import today_cn
 from storage.models import TgUser
 from tests.harness import Harness
 from tests.test_conversation_support import (
@@ -17,6 +16,8 @@ from tests.test_conversation_support import (
     harness_fixture,  # noqa: F401 (fixture)
 )
 
+pytestmark = pytest.mark.dates  # also run as of other dates (CI: --now)
+
 ZH_MENU = ["💳 个人额度", "🧾 税单", "📦 通关", "⚙️ 设置", "❓ 帮助"]
 EN_MENU = ["💳 Quota", "🧾 Tax slips", "📦 Clearance", "⚙️ Settings", "❓ Help"]
 
@@ -26,6 +27,7 @@ EN_MENU = ["💳 Quota", "🧾 Tax slips", "📦 Clearance", "⚙️ Settings", 
     [("zh-hans", True), ("zh", True), ("zh-TW", True), (None, True), ("en", False), ("en-US", False),
      ("ru", False), ("de", False)],
 )  # fmt: skip
+
 async def test_telegram_language_code_decides_before_a_choice(h: Harness, code: str | None, chinese: bool) -> None:
     c = h.client(3001, "Uma", code)
     await c.send("/start")
@@ -66,7 +68,7 @@ async def test_settings_switch_changes_every_screen(h: Harness) -> None:
     await c.tap("🏠 菜单")
     assert c.visible_text().startswith("🏠 主菜单") and c.labels() == ZH_MENU
     await c.tap("💳 个人额度")
-    year = today_cn().year
+    year = h.db.clock.today().year
     text = c.visible_text()
     assert text.startswith(f"💳 个人额度 · {year}")
     assert "年度限值：¥26,000.00" in text and "已消费：¥" in text and "可用额度：¥" in text

@@ -7,6 +7,7 @@ import logging
 import random
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from bot import callbacks as cb
@@ -31,6 +32,8 @@ from tests.test_conversation_support import (
     identity_key_of,
     who,
 )
+
+pytestmark = pytest.mark.dates  # also run as of other dates (CI: --now)
 
 SHOWS = ("sendMessage", "editMessageText", "editMessageReplyMarkup")
 

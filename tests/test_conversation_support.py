@@ -18,7 +18,6 @@ import tempfile
 import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -27,13 +26,16 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.demo import AccountExpectation, DemoSummary, generate
-from bot.domain.clock import today_cn
 from bot.i18n import get_translator
 from bot.sandbox.client import SandboxClient
 from bot.sandbox.models import MessageView
 from storage.accounts import import_accounts
 from storage.models import Account, Binding, Inventory, InventoryLine, TaxSlip
 from tests.harness import Harness, start_harness, stop_harness
+from tests.support.clock import test_clock
+
+pytestmark = pytest.mark.dates  # also run as of other dates (CI: --now)
+
 
 DEMO_CONSUMERS = 4
 DEMO_SEED = 7
@@ -78,7 +80,7 @@ def demo_db() -> DemoDB:
     atexit.register(shutil.rmtree, root, True)
     demo_dir, folder = root / "demo", root / "db"
     folder.mkdir()
-    summary = generate(demo_dir, consumers=DEMO_CONSUMERS, seed=DEMO_SEED, today=today_cn())
+    summary = generate(demo_dir, consumers=DEMO_CONSUMERS, seed=DEMO_SEED, today=test_clock().today())
 
     async def build() -> None:
         h = await start_harness(folder)
@@ -250,4 +252,4 @@ async def test_demo_data_holds_the_scenarios_the_conversation_tests_need(h: Harn
     # Distinct identities: nothing in a test can pass by mixing two people up.
     names = [e.name for e in demo.summary.expectations]
     assert len(set(names)) == len(names)
-    assert demo.summary.today == date.today() or abs((demo.summary.today - date.today()).days) <= 1
+    assert demo.summary.today == h.db.clock.today() or abs((demo.summary.today - h.db.clock.today()).days) <= 1

@@ -10,11 +10,11 @@ import re
 from datetime import date, datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 
+import pytest
 from sqlalchemy import select
 
 from bot.demo import product_named
 from bot.domain import cbec
-from bot.domain.clock import today_cn
 from bot.sandbox.client import Reaction, SandboxClient
 from storage.models import Inventory, TaxSlip
 from tests.harness import Harness
@@ -32,6 +32,8 @@ from tests.test_conversation_support import (
     money,
     who,
 )
+
+pytestmark = pytest.mark.dates  # also run as of other dates (CI: --now)
 
 ROW = re.compile(r"^(\d+)\. (.+)$")
 PAGE = re.compile(r"page (\d+)/(\d+)")
@@ -127,7 +129,7 @@ async def test_quota_every_year_against_the_generator(h: Harness, demo: DemoDB) 
     person = who(demo, account)
     c = await bound_client(h, 2001, account=account)
     await c.send("/quota")
-    today = today_cn()
+    today = h.db.clock.today()
     data_years = sorted({x.decl_year for x in await my_lists(h, account)})
     assert c.labels()[: len(data_years)] == [f"• {y} •" if y == today.year else str(y) for y in data_years]
     assert f"• {today.year} •" in c.labels()
@@ -141,9 +143,13 @@ async def test_quota_every_year_against_the_generator(h: Harness, demo: DemoDB) 
         assert text.splitlines()[0] == f"💳 Annual quota · {year}"
         assert f"Annual limit: {money(limit)}" in text and "CN¥26,000.00" in text
         assert f"Consumed: {money(consumed)}" in text
-        assert f"Available: {money(limit - consumed)}" in text
+        if consumed > limit:  # the heavy buyer's year: how far over, not a negative "available"
+            assert f"⚠️ Over the limit by {money(consumed - limit)}" in text
+            assert "Available" not in text
+        else:
+            assert f"Available: {money(limit - consumed)}" in text
         assert f"Counted lists: {person.counted[year]}" in text
-        filled = int((consumed / limit * 10).to_integral_value(rounding=ROUND_FLOOR))
+        filled = min(10, int((consumed / limit * 10).to_integral_value(rounding=ROUND_FLOOR)))
         assert "▓" * filled + "░" * (10 - filled) in text
         assert f"• {year} •" in c.labels()
         await c.tap("🏠 Menu")
@@ -188,7 +194,7 @@ async def test_quota_without_records_shows_zero(h: Harness) -> None:
     assert "Consumed: CN¥0.00" in text and "Available: CN¥26,000.00" in text and "Counted lists: 0" in text
     assert "░" * 10 in text
     await c.tap("📋 Consumption details")
-    assert f"No declarations counted toward the {today_cn().year} quota." in c.visible_text()
+    assert f"No declarations counted toward the {h.db.clock.today().year} quota." in c.visible_text()
     assert "▶" not in c.labels() and "◀" not in c.labels()  # one page: no pager
 
 
@@ -226,7 +232,7 @@ async def test_tax_list_date_presets(h: Harness) -> None:
     c = await bound_client(h, 2011, account=account)
     await c.send("/tax")
     seen_some = False
-    for label, (start, end) in presets(today_cn()).items():
+    for label, (start, end) in presets(h.db.clock.today()).items():
         await c.tap(label)
         assert f"✓ {label}" in c.labels()
         expected = [s.tax_no for s in slips if in_range(s.return_time, start, end)]
@@ -239,7 +245,7 @@ async def test_tax_list_date_presets(h: Harness) -> None:
     # Status and date combine.
     await c.tap("This year")
     await c.tap("Summarised")
-    start, end = presets(today_cn())["This year"]
+    start, end = presets(h.db.clock.today())["This year"]
     expected = [s.tax_no for s in slips if s.status == cbec.TAX_SUMMARISED and in_range(s.return_time, start, end)]
     assert (await collect_pages(c) if expected else []) == expected
 
@@ -255,7 +261,7 @@ async def test_tax_custom_range_on_the_calendar_across_months(h: Harness) -> Non
     await c.send("/tax")
     await c.tap("📅 Custom range")
     assert "📅 Pick the first day." in c.visible_text()
-    today = today_cn()
+    today = h.db.clock.today()
     months_back = (today.year - prev.year) * 12 + today.month - prev.month
     for _ in range(months_back):
         await c.tap("◀")
@@ -285,7 +291,7 @@ async def test_calendar_month_and_year_boundaries_and_leap_february(h: Harness) 
     c = await bound_client(h, 2013)
     await c.send("/tax")
     await c.tap("📅 Custom range")
-    today = today_cn()
+    today = h.db.clock.today()
     y, m = today.year, today.month
 
     def day_labels() -> list[str]:
@@ -411,7 +417,7 @@ async def test_clearance_list_groups_dates_paging_and_reset(h: Harness, demo: De
         assert f"✓ {label}" in c.labels()
         assert (await collect_pages(c) if expected else []) == expected, label
     await c.tap("All")
-    for label, (start, end) in presets(today_cn()).items():
+    for label, (start, end) in presets(h.db.clock.today()).items():
         await c.tap(label)
         expected = [x.pre_no for x in lists if in_range(x.app_time, start, end)]
         assert (await collect_pages(c) if expected else []) == expected, label
@@ -566,7 +572,7 @@ async def test_page_out_of_range_is_clamped(h: Harness) -> None:
     assert r.answer is not None and r.answer.text is None  # a normal tap, not "expired"
     assert f"page {pages}/{pages}" in c.visible_text()
     assert rows_on_screen(c) == [s.tax_no for s in slips[(pages - 1) * 5 :]]
-    await c.tap_data(cb.encode(cb.QuotaDetails(today_cn().year, 500), b.tag))
+    await c.tap_data(cb.encode(cb.QuotaDetails(h.db.clock.today().year, 500), b.tag))
     assert "📋 Consumption details" in c.visible_text() and "▶" not in c.labels()
     await c.tap_data(cb.encode(cb.ClearanceList(page=777), b.tag))
     lists = await my_lists(h, account)
@@ -576,7 +582,7 @@ async def test_page_out_of_range_is_clamped(h: Harness) -> None:
 
 async def test_reset_on_every_list_view(h: Harness) -> None:
     c = await bound_client(h, 2026)
-    year = today_cn().year
+    year = h.db.clock.today().year
     # Quota: another year → Reset → this year.
     await c.send("/quota")
     await c.tap(next(x for x in c.labels() if x.isdigit()))
@@ -647,20 +653,29 @@ async def test_every_detail_of_a_person_matches_the_database(h: Harness) -> None
 async def test_clearance_custom_range_on_the_calendar(h: Harness) -> None:
     account = (await account_ids_with_records(h))[0]
     lists = await my_lists(h, account)
-    today = today_cn()
+    today = h.db.clock.today()
+    # From the 1st of the month of the newest list to that list's day (this month has none on the 1st).
+    last = max(x.app_time for x in lists).date()
+    first = last.replace(day=1)
+
+    def label(d: date, picked: date | None = None) -> str:
+        return f"•{d.day}•" if d == picked else f"[{d.day}]" if d == today else str(d.day)
+
     c = await bound_client(h, 2031, account=account)
     await c.send("/clearance")
     await c.tap("📅 Custom range")
     assert "📦 Clearance · custom range" in c.visible_text()
     assert f"{today:%b} {today.year}" in c.labels() and f"[{today.day}]" in c.labels()
-    await c.tap("1" if today.day != 1 else "[1]")
-    await c.tap(f"[{today.day}]" if today.day != 1 else "•1•")
-    first = today.replace(day=1)
-    assert f"Dates: {en_date(first)} – {en_date(today)}" in c.visible_text()
-    expected = [x.pre_no for x in lists if in_range(x.app_time, first, today)]
-    assert expected, "the demo data has lists this month"
+    for _ in range((today.year - first.year) * 12 + today.month - first.month):
+        await c.tap("◀")
+    assert f"{first:%b} {first.year}" in c.labels()
+    await c.tap(label(first))
+    await c.tap(label(last, picked=first))
+    assert f"Dates: {en_date(first)} – {en_date(last)}" in c.visible_text()
+    expected = [x.pre_no for x in lists if in_range(x.app_time, first, last)]
+    assert expected  # the newest list at least
     assert await collect_pages(c) == expected
     await c.tap("Released")  # the range stays while the status changes
-    assert f"Dates: {en_date(first)} – {en_date(today)}" in c.visible_text()
-    released = [x.pre_no for x in lists if in_range(x.app_time, first, today) and x.status_group == cbec.RELEASED]
+    assert f"Dates: {en_date(first)} – {en_date(last)}" in c.visible_text()
+    released = [x.pre_no for x in lists if in_range(x.app_time, first, last) and x.status_group == cbec.RELEASED]
     assert rows_on_screen(c) == released[:5]

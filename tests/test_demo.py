@@ -17,6 +17,9 @@ from bot.domain import cbec
 from bot.domain.identity import check_id_number, normalize_phone
 from storage.ceb import Inventory, InventoryReturn, TaxSlip, TaxStatus, parse_message
 
+pytestmark = pytest.mark.dates  # also run as of other dates (CI: --now)
+
+
 TODAY = demo.DEFAULT_TODAY
 
 

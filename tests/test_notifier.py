@@ -17,7 +17,6 @@ from telegram import Update
 from telegram.error import RetryAfter
 
 import bot.notifier as mod
-from bot.domain.clock import now_cn
 from bot.notifier import Notifier, Pacer, Rendered, retry_after_seconds
 from bot.sandbox.core import BotApiCore
 from handlers.membership import on_my_chat_member
@@ -41,7 +40,7 @@ from tests.test_notifier_support import (
 )
 
 # PTB itself reads RetryAfter.retry_after when building the exception, which warns.
-pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
+pytestmark = [pytest.mark.dates, pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")]
 
 
 @pytest.fixture
@@ -105,7 +104,7 @@ async def test_render_failure_is_retried_not_lost(sqlite_db: Database, vault: Va
         await make_notifier(sqlite_db, vault, bot, render=broken, backoff_base=5).drain_once()
     row = (await rows_by_id(sqlite_db))[row_id]
     assert (row.status, row.attempts, row.last_error) == ("pending", 1, "internal error: RuntimeError")
-    assert row.next_attempt_at > now_cn() + timedelta(seconds=2)
+    assert row.next_attempt_at > sqlite_db.clock.now() + timedelta(seconds=2)
     assert sends(core, ok=None) == []
 
 
@@ -195,7 +194,7 @@ async def test_retry_after_waits_and_is_not_an_attempt(db: Database, vault: Vaul
     async with in_process_bot(core) as bot:
         # A pause longer than 0.5 s hands waiting rows back instead of holding their lease.
         n = make_notifier(db, vault, bot, max_in_flight=1, pause_release_after=0.5)
-        before = now_cn()
+        before = db.clock.now()
         await n.drain_once()
         rows = await rows_by_id(db)
         assert (rows[a].status, rows[a].attempts) == ("pending", 0)
@@ -241,7 +240,7 @@ async def test_interactive_bot_is_not_held_by_the_notifiers_pause(
         assert await n.drain_once() == 1  # the second row: rescheduled to the pause's end
     rows = list((await rows_by_id(sqlite_db)).values())
     assert [r.status for r in rows] == ["pending", "pending"]
-    assert all(r.attempts == 0 and r.next_attempt_at > now_cn() + timedelta(seconds=3) for r in rows)
+    assert all(r.attempts == 0 and r.next_attempt_at > sqlite_db.clock.now() + timedelta(seconds=3) for r in rows)
 
 
 async def test_forbidden_blocks_the_binding_only(db: Database, vault: Vault, core: BotApiCore) -> None:
@@ -317,9 +316,9 @@ async def test_timeouts_back_off_then_fail(sqlite_db: Database, vault: Vault, co
     core.slow("sendMessage", 0.2)  # the answer comes after the client gave up
     async with in_process_bot(core, read_timeout=0.05) as bot:
         n = make_notifier(sqlite_db, vault, bot, max_attempts=3, backoff_base=0.05)
-        before = now_cn()
+        before = sqlite_db.clock.now()
         await n.drain_once()
-        after = now_cn()
+        after = sqlite_db.clock.now()
         row = (await rows_by_id(sqlite_db))[row_id]
         assert (row.status, row.attempts, row.last_error) == ("pending", 1, "timed out")
         # Due again after the timeout (0.05 s) plus a jittered first backoff of 0.025-0.05 s.
@@ -360,7 +359,7 @@ async def test_crashed_workers_rows_are_reclaimed(db: Database, vault: Vault, co
         await s.execute(
             update(Outbox)
             .where(Outbox.id == stuck)
-            .values(lease_owner="dead", lease_until=now_cn() - timedelta(minutes=1))
+            .values(lease_owner="dead", lease_until=db.clock.now() - timedelta(minutes=1))
         )
     async with in_process_bot(core) as bot:
         n = make_notifier(db, vault, bot)

@@ -20,6 +20,8 @@ from storage.quarantine import Quarantine
 from storage.vault import Vault
 from tests.test_notifier_support import in_process_bot, make_notifier, open_chats, rows_by_id, sends
 
+pytestmark = pytest.mark.dates  # also run as of other dates (CI: --now)
+
 SAMPLES = Path(__file__).parent / "ceb_samples"
 USER = 4242
 BUYER = {"name": "王小明", "id_number": "11010519491231002X", "phone": "13800138000"}
@@ -57,6 +59,7 @@ def core() -> BotApiCore:
 async def test_new_tax_slip_and_status_change(
     db: Database, vault: Vault, quarantine: Quarantine, core: BotApiCore
 ) -> None:
+
     tag = await _bound(db, vault)
     await _ingest(db, vault, quarantine, "ceb621_two_lines.xml", "ceb816_tax.xml")
     async with in_process_bot(core) as bot:

@@ -149,10 +149,10 @@ async def sibling_db(db: Database) -> Database:
     """Another Database (own engine and pool) on the same data: another process, as far as the
     database can tell."""
     if db.is_sqlite:
-        return Database(db.url)
+        return Database(db.url, clock=db.clock)
     async with db.read() as s:
         schema = (await s.execute(text("SELECT current_schema()"))).scalar_one()
-    return Database(db.url, connect_args={"server_settings": {"search_path": schema}})
+    return Database(db.url, clock=db.clock, connect_args={"server_settings": {"search_path": schema}})
 
 
 @pytest.fixture

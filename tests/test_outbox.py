@@ -8,7 +8,6 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
-from bot.domain.clock import now_cn
 from storage import outbox
 from storage.db import Database
 from storage.models import Outbox
@@ -20,6 +19,9 @@ from tests.test_notifier_support import (  # noqa: F401 (pg_db is a fixture)
     seed_binding,
     sibling_db,
 )
+
+pytestmark = pytest.mark.dates  # also run as of other dates (CI: --now)
+
 
 
 async def test_claim_leases_due_rows_once(db: Database) -> None:
@@ -34,7 +36,7 @@ async def test_claim_leases_due_rows_once(db: Database) -> None:
     rows = await rows_by_id(db)
     for i in ids:
         assert rows[i].status == "sending" and rows[i].lease_owner == "w1"
-        assert rows[i].lease_until is not None and rows[i].lease_until > now_cn() + timedelta(seconds=25)
+        assert rows[i].lease_until is not None and rows[i].lease_until > db.clock.now() + timedelta(seconds=25)
         assert rows[i].attempts == 0  # claiming is not an attempt
 
 
@@ -44,7 +46,8 @@ async def test_claim_respects_limit_due_time_and_inactive_bindings(db: Database)
     ids = await add_rows(db, live, 4)
     blocked_ids = await add_rows(db, blocked, 2)
     async with db.write() as s:
-        await s.execute(update(Outbox).where(Outbox.id == ids[3]).values(next_attempt_at=now_cn() + timedelta(hours=1)))
+        later = db.clock.now() + timedelta(hours=1)
+        await s.execute(update(Outbox).where(Outbox.id == ids[3]).values(next_attempt_at=later))
     async with db.write() as s:
         claimed = await outbox.claim_due(s, "w", 2, 30)
     assert [r.id for r in claimed] == ids[:2]
@@ -58,7 +61,7 @@ async def test_claim_respects_limit_due_time_and_inactive_bindings(db: Database)
 async def test_expired_lease_is_taken_over_and_counts_as_an_attempt(db: Database) -> None:
     b = await seed_binding(db, 14)
     [expired, live] = await add_rows(db, b, 2)
-    past = now_cn() - timedelta(seconds=5)
+    past = db.clock.now() - timedelta(seconds=5)
     async with db.write() as s:
         await s.execute(
             update(Outbox)
@@ -68,7 +71,7 @@ async def test_expired_lease_is_taken_over_and_counts_as_an_attempt(db: Database
         await s.execute(
             update(Outbox)
             .where(Outbox.id == live)
-            .values(status="sending", lease_owner="alive", lease_until=now_cn() + timedelta(minutes=1))
+            .values(status="sending", lease_owner="alive", lease_until=db.clock.now() + timedelta(minutes=1))
         )
     async with db.write() as s:
         claimed = await outbox.claim_due(s, "w", 10, 30)
@@ -86,7 +89,7 @@ async def test_expired_lease_is_taken_over_and_counts_as_an_attempt(db: Database
 async def test_reschedule_counts_attempts_only_when_asked(db: Database) -> None:
     b = await seed_binding(db, 15)
     [i] = await add_rows(db, b)
-    later = now_cn() + timedelta(seconds=30)
+    later = db.clock.now() + timedelta(seconds=30)
     async with db.write() as s:
         await outbox.claim_due(s, "w", 1, 30)
         assert await outbox.reschedule(s, i, "w", later, "429 retry after 30 s", count_attempt=False)
@@ -94,13 +97,13 @@ async def test_reschedule_counts_attempts_only_when_asked(db: Database) -> None:
     assert (row.status, row.attempts, row.last_error) == ("pending", 0, "429 retry after 30 s")
     assert row.next_attempt_at == later and row.lease_owner is None
     async with db.write() as s:
-        await s.execute(update(Outbox).where(Outbox.id == i).values(next_attempt_at=now_cn()))
+        await s.execute(update(Outbox).where(Outbox.id == i).values(next_attempt_at=db.clock.now()))
         await outbox.claim_due(s, "w", 1, 30)
         assert await outbox.reschedule(s, i, "w", later, "timed out", count_attempt=True)
     row = (await rows_by_id(db))[i]
     assert (row.attempts, row.last_error) == (1, "timed out")
     async with db.write() as s:  # not held any more: nothing changes
-        assert not await outbox.reschedule(s, i, "w", now_cn(), "x", count_attempt=True)
+        assert not await outbox.reschedule(s, i, "w", db.clock.now(), "x", count_attempt=True)
         assert not await outbox.cancel(s, i, "w", "x")
 
 

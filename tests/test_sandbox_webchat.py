@@ -28,7 +28,7 @@ from bot.app import build_application
 from bot.background import attach_background
 from bot.demo import generate, product_named
 from bot.domain import cbec
-from bot.domain.clock import now_cn, today_cn
+from bot.runtime import build_services
 from bot.sandbox.core import BotApiCore
 from bot.sandbox.demofeed import Person, new_tax_messages, read_people
 from bot.sandbox.server import make_app
@@ -41,6 +41,10 @@ from storage.migrate import upgrade
 from storage.quarantine import Quarantine
 from storage.vault import Vault
 from tests.harness import make_settings
+from tests.support.clock import test_clock
+
+pytestmark = pytest.mark.dates  # also run as of other dates (CI: --now)
+
 
 ROOT = Path(__file__).resolve().parents[1]
 USER = 424_242
@@ -56,7 +60,7 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("demo")
-    generate(out, consumers=3, seed=5, today=today_cn())
+    generate(out, consumers=3, seed=5, today=test_clock().today())
     return out
 
 
@@ -98,21 +102,22 @@ async def sandbox(tmp_path: Path, demo: Path) -> AsyncIterator[Sandbox]:
     settings = make_settings(
         tmp_path, api_listen=f"127.0.0.1:{api_port}", api_key=API_KEY, outbox_poll_interval=0.2, per_chat_interval=0,
     )
-    core = BotApiCore(username="swbot_sandbox_bot", first_name="swbot")
+    clock = test_clock()
+    core = BotApiCore(username="swbot_sandbox_bot", first_name="swbot", clock=clock)
     chat = WebChat(core, user_id=USER, people=people, ceb_dir=demo / "ceb",
-                   api=OperatorApi(f"http://127.0.0.1:{api_port}", API_KEY), db_url=settings.db_url)
+                   api=OperatorApi(f"http://127.0.0.1:{api_port}", API_KEY), db_url=settings.db_url, clock=clock)
     client = TestClient(TestServer(add_webchat(make_app(core), chat), host="127.0.0.1"))
     await client.start_server()
     settings = settings.model_copy(update={"bot_api_url": f"http://127.0.0.1:{client.port}/bot"})
 
-    db = Database(settings.db_url)
+    db = Database(settings.db_url, clock=clock)
     await db.check()
     await upgrade(db)
     report = await import_accounts(db, Vault(settings.keys()), (demo / "accounts.csv").read_bytes())
     assert report.rejected == 0
     await db.dispose()
 
-    app = build_application(settings)
+    app = build_application(settings, build_services(settings, clock))
     attach_background(app, settings)
     await app.initialize()
     assert app.post_init is not None
@@ -229,7 +234,7 @@ async def test_tap_edits_the_message_in_place(sandbox: Sandbox) -> None:
     assert body["answer"] is not None  # the bot answered the callback query
     state = await sandbox.wait_state(lambda s: any(m["id"] == menu["id"] and m["edited"] for m in s["messages"]))
     edited = next(m for m in state["messages"] if m["id"] == menu["id"])
-    assert "quota" in edited["text"].lower() and str(now_cn().year) in edited["text"]
+    assert "quota" in edited["text"].lower() and str(sandbox.chat.clock.today().year) in edited["text"]
 
 
 async def test_bind_in_chat_walks_the_three_steps(sandbox: Sandbox) -> None:
@@ -337,16 +342,17 @@ async def test_bad_requests_are_refused(sandbox: Sandbox) -> None:
 async def test_new_tax_messages_parse_ingest_and_add_up(tmp_path: Path, demo: Path, sqlite_db: Database,
                                                         vault: Vault) -> None:
     await import_accounts(sqlite_db, vault, (demo / "accounts.csv").read_bytes())
-    ingestor = Ingestor(sqlite_db, vault, Quarantine(tmp_path / "q", vault), max_bytes=10 * 1024 * 1024)
+    quarantine = Quarantine(tmp_path / "q", vault, sqlite_db.clock)
+    ingestor = Ingestor(sqlite_db, vault, quarantine, max_bytes=10 * 1024 * 1024)
     rng = Random(7)
     for person in read_people(demo / "accounts.csv"):  # the idle account borrows another list's head
-        feed = new_tax_messages(demo / "ceb", person, now=now_cn(), rng=rng)
+        feed = new_tax_messages(demo / "ceb", person, now=sqlite_db.clock.now(), rng=rng)
         assert [t for t, _ in feed.messages] == ["CEB621", "CEB622", "CEB816"]
         inv = parse_message(feed.messages[0][1]).items[0]
         assert inv.buyer_id_number == person.id_number and inv.invt_no == feed.invt_no
         slip = parse_message(feed.messages[2][1]).items[0]
         assert slip.tax_no == feed.tax_no == feed.invt_no + "_0"
-        vat = cbec.vat_rate_on(now_cn().date())
+        vat = cbec.vat_rate_on(sqlite_db.clock.today())
         total = Decimal(0)
         for line in inv.lines:
             p = product_named(line.gname)

@@ -12,7 +12,11 @@ from storage.accounts import COLUMNS, import_accounts
 from storage.db import Database
 from storage.models import Account
 from storage.vault import Vault
+from tests.support.clock import test_clock
 from tests.test_storage_support import Person, accounts_csv, people, table_checksums
+
+pytestmark = pytest.mark.dates  # also run as of other dates (CI: --now)
+
 
 HEADER = ",".join(COLUMNS) + "\n"
 
@@ -77,7 +81,7 @@ async def test_not_utf8_rejects_the_file(db: Database, vault: Vault) -> None:
 def _bad_ids() -> dict[str, str]:
     good = make_id_number("110105", dt.date(1949, 12, 31), 2)
     wrong_check = good[:-1] + ("0" if good[-1] != "0" else "1")
-    future = make_id_number("110105", dt.date.today() + dt.timedelta(days=400), 5)
+    future = make_id_number("110105", test_clock().today() + dt.timedelta(days=400), 5)
     return {
         "length": good[:-1],
         "format": good[:10] + "A" + good[11:],

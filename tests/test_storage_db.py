@@ -19,6 +19,7 @@ from storage import db as db_module
 from storage.db import Database, DatabaseError
 from storage.migrate import current, upgrade
 from storage.models import Base, BindFailure, TgUser
+from tests.support.clock import test_clock
 
 # The indexes that serve a person's list views: records by stored time, by status and by year.
 VIEW_INDEXES = {
@@ -61,7 +62,7 @@ async def test_every_pooled_sqlite_connection_has_the_pragmas(sqlite_db: Databas
 
 async def test_check_raises_for_an_in_memory_database() -> None:
     """ ":memory:" cannot be in WAL mode (journal_mode reads back "memory"): refuse to run on it."""
-    db = Database("sqlite+aiosqlite:///:memory:")
+    db = Database("sqlite+aiosqlite:///:memory:", clock=test_clock())
     try:
         with pytest.raises(DatabaseError, match="journal_mode"):
             await db.check()
@@ -71,7 +72,7 @@ async def test_check_raises_for_an_in_memory_database() -> None:
 
 async def test_check_raises_when_busy_timeout_is_too_short(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(db_module, "BUSY_TIMEOUT_MS", 1000)
-    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'short.db'}")
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'short.db'}", clock=test_clock())
     try:
         with pytest.raises(DatabaseError, match="busy_timeout"):
             await db.check()
@@ -80,7 +81,7 @@ async def test_check_raises_when_busy_timeout_is_too_short(tmp_path: Path, monke
 
 
 async def test_check_raises_when_the_database_cannot_be_opened(tmp_path: Path) -> None:
-    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'missing-dir' / 'x.db'}")
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'missing-dir' / 'x.db'}", clock=test_clock())
     try:
         with pytest.raises(DatabaseError, match="cannot open"):
             await db.check()
@@ -212,7 +213,7 @@ async def test_concurrent_writers_never_see_database_is_locked(tmp_path: Path) -
     """8 writers (separate engines, as separate processes would be) × 100 read-then-write
     transactions through Database.write(): every one commits, none fails with "locked"."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'busy.db'}"
-    setup = Database(url)
+    setup = Database(url, clock=test_clock())
     await setup.check()
     await upgrade(setup)
     await setup.dispose()
@@ -221,7 +222,7 @@ async def test_concurrent_writers_never_see_database_is_locked(tmp_path: Path) -
     errors: list[BaseException] = []
 
     async def writer(n: int) -> None:
-        db = Database(url)
+        db = Database(url, clock=test_clock())
         try:
             for i in range(per_writer):
                 try:
@@ -238,7 +239,7 @@ async def test_concurrent_writers_never_see_database_is_locked(tmp_path: Path) -
 
     await asyncio.gather(*(writer(n) for n in range(writers)))
     assert [str(e) for e in errors] == []
-    check = Database(url)
+    check = Database(url, clock=test_clock())
     try:
         async with check.read() as s:
             total = (await s.execute(select(func.count()).select_from(BindFailure))).scalar_one()

@@ -27,6 +27,7 @@ from storage.ingest import ACCEPTED, DUPLICATE, REJECTED
 from storage.models import Inventory, Outbox, Receipt, TaxSlip
 from storage.quarantine import Quarantine
 from storage.vault import Vault
+from tests.support.clock import test_clock
 from tests.test_storage_support import (
     Line,
     ListSpec,
@@ -415,7 +416,7 @@ async def test_locked_database_writes_nothing_and_quarantines_nothing(
 ) -> None:
     path = tmp_path / "test.db"
     monkeypatch.setattr(db_module, "BUSY_TIMEOUT_MS", 200)
-    impatient = Database(f"sqlite+aiosqlite:///{path}")
+    impatient = Database(f"sqlite+aiosqlite:///{path}", clock=test_clock())
     before = await table_checksums(sqlite_db)
     holder = sqlite3.connect(path, isolation_level=None)
     try:
@@ -546,7 +547,7 @@ async def test_list_whose_total_overflows_is_rejected_not_retried(
 async def test_concurrent_writers_still_link_records(db: Database, vault: Vault, quarantine: Quarantine) -> None:
     """A list, its receipt and its tax slip ingested at the same moment by three writers (as
     `swbot ingest`, the operator API and the bot may): every link is made, every time."""
-    writers = [db] if not db.is_sqlite else [Database(db.url) for _ in range(3)]
+    writers = [db] if not db.is_sqlite else [Database(db.url, clock=db.clock) for _ in range(3)]
     ings = [ingestor(w, vault, quarantine) for w in writers]
     n = 40
     try:
@@ -574,7 +575,7 @@ async def test_concurrent_writers_still_link_records(db: Database, vault: Vault,
 async def test_the_same_message_from_several_writers_is_stored_once(
     db: Database, vault: Vault, quarantine: Quarantine
 ) -> None:
-    writers = [db] if not db.is_sqlite else [Database(db.url) for _ in range(8)]
+    writers = [db] if not db.is_sqlite else [Database(db.url, clock=db.clock) for _ in range(8)]
     data = ceb621(ListSpec("same", BUYER))
     try:
         results = await asyncio.gather(

@@ -19,6 +19,9 @@ from storage.models import Account, LinkToken
 from storage.vault import Vault
 from tests.test_storage_support import accounts_csv, people
 
+pytestmark = pytest.mark.dates  # also run as of other dates (CI: --now)
+
+
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{22,64}$")
 
 
@@ -69,14 +72,13 @@ async def test_unknown_token_and_unknown_account(accounts: Database, vault: Vaul
         await issue(accounts, vault, "no-such-account")
 
 
-async def test_expired_token(accounts: Database, vault: Vault, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_expired_token(accounts: Database, vault: Vault) -> None:
     a = people(1)[0]
     token = await issue(accounts, vault, a.account_id, ttl=1)
-    real_now = links.now_cn()
-    monkeypatch.setattr(links, "now_cn", lambda: real_now + dt.timedelta(minutes=1, seconds=1))
+    accounts.clock.advance(dt.timedelta(minutes=1, seconds=1))
     assert await redeem(accounts, vault, token, 1) == links.Redemption(None, "expired")
     # a moment before expiry it would still have worked
-    monkeypatch.setattr(links, "now_cn", lambda: real_now + dt.timedelta(seconds=50))
+    accounts.clock.advance(dt.timedelta(seconds=-11))
     assert (await redeem(accounts, vault, token, 1)).account_pk is not None
 
 
@@ -95,7 +97,7 @@ async def test_concurrent_redemptions_exactly_one_wins(db: Database, vault: Vaul
     processes would be; the shared pool on PostgreSQL): exactly one succeeds."""
     await import_accounts(db, vault, accounts_csv(people(1)))
     token = await issue(db, vault, people(1)[0].account_id)
-    dbs = [Database(db.url) for _ in range(20)] if db.is_sqlite else [db] * 20
+    dbs = [Database(db.url, clock=db.clock) for _ in range(20)] if db.is_sqlite else [db] * 20
     start = asyncio.Event()
 
     async def attempt(i: int, target: Database) -> links.Redemption:

@@ -17,6 +17,7 @@ from storage.ingest import ACCEPTED, REJECTED
 from storage.migrate import upgrade
 from storage.quarantine import Quarantine
 from storage.vault import Vault
+from tests.support.clock import test_clock
 from tests.test_storage_support import (
     ListSpec,
     Person,
@@ -52,7 +53,7 @@ async def test_storage_logs_hold_no_personal_data(
     traceback. Not one ID number, phone, name or address in the captured log."""
     caplog.set_level(logging.DEBUG)
     caplog.set_level(logging.DEBUG, logger="sqlalchemy")  # SQLAlchemy sets itself to WARNING on import
-    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'logs.db'}")
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'logs.db'}", clock=test_clock())
     await db.check()
     await upgrade(db)
     try:

@@ -34,6 +34,9 @@ from tests.test_storage_support import (
     tax_no,
 )
 
+pytestmark = pytest.mark.dates  # also run as of other dates (CI: --now)
+
+
 A, B = person(10), person(11)
 TODAY = dt.date(2026, 11, 25)
 

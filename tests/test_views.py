@@ -36,6 +36,9 @@ from bot.views import binding, clearance, menu, notices, quota, settings, tax
 from bot.views.common import MAX_TEXT, Screen, calendar_screen, split_message, text_len
 from bot.widgets import Ctx
 
+pytestmark = pytest.mark.dates  # also run as of other dates (CI: --now)
+
+
 TAG = "aZ3k9Q"
 TODAY = date(2026, 3, 9)
 LANGS = ("zh_CN", "en")

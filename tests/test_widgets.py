@@ -14,6 +14,9 @@ from bot import widgets as w
 from bot.domain import cbec
 from bot.i18n import get_translator
 
+pytestmark = pytest.mark.dates  # also run as of other dates (CI: --now)
+
+
 TAG = "aZ3k9Q"
 TODAY = date(2025, 3, 9)
 

@@ -49,6 +49,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from bot.domain.clock import Clock
 from bot.sandbox.core import BotApiCore
 from bot.sandbox.demofeed import Person, read_people
 from bot.sandbox.server import SandboxServer, make_app
@@ -84,20 +85,19 @@ def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt  # SIGTERM before the bot runs: stop like Ctrl-C
 
 
-def prepare_demo(demo_dir: Path, consumers: int) -> tuple[list[Person], Path]:
+def prepare_demo(demo_dir: Path, consumers: int, clock: Clock) -> tuple[list[Person], Path]:
     """``swbot demo-data --out demo_dir`` unless an earlier sandbox already wrote it there."""
     from bot.demo import generate
-    from bot.domain.clock import today_cn
 
     csv_path, ceb_dir = demo_dir / "accounts.csv", demo_dir / "ceb"
     if not (csv_path.is_file() and ceb_dir.is_dir()):
-        summary = generate(demo_dir, consumers=consumers, seed=DEMO_SEED, today=today_cn())
+        summary = generate(demo_dir, consumers=consumers, seed=DEMO_SEED, today=clock.today())
         _say(f"demo data: accounts={summary.accounts} lists={summary.lists} tax_slips={summary.tax_slips} "
              f"files={summary.files}")
     return read_people(csv_path), ceb_dir
 
 
-async def load_demo(settings: Settings, demo_dir: Path, status: LoadStatus) -> None:
+async def load_demo(settings: Settings, clock: Clock, demo_dir: Path, status: LoadStatus) -> None:
     """Migrate, import the accounts, ingest the CEB feed (what the CLI commands do)."""
     from storage.accounts import import_accounts
     from storage.db import Database
@@ -107,7 +107,7 @@ async def load_demo(settings: Settings, demo_dir: Path, status: LoadStatus) -> N
     from storage.vault import Vault
 
     vault = Vault(settings.keys())
-    db = Database(settings.db_url)
+    db = Database(settings.db_url, clock=clock)
     try:
         await db.check()
         await upgrade(db)
@@ -115,7 +115,7 @@ async def load_demo(settings: Settings, demo_dir: Path, status: LoadStatus) -> N
         _say(f"accounts import: {report.line()}")
         paths = iter_paths([str(demo_dir / "ceb")])
         status.update(total=len(paths), loaded=0)
-        ingestor = Ingestor(db, vault, Quarantine(settings.quarantine_dir, vault),
+        ingestor = Ingestor(db, vault, Quarantine(settings.quarantine_dir, vault, clock),
                             max_bytes=settings.max_message_bytes)
         stats = IngestStats()
         for i, path in enumerate(paths, 1):
@@ -147,7 +147,9 @@ class ReadyWatch(threading.Thread):
                 return
 
 
-def run_sandbox(settings: Settings, *, host: str = "127.0.0.1", port: int = 8080, consumers: int = 20) -> int:
+def run_sandbox(
+    settings: Settings, clock: Clock, *, host: str = "127.0.0.1", port: int = 8080, consumers: int = 20
+) -> int:
     if consumers < 1:
         raise SettingsError("--consumers must be at least 1")
     if not 0 <= port <= 65535:
@@ -155,7 +157,7 @@ def run_sandbox(settings: Settings, *, host: str = "127.0.0.1", port: int = 8080
     own_dir = "data_dir" not in settings.model_fields_set
     data_dir = _throwaway_dir() if own_dir else settings.data_dir
     previous_term = signal.signal(signal.SIGTERM, _interrupt)
-    core = BotApiCore(bot_id=BOT_ID, username=BOT_USERNAME, first_name=BOT_NAME)
+    core = BotApiCore(bot_id=BOT_ID, username=BOT_USERNAME, first_name=BOT_NAME, clock=clock)
     server: SandboxServer | None = None
     watch: ReadyWatch | None = None
     try:
@@ -165,7 +167,8 @@ def run_sandbox(settings: Settings, *, host: str = "127.0.0.1", port: int = 8080
         base = settings.model_copy(update={"data_dir": data_dir, "database_url": None})
         status = LoadStatus()
         chat = WebChat(core, user_id=USER_ID, people=[], ceb_dir=demo_dir / "ceb",
-                       api=OperatorApi(f"http://127.0.0.1:{api_port}", api_key), db_url=base.db_url, status=status)
+                       api=OperatorApi(f"http://127.0.0.1:{api_port}", api_key), db_url=base.db_url, status=status,
+                       clock=clock)
         # The page first, so the URL is there at once; it shows the progress until the bot runs.
         server = SandboxServer(core, host, port, app=add_webchat(make_app(core), chat))
         try:
@@ -180,7 +183,7 @@ def run_sandbox(settings: Settings, *, host: str = "127.0.0.1", port: int = 8080
         _say(f"data folder {data_dir}" + (" (removed on exit)" if own_dir else " (SWBOT_DATA_DIR, kept)"))
         _say(f"open {url}")
 
-        people, _ceb_dir = prepare_demo(demo_dir, consumers)
+        people, _ceb_dir = prepare_demo(demo_dir, consumers, clock)
         chat.set_people(people)
 
         bot_settings = base.model_copy(update={
@@ -193,14 +196,14 @@ def run_sandbox(settings: Settings, *, host: str = "127.0.0.1", port: int = 8080
             "webhook_secret": None,
             "listen": None,
         })
-        asyncio.run(load_demo(bot_settings, demo_dir, status))
+        asyncio.run(load_demo(bot_settings, clock, demo_dir, status))
         status.update(done=True)
         watch = ReadyWatch(core, status, url)
         watch.start()
 
         from bot.app import run
 
-        run(bot_settings)  # run_polling replaces the SIGTERM handler with its own while it runs
+        run(bot_settings, clock)  # run_polling replaces the SIGTERM handler with its own while it runs
     except KeyboardInterrupt:
         pass
     finally:

@@ -12,6 +12,7 @@ import time
 from collections import deque
 from typing import Any
 
+from bot.domain.clock import Clock
 from bot.sandbox.models import Call, CallbackQuery, Chat, Message, SandboxError, User, bad_request, forbidden
 from bot.sandbox.spec import load_spec
 
@@ -31,8 +32,12 @@ class CoreState:
         strict_ampersand: bool = True,
         privacy_mode: bool = True,
         max_calls: int = 100_000,
+        clock: Clock | None = None,
     ) -> None:
         self._lock = threading.RLock()
+        # Telegram's own clock (message dates). The sandbox hands it the bot's, so that a pinned
+        # `--today` shows the same day in the chat as in the records.
+        self._clock = clock or Clock.system()
         self._spec = load_spec()
         self.bot_id = bot_id
         self.bot_username = username
@@ -80,7 +85,7 @@ class CoreState:
 
     def now(self) -> int:
         """Unix time as the stand-in sees it (shifted by :meth:`advance_time`)."""
-        return int(time.time() + self._time_offset)
+        return int(self._clock.timestamp() + self._time_offset)
 
     def _mono(self) -> float:
         return time.monotonic() + self._time_offset

@@ -34,7 +34,6 @@ import asyncio
 import json
 import logging
 import threading
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,7 +44,7 @@ import aiohttp
 from aiohttp import web
 from sqlalchemy import select
 
-from bot.domain.clock import now_cn
+from bot.domain.clock import Clock
 from bot.sandbox.core import BotApiCore
 from bot.sandbox.demofeed import Person, new_tax_messages
 from bot.sandbox.models import MessageView, SandboxError
@@ -116,8 +115,10 @@ class WebChat:
         first_name: str = "Demo",
         last_name: str | None = "User",
         language_code: str = "en",
+        clock: Clock | None = None,
     ) -> None:
         self.core = core
+        self.clock = clock or Clock.system()
         self.user_id = user_id
         self.set_people(people)
         self.ceb_dir = ceb_dir
@@ -161,7 +162,7 @@ class WebChat:
         if self._db is None and self.db_url:
             from storage.db import Database
 
-            self._db = Database(self.db_url)
+            self._db = Database(self.db_url, clock=self.clock)
         return self._db
 
     async def bound_account(self, tg_id: int) -> str | None:
@@ -190,7 +191,7 @@ class WebChat:
         from storage.bindings import flow_step, get_user
 
         async with db.read() as session:
-            return flow_step(await get_user(session, tg_id))
+            return flow_step(await get_user(session, tg_id), self.clock.now())
 
     # -- snapshots -----------------------------------------------------------------------------
 
@@ -274,7 +275,7 @@ class WebChat:
 
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
-        ts = int(time.time())
+        ts = int(self.clock.timestamp())  # the bot's clock checks it
         headers = {
             TIMESTAMP_HEADER: str(ts),
             SIGNATURE_HEADER: sign(self.api.key.encode(), ts, body),
@@ -337,7 +338,7 @@ class WebChat:
     async def new_tax(self, person: Person) -> dict[str, Any]:
         if self.ceb_dir is None:
             raise ApiProblem(503, "no demo feed to copy from")
-        feed = await asyncio.to_thread(new_tax_messages, self.ceb_dir, person, now=now_cn(), rng=self.rng)
+        feed = await asyncio.to_thread(new_tax_messages, self.ceb_dir, person, now=self.clock.now(), rng=self.rng)
         results = []
         for msg_type, xml in feed.messages:
             status, payload = await self.operator("/v1/messages", xml, "application/xml")

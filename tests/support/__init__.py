@@ -1,0 +1,1 @@
+"""Helpers shared by the tests (not collected: no test_ modules here)."""
