@@ -26,7 +26,7 @@ from storage.vault import Vault
 log = logging.getLogger(__name__)
 
 # Command menu, in the order users see it. Descriptions are translated per language.
-COMMANDS = ("menu", "quota", "tax", "clearance", "settings", "bind", "unbind", "privacy", "help")
+COMMANDS = ("menu", "quota", "tax", "clearance", "calc", "settings", "bind", "unbind", "privacy", "mydata", "help")
 MENU_LANGUAGES = {"zh": "zh_CN", "en": "en"}
 
 
@@ -43,6 +43,8 @@ def command_descriptions(lang: str) -> list[BotCommand]:
         "unbind": _("Unlink your account"),
         "privacy": _("What we store and why"),
         "help": _("Help"),
+        "calc": _("Tax and quota calculator"),
+        "mydata": _("A copy of my data"),
     }
     return [BotCommand(c, text[c]) for c in COMMANDS]
 

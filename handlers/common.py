@@ -14,13 +14,14 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import InlineKeyboardMarkup, Message, Update, User
 from telegram.error import BadRequest, Forbidden
 
-from bot.domain.clock import today_cn
+from bot.domain.clock import now_cn, today_cn
 from bot.domain.records import Holder
 from bot.i18n import Translator, get_translator, resolve_lang
 from bot.runtime import BotContext
@@ -73,6 +74,11 @@ class Scope:
     def ctx(self) -> Ctx:
         """Render context: buttons carry the current binding's tag (or the unbound tag)."""
         return Ctx(self.t, self.binding.tag if self.binding else UNBOUND_TAG, today_cn())
+
+    @property
+    def now(self) -> datetime:
+        """China time now, for records this update writes (the clock the lead injects replaces this)."""
+        return now_cn()
 
     @property
     def identity_key(self) -> bytes:

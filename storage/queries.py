@@ -290,6 +290,13 @@ def monthly_consumption_sync(session: Session, identity_key: bytes, year: int) -
     return MonthlyConsumption(year=year, limit=cbec.annual_limit(year), months=tuple(months))
 
 
+def export_years_sync(session: Session, identity_key: bytes, tax: bool) -> list[int]:
+    """The years from the first to the last stored record: tax slips (tax) or clearance lists."""
+    column, owner = (TaxSlip.return_time, TaxSlip.identity_key) if tax else (Inventory.app_time, Inventory.identity_key)
+    first, last = session.execute(select(func.min(column), func.max(column)).where(owner == identity_key)).one()
+    return [] if first is None else list(range(first.year, last.year + 1))
+
+
 def tax_export_sync(session: Session, identity_key: bytes, year: int) -> TaxExport:
     """A year's tax slips by stored time (the list's "This year"), oldest first, with the platform."""
     stmt = (

@@ -232,7 +232,7 @@ def test_main_menu(lang: str) -> None:
     assert "张**" in s.text and "110105********002X" in s.text
     no_plain_pii(s)
     states = list(buttons(s).values())
-    assert states == [cb.Quota(2026), cb.TaxList(), cb.ClearanceList(), cb.Settings(), cb.Help()]
+    assert states == [cb.Quota(2026), cb.TaxList(), cb.ClearanceList(), cb.Calc(), cb.Settings(), cb.Help()]
     if lang == "zh_CN":
         assert labels(s) == ["💳 个人额度", "🧾 税单", "📦 通关", "⚙️ 设置", "❓ 帮助"]
     else:
