@@ -82,7 +82,7 @@ def _ask_rows(ctx: Ctx) -> list:
 
 def calc_ask(ctx: Ctx, state: cb.CalcAsk, error: str | None = None) -> Screen:
     """The prompt for the amount (again, with what was wrong, after bad input)."""
-    lines = [bold(ctx._("🧮 {category}").format(category=esc(label(ctx, state.cat))))]
+    lines = [bold(esc(label(ctx, state.cat)))]
     if error is not None:
         lines += [ctx._(ERRORS[error]), ""]
     lines += [ctx._(HINT), ctx._(EXAMPLES[state.cat])]
@@ -174,7 +174,7 @@ def calc_result(ctx: Ctx, state: cb.CalcResult, e: calc.Estimate, *, bound: bool
             q = e.quota
             warnings.append(
                 _(
-                    "⛔ Over the annual limit: {used} + {price} = {sum} > {limit}. Customs refuses the whole "
+                    "⛔ Over the annual limit: {used} + {price} = {sum}, more than {limit}. Customs refuses the whole "
                     "order (code 1313); nothing of it is cleared, not even the part that would fit."
                 ).format(
                     used=money(ctx, q.used), price=money(ctx, e.price), sum=money(ctx, q.used + e.price),
