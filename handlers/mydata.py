@@ -39,7 +39,7 @@ async def send(scope: Scope, state: cb.MyDataSend) -> None:
     earlier = await mydata.claim_copy(scope.context.db, scope.tg_id, now)
     if earlier is not None:
         scope.context.services.count("mydata_again")
-        await scope.show(file_views.mydata_again(scope.ctx, earlier))
+        await scope.send(file_views.mydata_again(scope.ctx, earlier))  # below the files, where one looks
         return
     await scope.ack()
     try:
