@@ -190,7 +190,8 @@ async def test_chart_draws_the_months_with_data_and_is_sent_once(h: Harness, mon
 
 def test_chart_renders_in_under_300_ms_and_without_data() -> None:
     t = get_translator("zh_CN")
-    data = MonthlyConsumption(2025, Decimal(26000), tuple(Decimal(x) for x in (900, 0, 4200, 0, 0, 0, 0, 0, 0, 0, 0, 0)))
+    amounts = (900, 0, 4200, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    data = MonthlyConsumption(2025, Decimal(26000), tuple(Decimal(x) for x in amounts))
     chart.render(data, t)  # the first render loads the font
     started = time.perf_counter()
     png = chart.render(data, t)
@@ -227,7 +228,8 @@ async def test_tax_exports_match_the_screens(h: Harness) -> None:
     c, account = await bound(h, 1105)
     key = await identity_key_of(h, account)
     async with h.db.read() as s:
-        newest = (await s.execute(select(func.max(TaxSlip.return_time)).where(TaxSlip.identity_key == key))).scalar_one()
+        stmt = select(func.max(TaxSlip.return_time)).where(TaxSlip.identity_key == key)
+        newest = (await s.execute(stmt)).scalar_one()
     year = newest.year
     await c.send("/tax")
     screens = await _tax_screens(c)  # newest first: these are in the newest year
@@ -274,7 +276,8 @@ def _pdf_text(pdf: bytes) -> str | None:
     fonts = subprocess.run(["pdffonts", "-"], input=pdf, capture_output=True, check=True).stdout.decode()
     lines = fonts.splitlines()[2:]
     assert lines and all(" yes " in line for line in lines), fonts  # emb yes
-    return subprocess.run(["pdftotext", "-layout", "-", "-"], input=pdf, capture_output=True, check=True).stdout.decode()
+    out = subprocess.run(["pdftotext", "-layout", "-", "-"], input=pdf, capture_output=True, check=True)
+    return out.stdout.decode()
 
 
 async def test_clearance_exports_match_the_screens(h: Harness) -> None:
@@ -284,7 +287,8 @@ async def test_clearance_exports_match_the_screens(h: Harness) -> None:
     shown = MONEY.findall(first.replace("¥", "CN¥"))  # zh_CN shows ¥1,234.50
     key = await identity_key_of(h, account)
     async with h.db.read() as s:
-        newest = (await s.execute(select(func.max(Inventory.app_time)).where(Inventory.identity_key == key))).scalar_one()
+        stmt = select(func.max(Inventory.app_time)).where(Inventory.identity_key == key)
+        newest = (await s.execute(stmt)).scalar_one()
     await c.tap("⬇️ 导出")
     if f"• {newest.year} •" not in c.labels():
         await c.tap(str(newest.year))
