@@ -135,6 +135,8 @@ def run(settings: Settings) -> int:
     app = build_application(settings)
     from bot.background import attach_background
     attach_background(app, settings)
+    from handlers.files import warm_up  # charts: import matplotlib and load the font before the first tap
+    app.bot_data["on_start"].append(warm_up)
     if settings.webhook_url:
         host, _, port = (settings.listen or "0.0.0.0:8443").rpartition(":")
         secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None

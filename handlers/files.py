@@ -91,6 +91,24 @@ async def _send_photo(scope: Scope, photo: str | InputFile, caption: str) -> Mes
     return await scope.context.bot.send_photo(scope.chat_id, photo, caption=caption, protect_content=True)
 
 
+async def warm_up(app: Any) -> None:
+    """Load matplotlib and the font in the background at start, so the first chart a person asks
+    for is drawn as fast as the next ones (`swbot run` only; tests and the sandbox draw lazily)."""
+    from decimal import Decimal
+
+    from bot.domain.records import MonthlyConsumption
+    from bot.i18n import get_translator
+
+    def draw() -> None:
+        try:
+            chart.render(MonthlyConsumption(2000, None, (Decimal(0),) * 12), get_translator("zh_CN"))
+        except FontMissing as exc:
+            log.error("charts and PDFs are not available: %s", exc)
+
+    # A plain task (the Application is not running yet); kept referenced until it is done.
+    app.bot_data["files_warm_up"] = asyncio.get_running_loop().create_task(asyncio.to_thread(draw))
+
+
 # ---------------------------------------------------------------- exports
 
 

@@ -90,7 +90,7 @@ def tax_pdf(data: TaxExport, t: Translator, holder: Holder, created: datetime) -
         sums = [sum((getattr(r, f) for r in data.rows), Decimal(0)) for f in ("customs_tax", "consumption_tax", "vat")]
         total = sum((r.total for r in data.rows), Decimal(0))
         rows.append([_("Total"), "", "", "", "", "", *(t.money(x) for x in sums), t.money(total)])
-        doc.table(_tax_headers(t), rows, widths=(13, 20, 16, 17, 12, 8, 9, 9, 9, 10), right=(6, 7, 8, 9))
+        doc.table(_tax_headers(t), rows, widths=(17, 19, 16, 17, 11, 7, 8, 8, 8, 9), right=(6, 7, 8, 9))
     else:
         doc.text(_("No tax slips stored in {year}.").format(year=data.year))
     return doc.output()
@@ -137,7 +137,7 @@ def clearance_pdf(data: ListExport, t: Translator, holder: Holder, created: date
     ]
     if rows:
         rows.append([_("Total"), "", "", "", "", "", t.money(sum((r.total for r in data.rows), Decimal(0))), ""])
-        doc.table(_list_headers(t), rows, widths=(13, 10, 15, 15, 17, 14, 10, 14), right=(6,))
+        doc.table(_list_headers(t), rows, widths=(16, 11, 15, 15, 17, 13, 10, 13), right=(6,))
     else:
         doc.text(_("No clearance lists stored in {year}.").format(year=data.year))
     return doc.output()
