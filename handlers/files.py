@@ -66,8 +66,8 @@ async def send_chart(scope: Scope, state: cb.QuotaChart) -> None:
     cache = file_ids(scope)
     caption = file_views.chart_caption(scope.ctx, data)
     await scope.ack()
-    async with cache.lock(key):
-        try:
+    try:
+        async with cache.lock(key):  # two taps on the same chart: the second one reuses the first
             file_id = cache.get(key)
             if file_id is not None:
                 try:
@@ -81,10 +81,10 @@ async def send_chart(scope: Scope, state: cb.QuotaChart) -> None:
             cache.renders += 1
             log.debug("chart drawn in %.0f ms (%d bytes)", (time.perf_counter() - started) * 1000, len(png))
             message = await _send_photo(scope, InputFile(png, filename=file_views.chart_filename(state.year)), caption)
-            if message is not None and message.photo:
+            if message.photo:
                 cache.put(key, message.photo[-1].file_id)
-        finally:
-            cache.release(key)
+    finally:
+        cache.release(key)
 
 
 async def _send_photo(scope: Scope, photo: str | InputFile, caption: str) -> Message:
