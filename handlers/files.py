@@ -105,8 +105,14 @@ async def warm_up(app: Any) -> None:
         except FontMissing as exc:
             log.error("charts and PDFs are not available: %s", exc)
 
-    # A plain task (the Application is not running yet); kept referenced until it is done.
-    app.bot_data["files_warm_up"] = asyncio.get_running_loop().create_task(asyncio.to_thread(draw))
+    # A plain task (the Application is not running yet); shutdown waits for it (a thread cannot be
+    # cancelled), so nothing is left pending when the loop closes.
+    task = asyncio.get_running_loop().create_task(asyncio.to_thread(draw))
+
+    async def finish(_app: Any) -> None:
+        await asyncio.wait({task})
+
+    app.bot_data.setdefault("on_stop", []).append(finish)
 
 
 # ---------------------------------------------------------------- exports

@@ -31,18 +31,18 @@ assert set(LABELS) == set(calc.BY_KEY)
 EXAMPLES: dict[str, str] = {
     "gen": N_("Milk powder, supplements, clothes, bags, electronics, ordinary cosmetics."),
     "cos": N_(
-        "High-end cosmetics (from ¥10 per ml or g, or ¥15 per piece) pay 15% consumption tax; "
+        "High-end cosmetics (from ¥10 per ml or g, or ¥15 per piece) pay a consumption tax of 15%; "
         "others none. Add the volume or weight, or the number of pieces: 680 30ml, 480 50g, 150 10片."
     ),
     "low": N_("These usually pay 9% VAT instead of 13%."),
-    "jwl": N_("10% consumption tax."),
-    "gld": N_("Their 5% consumption tax is levied at retail in China, so probably none at import."),
-    "wch": N_("Type the price of one watch. From ¥10,000 a watch is a high-end watch (20% consumption tax)."),
-    "glf": N_("10% consumption tax."),
-    "win": N_("10% consumption tax."),
+    "jwl": N_("Consumption tax: 10%."),
+    "gld": N_("Their consumption tax (5%) is levied at retail in China, so probably none at import."),
+    "wch": N_("Type the price of one watch. From ¥10,000 a watch is a high-end watch (consumption tax 20%)."),
+    "glf": N_("Consumption tax: 10%."),
+    "win": N_("Consumption tax: 10%."),
     "bee": N_("Beer pays a consumption tax per ton. Add the total volume: 240 24x500ml, or 240 12L."),
     "spi": N_("20% plus ¥0.5 per 500 g (ml). Add the total quantity: 800 2x500ml, or 800 1kg."),
-    "bat": N_("4% consumption tax."),
+    "bat": N_("Consumption tax: 4%."),
 }
 HINT = N_("Type the price including freight and insurance (完税价格), for example 300 or 4950+60.")
 ESTIMATE_NOTE = N_("An estimate from the published formulas; customs computes the real tax.")
@@ -66,8 +66,8 @@ def calc_menu(ctx: Ctx) -> Screen:
         ctx._("What would you like to buy? Pick the kind of goods, then type the price."),
         "",
         ctx._(
-            "Within ¥5,000 per order and ¥26,000 a year, cross-border goods pay no customs duty and 70% "
-            "of the VAT and consumption tax."
+            "Within ¥5,000 per order and ¥26,000 a year, cross-border goods pay no customs duty, and VAT "
+            "and consumption tax at 70%."
         ),
     ]
     buttons = [ctx.button(label(ctx, c.key), cb.CalcAsk(c.key)) for c in calc.CATEGORIES]
@@ -125,7 +125,7 @@ def calc_result(ctx: Ctx, state: cb.CalcResult, e: calc.Estimate, *, bound: bool
     if measure:
         lines.append(line(ctx, _("Quantity"), measure))
     if e.luxury and e.category.key == "cos":
-        lines.append(_("💄 High-end cosmetics: 15% consumption tax."))
+        lines.append(_("💄 High-end cosmetics: consumption tax 15%."))
     lines.append("")
     ct_rate = ctx.t.percent(e.consumption_rate)
     ct_label = _("Consumption tax ({rate})").format(rate=ct_rate) if not e.specific else _("Consumption tax")
@@ -166,8 +166,8 @@ def calc_result(ctx: Ctx, state: cb.CalcResult, e: calc.Estimate, *, bound: bool
         elif code == calc.LUXURY_WATCH:
             warnings.append(
                 _(
-                    "⌚ From ¥10,000 a watch is a high-end watch: 20% consumption tax, and it can only come in "
-                    "alone at the full tax, never at the 70% cross-border rate."
+                    "⌚ From ¥10,000 a watch is a high-end watch: a consumption tax of 20%, and it can only "
+                    "come in alone at the full tax, never at the cross-border rate of 70%."
                 )
             )
         elif code == calc.ANNUAL_REFUSED and e.quota is not None:
