@@ -25,7 +25,7 @@ from storage.migrate import upgrade
 log = logging.getLogger(__name__)
 
 # Command menu, in the order users see it. Descriptions are translated per language.
-COMMANDS = ("menu", "quota", "tax", "clearance", "settings", "bind", "unbind", "privacy", "help")
+COMMANDS = ("menu", "quota", "tax", "clearance", "calc", "settings", "bind", "unbind", "privacy", "mydata", "help")
 MENU_LANGUAGES = {"zh": "zh_CN", "en": "en"}
 
 
@@ -42,6 +42,8 @@ def command_descriptions(lang: str) -> list[BotCommand]:
         "unbind": _("Unlink your account"),
         "privacy": _("What we store and why"),
         "help": _("Help"),
+        "calc": _("Tax and quota calculator"),
+        "mydata": _("A copy of my data"),
     }
     return [BotCommand(c, text[c]) for c in COMMANDS]
 
@@ -130,6 +132,8 @@ def run(settings: Settings, clock: Clock) -> int:
     app = build_application(settings, build_services(settings, clock))
     from bot.background import attach_background
     attach_background(app, settings)
+    from handlers.files import warm_up  # charts: import matplotlib and load the font before the first tap
+    app.bot_data["on_start"].append(warm_up)
     if settings.webhook_url:
         host, _, port = (settings.listen or "0.0.0.0:8443").rpartition(":")
         secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Final
 
-from bot.domain import cbec
+from bot.domain import calculator, cbec
 from bot.domain.records import (
     NOTIFY_KINDS,
     NOTIFY_QUOTA,
@@ -401,6 +401,100 @@ class OpenTaxFromNotice(State):
         _check_id(self.id)
 
 
+# -- calculator, chart, exports, copy of my data (issue 11) ----------------------------------------
+
+MAX_PRICE_FEN: Final = int(calculator.MAX_PRICE * 100)
+MAX_MEASURE_CENTI: Final = int(calculator.MAX_MEASURE * 100)
+
+
+@dataclass(frozen=True)
+class Calc(State):
+    """The calculator's category keyboard."""
+
+
+@dataclass(frozen=True)
+class CalcAsk(State):
+    """Category chosen: waiting for the typed amount (the handler keeps this state with the user)."""
+
+    cat: str
+
+    def __post_init__(self) -> None:
+        _check(self.cat in calculator.BY_KEY, "unknown category")
+
+
+@dataclass(frozen=True)
+class CalcResult(State):
+    """An estimate: the category, the 完税价格 in fen and the measure in hundredths of its unit.
+    The typed text becomes this state, so the answer is a pure render of it like every screen."""
+
+    cat: str
+    price_fen: int
+    unit: str | None = None  # calculator.VOLUME / WEIGHT / PIECES
+    amount: int = 0  # hundredths of `unit`; 0 without a unit
+
+    def __post_init__(self) -> None:
+        _check(self.cat in calculator.BY_KEY, "unknown category")
+        _check(type(self.price_fen) is int and 1 <= self.price_fen <= MAX_PRICE_FEN, "price out of range")
+        _check(self.unit is None or self.unit in _UNIT_CODES, "unknown unit")
+        _check(type(self.amount) is int, "amount")
+        if self.unit is None:
+            _check(self.amount == 0, "amount without a unit")
+        else:
+            _check(1 <= self.amount <= MAX_MEASURE_CENTI, "amount out of range")
+
+
+@dataclass(frozen=True)
+class QuotaChart(State):
+    """📊 Chart on the quota screen: sends the year's chart as a photo."""
+
+    year: int
+
+    def __post_init__(self) -> None:
+        _check_year(self.year)
+
+
+EXPORT_TAX: Final = "tax"
+EXPORT_CLEARANCE: Final = "clr"
+CSV: Final = "csv"
+PDF: Final = "pdf"
+
+
+@dataclass(frozen=True)
+class ExportMenu(State):
+    """Pick the year and the format of an export of tax slips or clearance lists."""
+
+    target: str
+    year: int
+
+    def __post_init__(self) -> None:
+        _check(self.target in _EXPORT_CODES, "unknown export")
+        _check_year(self.year)
+
+
+@dataclass(frozen=True)
+class ExportFile(State):
+    """Send one export as a document (the menu it came from stays)."""
+
+    target: str
+    year: int
+    fmt: str
+
+    def __post_init__(self) -> None:
+        _check(self.target in _EXPORT_CODES, "unknown export")
+        _check_year(self.year)
+        _check(self.fmt in _FORMAT_CODES, "unknown format")
+
+
+@dataclass(frozen=True)
+class MyData(State):
+    """What a copy of my data holds, with the button that sends it."""
+
+
+@dataclass(frozen=True)
+class MyDataSend(State):
+    """Send the copy of my data (PDF + JSON); once a day."""
+
+
 # ---------------------------------------------------------------- wire codes
 
 _TAX_STATUS_CODES: Final = {cbec.TAX_GENERATED: "1", cbec.TAX_SUMMARISED: "2", cbec.TAX_VOID: "3"}
@@ -414,6 +508,9 @@ _NOTIFY_CODES: Final = {
     NOTIFY_SUSPICIOUS: "x",
 }
 _ANSWER_CODES: Final = {ME: "y", NOT_ME: "n"}
+_UNIT_CODES: Final = {calculator.VOLUME: "l", calculator.WEIGHT: "g", calculator.PIECES: "p"}
+_EXPORT_CODES: Final = {EXPORT_TAX: "t", EXPORT_CLEARANCE: "c"}
+_FORMAT_CODES: Final = {CSV: "c", PDF: "p"}
 assert set(_NOTIFY_CODES) == set(NOTIFY_KINDS)
 
 _KINDS: Final[dict[type[State], str]] = {
@@ -438,9 +535,19 @@ _KINDS: Final[dict[type[State], str]] = {
     UnbindConfirm: "U",
     Suspicious: "S",
     OpenTaxFromNotice: "o",
+    Calc: "a",
+    CalcAsk: "i",
+    CalcResult: "r",
+    QuotaChart: "g",
+    ExportMenu: "e",
+    ExportFile: "E",
+    MyData: "d",
+    MyDataSend: "D",
 }
 _BY_KIND: Final = {v: k for k, v in _KINDS.items()}
-_SIMPLE: Final = (Noop, Menu, Help, Privacy, BindStart, BindCancel, Settings, UnbindAsk, UnbindConfirm)
+_SIMPLE: Final = (
+    Noop, Menu, Help, Privacy, BindStart, BindCancel, Settings, UnbindAsk, UnbindConfirm, Calc, MyData, MyDataSend,
+)
 
 
 def _rev(table: dict) -> dict:
@@ -500,6 +607,16 @@ def _fields(s: State) -> list[str]:
             out += [_b36(i), _ANSWER_CODES[a]]
         case OpenTaxFromNotice(id=i):
             out.append(_b36(i))
+        case CalcAsk(cat=c):
+            out.append(c)
+        case CalcResult(cat=c, price_fen=p, unit=u, amount=a):
+            out += [c, _b36(p), _UNIT_CODES[u] if u else "", _b36(a) if u else ""]
+        case QuotaChart(year=y):
+            out.append(str(y))
+        case ExportMenu(target=t, year=y):
+            out += [_EXPORT_CODES[t], str(y)]
+        case ExportFile(target=t, year=y, fmt=f):
+            out += [_EXPORT_CODES[t], str(y), _FORMAT_CODES[f]]
         case _:
             if not isinstance(s, _SIMPLE):
                 raise TypeError(f"not a view state: {s!r}")
@@ -616,7 +733,30 @@ class _Reader:
             return Suspicious(self.b36(MAX_ID, 1), str(self.code(_ANSWER_CODES)))
         if cls is OpenTaxFromNotice:
             return OpenTaxFromNotice(self.b36(MAX_ID, 1))
+        if cls is CalcAsk:
+            return CalcAsk(self.category())
+        if cls is CalcResult:
+            cat, price = self.category(), self.b36(MAX_PRICE_FEN, 1)
+            unit = None if self.peek() == "" else str(self.code(_UNIT_CODES))
+            if unit is None:
+                self.next()
+                if self.next() != "":
+                    raise BadCallback("amount without a unit")
+                return CalcResult(cat, price)
+            return CalcResult(cat, price, unit, self.b36(MAX_MEASURE_CENTI, 1))
+        if cls is QuotaChart:
+            return QuotaChart(self.year())
+        if cls is ExportMenu:
+            return ExportMenu(str(self.code(_EXPORT_CODES)), self.year())
+        if cls is ExportFile:
+            return ExportFile(str(self.code(_EXPORT_CODES)), self.year(), str(self.code(_FORMAT_CODES)))
         raise BadCallback("unknown view")  # pragma: no cover - every kind is handled above
+
+    def category(self) -> str:
+        tok = self.next()
+        if tok not in calculator.BY_KEY:
+            raise BadCallback("unknown category")
+        return tok
 
     def peek(self) -> str | None:
         return self.tokens[self.i] if self.i < len(self.tokens) else None

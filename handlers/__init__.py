@@ -11,7 +11,7 @@ from telegram.ext import CallbackQueryHandler, ChatMemberHandler, CommandHandler
 
 from bot import callbacks as cb
 from bot.runtime import BotApp
-from handlers import binding, clearance, errors, membership, menu, quota, settings, start, tax
+from handlers import binding, calc, clearance, errors, files, membership, menu, mydata, quota, settings, start, tax
 from handlers.router import Route, make_callback_handler
 
 COMMANDS = {
@@ -24,6 +24,8 @@ COMMANDS = {
     "quota": start.cmd_quota,
     "tax": start.cmd_tax,
     "clearance": start.cmd_clearance,
+    "calc": start.cmd_calc,
+    "mydata": start.cmd_mydata,
 }
 
 # Every button state and what it does. `bound=False`: also works before binding.
@@ -49,6 +51,14 @@ ROUTES: dict[type[cb.State], Route] = {
     cb.SetNotify: Route(settings.set_notify, write=True),
     cb.UnbindAsk: Route(settings.ask_unbind),
     cb.UnbindConfirm: Route(settings.confirm_unbind, write=True),
+    cb.Calc: Route(calc.show_menu, bound=False),
+    cb.CalcAsk: Route(calc.ask_amount, bound=False, write=True),
+    cb.CalcResult: Route(calc.show_result, bound=False),
+    cb.QuotaChart: Route(files.send_chart),
+    cb.ExportMenu: Route(files.show_export_menu),
+    cb.ExportFile: Route(files.send_export),
+    cb.MyData: Route(mydata.show, bound=False),
+    cb.MyDataSend: Route(mydata.send, bound=False),
 }
 
 

@@ -14,6 +14,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -72,6 +73,11 @@ class Scope:
     def ctx(self) -> Ctx:
         """Render context: buttons carry the current binding's tag (or the unbound tag)."""
         return Ctx(self.t, self.binding.tag if self.binding else UNBOUND_TAG, self.context.clock.today())
+
+    @property
+    def now(self) -> datetime:
+        """China time now (the application's clock), for records this update writes."""
+        return self.context.clock.now()
 
     @property
     def identity_key(self) -> bytes:

@@ -10,7 +10,7 @@ from telegram import Update
 from bot import callbacks as cb
 from bot.runtime import BotContext
 from bot.views import menu as menu_views
-from handlers import binding, clearance, menu, quota, settings, tax
+from handlers import binding, calc, clearance, menu, mydata, quota, settings, tax
 from handlers.common import Scope, scope_for, translator_for
 
 Show = Callable[[Scope], Awaitable[None]]
@@ -54,10 +54,12 @@ cmd_unbind = _view(settings.ask_unbind)
 cmd_quota = _bound_view(lambda s: quota.show_quota(s, cb.Quota(s.ctx.today.year)))
 cmd_tax = _bound_view(lambda s: tax.show_list(s, cb.TaxList()))
 cmd_clearance = _bound_view(lambda s: clearance.show_list(s, cb.ClearanceList()))
+cmd_calc = _view(calc.show_menu)
+cmd_mydata = _view(mydata.show)
 
 
 async def on_text(update: Update, context: BotContext) -> None:
-    """Free text: a binding step, an awaited search number, or else a pointer to the menu."""
+    """Free text: a binding step, an awaited search number or calculator amount, else the menu."""
     message = update.effective_message
     if message is None:
         return
@@ -65,6 +67,8 @@ async def on_text(update: Update, context: BotContext) -> None:
         if await binding.on_flow_text(scope, message):
             return
         if await clearance.on_search_text(scope, message.text or ""):
+            return
+        if await calc.on_text(scope, message.text or ""):
             return
         await binding.send_hint(scope)
 

@@ -374,3 +374,19 @@ class Outbox(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=_clock_now)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime)
     tg_message_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+# -- personal-information rights (PIPL) ------------------------------------------------------------
+
+
+class DataRequest(Base):
+    """A person's request under PIPL Art. 45 (a copy of my data): when, and what was sent. Holds no
+    personal data besides the Telegram user id; enforces "once a day" and is itself in the copy."""
+
+    __tablename__ = "data_requests"
+    __table_args__ = (Index(None, "telegram_user_id", "requested_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    telegram_user_id: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(16))  # "copy"
+    requested_at: Mapped[datetime] = mapped_column(DateTime)

@@ -9,6 +9,7 @@ identity's: the identity is part of every WHERE clause, including lookups by rec
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
@@ -21,12 +22,16 @@ from bot.domain.records import (
     PAGE_SIZE,
     DateRange,
     ListDetail,
+    ListExport,
     ListFilter,
     ListLine,
     ListRow,
+    MonthlyConsumption,
     Page,
     QuotaOverview,
     TaxDetail,
+    TaxExport,
+    TaxExportRow,
     TaxFilter,
     TaxLine,
     TaxRow,
@@ -263,6 +268,65 @@ def tax_slip_detail_sync(session: Session, identity_key: bytes, tax_id: int) -> 
         total=slip.total_tax,
         lines=tuple(lines),
     )
+
+
+# -- chart and exports --------------------------------------------------------------------------------------
+
+
+def _year_bounds(column, year: int) -> list:  # type: ignore[no-untyped-def]
+    return [column >= datetime(year, 1, 1), column < datetime(year + 1, 1, 1)]
+
+
+def monthly_consumption_sync(session: Session, identity_key: bytes, year: int) -> MonthlyConsumption:
+    """The counted dutiable value of a quota year by declaration month (the quota screen's lists)."""
+    rows = session.execute(
+        select(Inventory.decl_date, Inventory.total_value).where(
+            Inventory.identity_key == identity_key, Inventory.decl_year == year, Inventory.counted.is_(True)
+        )
+    ).all()
+    months = [Decimal(0)] * 12
+    for day, value in rows:
+        months[day.month - 1] += value
+    return MonthlyConsumption(year=year, limit=cbec.annual_limit(year), months=tuple(months))
+
+
+def export_years_sync(session: Session, identity_key: bytes, tax: bool) -> list[int]:
+    """The years from the first to the last stored record: tax slips (tax) or clearance lists."""
+    column, owner = (TaxSlip.return_time, TaxSlip.identity_key) if tax else (Inventory.app_time, Inventory.identity_key)
+    first, last = session.execute(select(func.min(column), func.max(column)).where(owner == identity_key)).one()
+    return [] if first is None else list(range(first.year, last.year + 1))
+
+
+def tax_export_sync(session: Session, identity_key: bytes, year: int) -> TaxExport:
+    """A year's tax slips by stored time (the list's "This year"), oldest first, with the platform."""
+    stmt = (
+        select(TaxSlip, Inventory.ebp_name)
+        .options(noload(TaxSlip.lines))
+        .outerjoin(Inventory, (Inventory.id == TaxSlip.inventory_id) & (Inventory.identity_key == identity_key))
+        .where(TaxSlip.identity_key == identity_key, *_year_bounds(TaxSlip.return_time, year))
+        .order_by(TaxSlip.return_time, TaxSlip.id)
+    )
+    rows = tuple(
+        TaxExportRow(
+            tax_no=t.tax_no, invt_no=t.invt_no, order_no=t.order_no, platform=platform, stored_at=t.return_time,
+            status=t.status, customs_tax=t.customs_tax, consumption_tax=t.consumption_tax, vat=t.value_added_tax,
+            total=t.total_tax,
+        )
+        for t, platform in session.execute(stmt).all()
+    )
+    return TaxExport(year, rows)
+
+
+def clearance_export_sync(session: Session, identity_key: bytes, year: int) -> ListExport:
+    """A year's clearance lists by stored time (the list's "This year"), oldest first."""
+    stmt = (
+        select(Inventory)
+        .options(_NO_LIST_LINES)
+        .where(Inventory.identity_key == identity_key, *_year_bounds(Inventory.app_time, year))
+        .order_by(Inventory.app_time, Inventory.id)
+    )
+    rows = tuple(replace(_list_row(inv), counted=inv.counted) for inv in session.execute(stmt).scalars())
+    return ListExport(year, rows)
 
 
 # -- async wrappers (same queries on an AsyncSession) --------------------------------------------------------

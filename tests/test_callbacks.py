@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bot import callbacks as cb
-from bot.domain import cbec
+from bot.domain import calculator, cbec
 from bot.domain.records import NOTIFY_KINDS, DateRange
 
 pytestmark = pytest.mark.dates  # also run as of other dates (CI: --now)
@@ -39,6 +39,19 @@ clearance_lists = st.builds(
 
 quota_details = st.builds(cb.QuotaDetails, years, pages)
 months = st.tuples(years, st.integers(1, 12))
+categories = st.sampled_from(sorted(calculator.BY_KEY))
+export_targets = st.sampled_from([cb.EXPORT_TAX, cb.EXPORT_CLEARANCE])
+
+
+@st.composite
+def calc_results(draw: st.DrawFn, *, longest: bool = False) -> cb.CalcResult:
+    low = cb.MAX_PRICE_FEN - 1000 if longest else 1
+    price = draw(st.integers(low, cb.MAX_PRICE_FEN))
+    unit = draw(st.sampled_from(calculator.MEASURES) if longest else st.sampled_from([None, *calculator.MEASURES]))
+    if unit is None:
+        return cb.CalcResult(draw(categories), price)
+    amount = draw(st.integers(cb.MAX_MEASURE_CENTI - 1000 if longest else 1, cb.MAX_MEASURE_CENTI))
+    return cb.CalcResult(draw(categories), price, unit, amount)
 
 states = st.one_of(
     st.sampled_from(
@@ -52,6 +65,9 @@ states = st.one_of(
             cb.Settings(),
             cb.UnbindAsk(),
             cb.UnbindConfirm(),
+            cb.Calc(),
+            cb.MyData(),
+            cb.MyDataSend(),
         ]
     ),
     st.builds(cb.Quota, years),
@@ -66,6 +82,11 @@ states = st.one_of(
     st.builds(cb.SetNotify, st.sampled_from(NOTIFY_KINDS), st.booleans()),
     st.builds(cb.Suspicious, ids, st.sampled_from([cb.ME, cb.NOT_ME])),
     st.builds(cb.OpenTaxFromNotice, ids),
+    st.builds(cb.CalcAsk, categories),
+    calc_results(),
+    st.builds(cb.QuotaChart, years),
+    st.builds(cb.ExportMenu, export_targets, years),
+    st.builds(cb.ExportFile, export_targets, years, st.sampled_from([cb.CSV, cb.PDF])),
 )
 
 
@@ -182,6 +203,8 @@ long_states = st.one_of(
     st.builds(cb.Suspicious, long_ids, st.sampled_from([cb.ME, cb.NOT_ME])),
     st.builds(cb.OpenTaxFromNotice, long_ids),
     st.builds(cb.QuotaDetails, years, long_pages),
+    calc_results(longest=True),
+    st.builds(cb.ExportFile, export_targets, years, st.sampled_from([cb.CSV, cb.PDF])),
 )
 
 
@@ -232,6 +255,9 @@ def test_readable_examples() -> None:
     assert cb.encode(cb.Quota(2026), T) == "1.aZ3k9Q.q.2026"
     assert cb.encode(cb.TaxList(2, cb.DateFilter(cb.LAST_30_DAYS), 1), T) == "1.aZ3k9Q.t.2.d.1"
     assert cb.encode(cb.SetLanguage("en"), cb.UNBOUND) == "1.-.l.e"
+    assert cb.encode(cb.CalcResult("cos", 68000, calculator.VOLUME, 3000), cb.UNBOUND) == "1.-.r.cos.1ggw.l.2bc"
+    assert cb.encode(cb.CalcResult("gen", 30000), T) == "1.aZ3k9Q.r.gen.n5c.."
+    assert cb.encode(cb.ExportFile(cb.EXPORT_TAX, 2025, cb.PDF), T) == "1.aZ3k9Q.E.t.2025.p"
     custom = cb.DateFilter.custom(date(2000, 1, 1), date(2000, 2, 6))
     assert cb.encode(cb.ClearanceList(cbec.RELEASED, custom), T) == "1.aZ3k9Q.c.r.0-10.0."
 
@@ -279,6 +305,14 @@ def test_maximal_states_fit() -> None:
         "1.aZ3k9Q.S.1.m",
         "1.aZ3k9Q.l.zh",
         "1.aZ3k9Q.Z",
+        "1.-.i.xyz",  # unknown calculator category
+        "1.-.r.gen.0..",  # price 0
+        "1.-.r.gen.1..1",  # an amount without a unit
+        "1.-.r.cos.1.l.",  # a unit without an amount
+        "1.-.r.cos.1.q.1",  # unknown unit
+        "1.-.r.gen.1",
+        "1.aZ3k9Q.E.t.2025.x",  # unknown format
+        "1.aZ3k9Q.e.z.2025",  # unknown export
         "1.-.m" + "x" * 60,  # oversize
         "1.-.ḿ",
         "",

@@ -55,7 +55,7 @@ async def test_deep_link_binds_and_deletes_the_token_message(h: Harness, demo: D
     assert mask_name(person.name) in text and mask_id_number(person.id_number) in text
     assert person.name not in text and person.id_number not in text
     assert "🏠 Main menu" in c.visible_text()
-    assert c.labels() == ["💳 Quota", "🧾 Tax slips", "📦 Clearance", "⚙️ Settings", "❓ Help"]
+    assert c.labels() == ["💳 Quota", "🧾 Tax slips", "📦 Clearance", "🧮 Calculator", "⚙️ Settings", "❓ Help"]
     b = await binding_of(h, 1001)
     assert b is not None and b.method == "link"
     # The token is single use: a second /start with it (from anyone) is refused.
@@ -100,7 +100,7 @@ async def test_plain_start_shows_the_welcome_with_both_ways(h: Harness) -> None:
     await c.send("/start")
     text = c.visible_text()
     assert "👋 Welcome!" in text and "Single Window" in text
-    assert c.labels() == ["✍️ Verify here", "🌐 中文", "❓ Help"]
+    assert c.labels() == ["✍️ Verify here", "🌐 中文", "❓ Help", "🧮 Tax calculator"]
     for cmd in ("/quota", "/tax", "/clearance", "/settings", "/unbind"):
         await c.send(cmd)  # nothing personal before binding: the welcome again
         assert "👋 Welcome!" in c.visible_text(), cmd

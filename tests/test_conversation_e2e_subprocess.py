@@ -108,7 +108,7 @@ async def test_swbot_run_as_a_process_binds_queries_and_stops_on_sigterm(tmp_pat
         ann = SandboxClient(core, 801, "Ann", "en", timeout=20)
         await ann.send(f"/start {token}", until=showing(ann, "🏠 Main menu"))
         assert "✅ Bound" in "\n".join(x.text for x in ann.messages())
-        assert ann.labels() == ["💳 Quota", "🧾 Tax slips", "📦 Clearance", "⚙️ Settings", "❓ Help"]
+        assert ann.labels() == ["💳 Quota", "🧾 Tax slips", "📦 Clearance", "🧮 Calculator", "⚙️ Settings", "❓ Help"]
         await ann.tap("💳 Quota", until=ann.made("editMessageText"))
         year = today.year
         assert f"Consumed: {money(busy.consumed[year])}" in ann.visible_text()

@@ -18,8 +18,8 @@ from tests.test_conversation_support import (
 
 pytestmark = pytest.mark.dates  # also run as of other dates (CI: --now)
 
-ZH_MENU = ["💳 个人额度", "🧾 税单", "📦 通关", "⚙️ 设置", "❓ 帮助"]
-EN_MENU = ["💳 Quota", "🧾 Tax slips", "📦 Clearance", "⚙️ Settings", "❓ Help"]
+ZH_MENU = ["💳 个人额度", "🧾 税单", "📦 通关", "🧮 计算器", "⚙️ 设置", "❓ 帮助"]
+EN_MENU = ["💳 Quota", "🧾 Tax slips", "📦 Clearance", "🧮 Calculator", "⚙️ Settings", "❓ Help"]
 
 
 @pytest.mark.parametrize(
@@ -134,7 +134,9 @@ def test_command_menus_and_descriptions_per_language(h: Harness) -> None:
     assert zh["quota"] == "个人额度" and zh["tax"] == "税单" and zh["clearance"] == "通关清单"
     assert en["quota"] == "Annual quota" and en["tax"] == "Tax slips"
     assert default == zh  # no language_code: Chinese
-    assert list(zh) == ["menu", "quota", "tax", "clearance", "settings", "bind", "unbind", "privacy", "help"]
+    assert list(zh) == [
+        "menu", "quota", "tax", "clearance", "calc", "settings", "bind", "unbind", "privacy", "mydata", "help"
+    ]
     assert "个人额度" in h.core.description("zh") and "annual quota" in h.core.description("en")
 
 

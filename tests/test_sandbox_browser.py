@@ -3,7 +3,9 @@
 The sandbox runs as a user runs it (`python bot.py sandbox --port N` in a subprocess, on a free
 port); the test opens the page, binds a demo person with the deep-link button, taps through quota →
 tax slips → a detail, switches the language, pushes a new tax slip through the operator API and
-waits for the notification to appear in the chat, then stops the sandbox with Ctrl-C (SIGINT).
+waits for the notification to appear in the chat, downloads this year's tax slips as a PDF, opens
+the quota chart and prices a cosmetic that would go over the annual limit, then stops the sandbox
+with Ctrl-C (SIGINT).
 Screenshots go to tests/artifacts/ (gitignored). Every request the page makes is checked to stay on
 127.0.0.1.
 
@@ -24,6 +26,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -116,6 +119,13 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory, chromium: str) -> Iterator
                 proc.wait()
 
 
+def _pdf_text(pdf: bytes) -> str | None:
+    if not shutil.which("pdftotext"):
+        return None
+    out = subprocess.run(["pdftotext", "-layout", "-", "-"], input=pdf, capture_output=True, check=True)
+    return out.stdout.decode()
+
+
 def _shot(page: Any, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"sandbox-{name}.png"), animations="disabled")
@@ -146,6 +156,12 @@ def test_the_whole_bot_in_a_browser(sandbox: Sandbox, chromium: str, tmp_path: P
         page = context.new_page()
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+
+        def send(text: str) -> None:
+            before = page.locator(".msg.in").count()
+            page.locator("#input").fill(text)
+            page.locator("#input").press("Enter")
+            expect(page.locator(".msg.in")).not_to_have_count(before)
 
         # The page: the bot's description and START, the demo people masked, the loading veil gone.
         page.goto(sandbox.url)
@@ -224,6 +240,51 @@ def test_the_whole_bot_in_a_browser(sandbox: Sandbox, chromium: str, tmp_path: P
         # The detail: the slip's number with its lines' 10-digit HS codes.
         expect(bot_msgs.filter(has_text=tax_no).filter(has_text=re.compile(r"(?<!\d)\d{10}(?!\d)")).first).to_be_visible()
         _shot(page, "08-new-tax-detail")
+
+        # Export: this year's tax slips as a PDF, a document bubble the browser downloads; the new
+        # slip is in it, with the total its notification showed.
+        send("/tax")
+        tax_list = bot_msgs.last
+        expect(tax_list).to_contain_text("税单")
+        tax_list.locator(".ikb button", has_text="导出").click()
+        expect(tax_list).to_contain_text("导出")
+        tax_list.locator(".ikb button", has_text="PDF").click()
+        doc = page.locator(".msg.in .doc").last
+        expect(doc).to_contain_text(re.compile(r"tax-slips-\d{4}\.pdf"))
+        with page.expect_download() as download:
+            doc.click()
+        pdf = Path(download.value.path()).read_bytes()
+        assert pdf.startswith(b"%PDF")
+        text = _pdf_text(pdf)
+        if text is not None:
+            assert tax_no in text.replace("\n", "")
+            total = re.search(r"税款合计：(¥[\d,]+\.\d{2})", note.first.inner_text())
+            assert total is not None and total.group(1) in text  # the amount the notification showed
+        _shot(page, "09-export-pdf")
+
+        # The quota chart: a photo in the chat, the PNG as the bot drew it.
+        send("/quota")
+        quota_zh = bot_msgs.last
+        expect(quota_zh).to_contain_text("个人额度")
+        available = re.search(r"可用额度：¥([\d,]+\.\d{2})", quota_zh.inner_text())
+        quota_zh.locator(".ikb button", has_text="图表").click()
+        photo = page.locator(".msg.in img.photo").last
+        expect(photo).to_be_visible()
+        page.wait_for_function("img => img.complete && img.naturalWidth === 960", arg=photo.element_handle())
+        _shot(page, "10-chart")
+
+        # The calculator: price a cosmetic that would push this year over the annual limit.
+        left = Decimal(available.group(1).replace(",", "")) if available else Decimal(0)
+        price = left + Decimal(100)
+        send("/calc")
+        calc = bot_msgs.last
+        calc.locator(".ikb button", has_text="化妆品").click()
+        expect(calc).to_contain_text("680 30ml")
+        send(f"{price:.2f} 100ml")
+        answer = bot_msgs.last
+        expect(answer).to_contain_text("税款合计")
+        expect(answer).to_contain_text("1313")  # customs would refuse the whole order
+        _shot(page, "11-calculator")
         context.close()
 
     assert not outside, f"the page tried to reach outside 127.0.0.1: {outside}"

@@ -252,8 +252,8 @@ async def test_unknown_and_unimplemented_methods(bot: Bot) -> None:
     with pytest.raises(BadRequest) as info:
         await bot.do_api_request("fooBar")
     assert info.value.message == "Not Found: method not found"
-    with pytest.raises(BadRequest, match="Method sendphoto is not implemented by the swbot sandbox"):
-        await bot.do_api_request("sendPhoto", api_kwargs={"chat_id": 1, "photo": "x"})
+    with pytest.raises(BadRequest, match="Method sendvideo is not implemented by the swbot sandbox"):
+        await bot.do_api_request("sendVideo", api_kwargs={"chat_id": 1, "video": "x"})
 
 
 async def test_required_parameters_come_from_the_spec(bot: Bot) -> None:

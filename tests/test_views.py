@@ -235,11 +235,11 @@ def test_main_menu(lang: str) -> None:
     assert "张**" in s.text and "110105********002X" in s.text
     no_plain_pii(s)
     states = list(buttons(s).values())
-    assert states == [cb.Quota(2026), cb.TaxList(), cb.ClearanceList(), cb.Settings(), cb.Help()]
+    assert states == [cb.Quota(2026), cb.TaxList(), cb.ClearanceList(), cb.Calc(), cb.Settings(), cb.Help()]
     if lang == "zh_CN":
-        assert labels(s) == ["💳 个人额度", "🧾 税单", "📦 通关", "⚙️ 设置", "❓ 帮助"]
+        assert labels(s) == ["💳 个人额度", "🧾 税单", "📦 通关", "🧮 计算器", "⚙️ 设置", "❓ 帮助"]
     else:
-        assert labels(s) == ["💳 Quota", "🧾 Tax slips", "📦 Clearance", "⚙️ Settings", "❓ Help"]
+        assert labels(s) == ["💳 Quota", "🧾 Tax slips", "📦 Clearance", "🧮 Calculator", "⚙️ Settings", "❓ Help"]
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -276,7 +276,7 @@ def test_welcome_for_unbound_users(lang: str) -> None:
     s = check(binding.welcome(c), cb.UNBOUND)
     states = list(buttons(s).values())
     other = "en" if lang == "zh_CN" else "zh_CN"
-    assert states == [cb.BindStart(), cb.SetLanguage(other), cb.Help()]
+    assert states == [cb.BindStart(), cb.SetLanguage(other), cb.Help(), cb.Calc()]
     assert "1." in s.text and "2." in s.text
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Generic, TypeVar
 
 from bot.domain.identity import mask_id_number, mask_name
@@ -73,6 +73,7 @@ class ListRow:
     status: int | None  # latest receipt's returnStatus; None before any receipt
     group: str
     disputed: bool = False
+    counted: bool = False  # counts toward the quota (shown in exports)
 
 
 @dataclass(frozen=True)
@@ -203,3 +204,48 @@ class Holder:
     @classmethod
     def of(cls, name: str, id_number: str) -> Holder:
         return cls(mask_name(name), mask_id_number(id_number))
+
+
+# -- chart and exports (issue 11) ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MonthlyConsumption:
+    """One year's counted dutiable value by declaration month (what the quota counts), for the chart."""
+
+    year: int
+    limit: Decimal | None
+    months: tuple[Decimal, ...]  # 12 amounts, January first; 0 for a month without counted lists
+
+    @property
+    def consumed(self) -> Decimal:
+        """To the fen, as the quota screen shows it."""
+        return sum(self.months, Decimal(0)).quantize(Decimal("0.01"), ROUND_HALF_UP)
+
+
+@dataclass(frozen=True)
+class TaxExportRow:
+    """A tax slip as the export shows it: the head of the detail screen."""
+
+    tax_no: str
+    invt_no: str
+    order_no: str | None
+    platform: str | None
+    stored_at: datetime  # 入库时间
+    status: int
+    customs_tax: Decimal
+    consumption_tax: Decimal
+    vat: Decimal
+    total: Decimal
+
+
+@dataclass(frozen=True)
+class TaxExport:
+    year: int
+    rows: tuple[TaxExportRow, ...]  # oldest first
+
+
+@dataclass(frozen=True)
+class ListExport:
+    year: int
+    rows: tuple[ListRow, ...]  # oldest first

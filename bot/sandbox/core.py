@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.sandbox.methods import QUERY_TOO_OLD, WEBHOOK_CONFLICT, BotMethods
-from bot.sandbox.models import ApiError, Call, CallbackAnswer, MessageView, bad_request, view_of
+from bot.sandbox.models import ApiError, Call, CallbackAnswer, MessageView, StoredFile, bad_request, view_of
 from bot.sandbox.spec import ParamError
 from bot.sandbox.users import OWN, Own, UserActions
 from bot.sandbox.webhook import run_pusher
@@ -39,6 +39,8 @@ _REQUIRED_WORDING = {
     "text": "message text is empty",
     "message_id": "message identifier is not specified",
     "callback_query_id": "query_id is empty",
+    "photo": "there is no photo in the request",
+    "document": "there is no document in the request",
 }
 _DEFAULT_DESCRIPTIONS = {
     400: "Bad Request: injected failure",
@@ -390,6 +392,17 @@ class BotApiCore(BotMethods, UserActions):
             return [{"date": e.date, "text": e.text, "html": e.source, "entities": [dict(x) for x in e.entities],
                      "reply_markup": json.loads(json.dumps(e.reply_markup))}
                     for e in chat.messages[message_id].edits]
+
+    def file(self, file_id: str) -> StoredFile | None:
+        """A file the bot uploaded (tests, the web chat)."""
+        with self._lock:
+            return self._files.get(file_id)
+
+    def file_by_path(self, file_path: str) -> StoredFile | None:
+        """A file by getFile's file_path (the download route)."""
+        with self._lock:
+            file_id = self._file_paths.get(file_path)
+            return None if file_id is None else self._files.get(file_id)
 
     def last_with_keyboard(self, chat_id: int) -> MessageView | None:
         """The bot's newest shown message that has an inline keyboard."""

@@ -7,15 +7,28 @@ getUpdates lives in :mod:`bot.sandbox.core` because it waits.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import io
+import mimetypes
 import re
+import secrets
 from typing import Any
 
 from bot.sandbox.markup import MarkupError, parse_reply_markup
-from bot.sandbox.models import CallbackAnswer, Chat, Edit, Message, bad_request
+from bot.sandbox.models import ApiError, CallbackAnswer, Chat, Edit, Message, StoredFile, Upload, bad_request
 from bot.sandbox.state import CoreState
 from bot.sandbox.tghtml import EntityParseError, Parsed, parse_html, trim, utf16_len
 
 MAX_TEXT = 4096
+MAX_CAPTION = 1024
+MAX_PHOTO_BYTES = 10 * 1024 * 1024  # sendPhoto: "at most 10 MB"
+MAX_PHOTO_SIDES = 10_000  # "width and height must not exceed 10000 in total"
+MAX_PHOTO_RATIO = 20  # "Width and height ratio must be at most 20"
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024  # "files of any type of up to 50 MB"
+MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024  # getFile: "files of up to 20MB"
+WRONG_FILE_ID = "wrong file identifier/HTTP URL specified"
+_FILE_PREFIX = {"photo": "AgACAgIAAxkDAAI", "document": "BQACAgIAAxkDAAI"}
 MAX_ANSWER_TEXT = 200
 MAX_DESCRIPTION = 512
 MAX_SHORT_DESCRIPTION = 120
@@ -229,6 +242,135 @@ class BotMethods(CoreState):
         return {**self._chat_json(chat), "accent_color_id": 0, "max_reaction_count": 11,
                 "accepted_gift_types": {"unlimited_gifts": False, "limited_gifts": False, "unique_gifts": False,
                                         "premium_subscription": False, "gifts_from_channels": False}}
+
+    # -- files: sendPhoto, sendDocument, getFile -----------------------------------------------
+
+    def _caption(self, p: dict[str, Any]) -> tuple[str, str | None, list[dict[str, Any]]]:
+        """(plain caption, source, entities); 0-1024 characters after entity parsing."""
+        source = p.get("caption")
+        if source is None or source == "":
+            return "", None, []
+        if not isinstance(source, str):
+            raise bad_request("can't parse caption")
+        mode = p.get("parse_mode")
+        try:
+            if mode and mode.lower() == "html":
+                parsed = parse_html(source, strict_ampersand=self.strict_ampersand)
+            elif mode:
+                raise bad_request(f"parse_mode {mode} is not supported by the swbot sandbox; use HTML")
+            else:
+                parsed = Parsed(source, self._entities(source, p.get("caption_entities")))
+        except EntityParseError as exc:
+            raise bad_request(str(exc)) from None
+        parsed = trim(parsed)
+        if utf16_len(parsed.text) > MAX_CAPTION:
+            raise bad_request("message caption is too long")
+        return parsed.text, source, parsed.entities
+
+    def _store(self, kind: str, data: bytes, file_name: str | None, mime_type: str,
+               width: int = 0, height: int = 0) -> StoredFile:
+        n = len(self._files) + 1
+        token = base64.urlsafe_b64encode(secrets.token_bytes(24)).decode().rstrip("=")
+        unique = base64.urlsafe_b64encode(hashlib.sha256(data).digest()[:12]).decode().rstrip("=")
+        ext = mimetypes.guess_extension(mime_type) or ".bin"
+        folder = "photos" if kind == "photo" else "documents"
+        stored = StoredFile(
+            file_id=f"{_FILE_PREFIX[kind]}{n}{token}", file_unique_id=f"AQAD{unique}", kind=kind, data=data,
+            file_name=file_name, mime_type=mime_type, width=width, height=height, file_path=f"{folder}/file_{n}{ext}",
+        )  # fmt: skip
+        self._files[stored.file_id] = stored
+        self._file_paths[stored.file_path] = stored.file_id
+        return stored
+
+    def _input_file(self, value: Any, kind: str) -> tuple[StoredFile | None, Upload | None]:
+        """An InputFile or String parameter: (a stored file reused by file_id, or a new upload)."""
+        if isinstance(value, Upload):
+            if not value.data:
+                raise bad_request("file must be non-empty")
+            return None, value
+        if not isinstance(value, str):
+            raise bad_request(WRONG_FILE_ID)
+        if value.startswith(("http://", "https://")):
+            # Telegram would fetch it; the stand-in has no network (and tests must not reach one).
+            raise bad_request("the swbot sandbox cannot fetch files by URL: upload the file or use a file_id")
+        stored = self._files.get(value)
+        if stored is None:
+            raise bad_request(WRONG_FILE_ID)
+        if stored.kind != kind:
+            raise bad_request("type of file mismatch")
+        return stored, None
+
+    def _photo(self, upload: Upload) -> StoredFile:
+        if len(upload.data) > MAX_PHOTO_BYTES:
+            raise ApiError(413, "Request Entity Too Large")
+        try:
+            from PIL import Image
+
+            with Image.open(io.BytesIO(upload.data)) as image:
+                width, height = image.size
+                mime = Image.MIME.get(image.format or "", "image/jpeg")
+        except Exception:  # not an image Pillow can read
+            raise bad_request("IMAGE_PROCESS_FAILED") from None
+        if width + height > MAX_PHOTO_SIDES or max(width, height) > MAX_PHOTO_RATIO * min(width, height):
+            raise bad_request("PHOTO_INVALID_DIMENSIONS")
+        return self._store("photo", upload.data, None, mime, width, height)
+
+    @staticmethod
+    def _photo_sizes(f: StoredFile) -> list[dict[str, Any]]:
+        return [{"file_id": f.file_id, "file_unique_id": f.file_unique_id, "width": f.width, "height": f.height,
+                 "file_size": f.size}]
+
+    @staticmethod
+    def _document_json(f: StoredFile) -> dict[str, Any]:
+        d: dict[str, Any] = {"file_id": f.file_id, "file_unique_id": f.file_unique_id, "mime_type": f.mime_type,
+                             "file_size": f.size}
+        if f.file_name:
+            d["file_name"] = f.file_name
+        return d
+
+    def _send_media(self, p: dict[str, Any], **media: Any) -> Any:
+        chat = self._chat_to_write(p["chat_id"])
+        caption, source, entities = self._caption(p)
+        markup = self._markup(p.get("reply_markup"))
+        m = self._add_message(
+            chat, from_bot=True, from_id=self.bot_id, caption=caption, caption_source=source,
+            caption_entities=entities, reply_markup=markup, protect_content=bool(p.get("protect_content")),
+            reply_to=self._reply_to(chat, p), **media,
+        )  # fmt: skip
+        if markup is not None and "keyboard" in markup:
+            chat.reply_keyboard = markup
+        return self._message_json(m)
+
+    def api_sendPhoto(self, p: dict[str, Any]) -> Any:
+        self._chat_to_write(p["chat_id"])
+        stored, upload = self._input_file(p["photo"], "photo")
+        if upload is not None:
+            stored = self._photo(upload)
+        assert stored is not None
+        return self._send_media(p, photo=self._photo_sizes(stored))
+
+    def api_sendDocument(self, p: dict[str, Any]) -> Any:
+        self._chat_to_write(p["chat_id"])
+        stored, upload = self._input_file(p["document"], "document")
+        if upload is not None:
+            if len(upload.data) > MAX_UPLOAD_BYTES:
+                raise ApiError(413, "Request Entity Too Large")
+            name = upload.filename or "document"
+            mime = upload.content_type
+            if not mime or mime == "application/octet-stream":  # what the sender left to detection
+                mime = mimetypes.guess_type(name)[0] or "application/octet-stream"
+            stored = self._store("document", upload.data, name, mime)
+        assert stored is not None
+        return self._send_media(p, document=self._document_json(stored))
+
+    def api_getFile(self, p: dict[str, Any]) -> Any:
+        f = self._files.get(p["file_id"]) if isinstance(p.get("file_id"), str) else None
+        if f is None:
+            raise bad_request("invalid file_id")
+        if f.size > MAX_DOWNLOAD_BYTES:
+            raise bad_request("file is too big")
+        return {"file_id": f.file_id, "file_unique_id": f.file_unique_id, "file_size": f.size,
+                "file_path": f.file_path}
 
     # -- callback queries ----------------------------------------------------------------------
 

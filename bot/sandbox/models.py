@@ -38,6 +38,38 @@ class SandboxError(ValueError):
     there, writing in a group one is not in, …). A test mistake, not a bot bug."""
 
 
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """A file part of a multipart/form-data request (an ``InputFile``), as it arrived."""
+
+    data: bytes
+    filename: str | None = None
+    content_type: str | None = None
+
+    def __repr__(self) -> str:  # the call record keeps params: do not print the bytes
+        return f"Upload({self.filename!r}, {self.content_type!r}, {len(self.data)} bytes)"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    """A file the bot uploaded, kept by the stand-in under its file_id (for reuse, getFile and the
+    web chat)."""
+
+    file_id: str
+    file_unique_id: str
+    kind: str  # "photo" | "document"
+    data: bytes
+    file_name: str | None
+    mime_type: str
+    width: int = 0
+    height: int = 0
+    file_path: str = ""
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+
 @dataclass(slots=True)
 class User:
     id: int
@@ -84,6 +116,11 @@ class Message:
     protect_content: bool = False
     reply_to: int | None = None
     contact: dict[str, Any] | None = None
+    photo: list[dict[str, Any]] | None = None  # PhotoSize objects, smallest first
+    document: dict[str, Any] | None = None  # a Document object
+    caption: str = ""  # plain caption of a photo or document, after entity parsing
+    caption_source: str | None = None
+    caption_entities: list[dict[str, Any]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)  # service fields (new_chat_members, …)
     deleted: bool = False
     edit_date: int | None = None
@@ -157,6 +194,10 @@ class MessageView:
     deleted: bool
     contact: dict[str, Any] | None
     reply_to: int | None
+    photo: tuple[dict[str, Any], ...] = ()  # PhotoSize objects, smallest first
+    document: dict[str, Any] | None = None
+    caption: str = ""
+    caption_entities: tuple[dict[str, Any], ...] = ()
 
     @property
     def labels(self) -> list[str]:
@@ -187,4 +228,8 @@ def view_of(m: Message) -> MessageView:
         deleted=m.deleted,
         contact=dict(m.contact) if m.contact else None,
         reply_to=m.reply_to,
+        photo=tuple(dict(p) for p in m.photo or ()),
+        document=dict(m.document) if m.document else None,
+        caption=m.caption,
+        caption_entities=tuple(dict(e) for e in m.caption_entities),
     )

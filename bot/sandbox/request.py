@@ -17,6 +17,7 @@ from telegram.error import TimedOut
 from telegram.request import BaseRequest, RequestData
 
 from bot.sandbox.core import BotApiCore
+from bot.sandbox.models import Upload
 
 TOKEN = re.compile(r"\d+:.+")
 UNAUTHORIZED = b'{"ok":false,"error_code":401,"description":"Unauthorized"}'
@@ -67,7 +68,12 @@ class InProcessRequest(BaseRequest):
         if parts is None or not TOKEN.fullmatch(parts[0]):
             return 401, UNAUTHORIZED
         timeout = self._read_timeout if isinstance(read_timeout, DefaultValue) else read_timeout
-        params = request_data.json_parameters if request_data is not None else {}
+        params: dict[str, object] = dict(request_data.json_parameters) if request_data is not None else {}
+        if request_data is not None and request_data.contains_files:
+            # What an HTTP client would send as multipart file parts (InputFile): bytes, name, type.
+            for name, (filename, content, mimetype) in request_data.multipart_data.items():
+                data = content if isinstance(content, bytes) else content.read()
+                params[name] = Upload(data, filename, mimetype)
         try:
             return await self._core.request(parts[1], params, client_timeout=timeout)
         except TimeoutError as exc:

@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.sandbox.core import BotApiCore
+from bot.sandbox.models import Upload
 from bot.sandbox.request import TOKEN, UNAUTHORIZED
 
 CORE_KEY: web.AppKey[BotApiCore] = web.AppKey("sandbox_core", BotApiCore)
@@ -37,7 +38,10 @@ async def _params(request: web.Request) -> dict[str, Any]:
     else:
         form = await request.post()  # urlencoded and multipart; file parts are kept as FileField
         for key, value in form.items():
-            params[key] = value if isinstance(value, str) else value.file.read().decode("utf-8", "replace")
+            if isinstance(value, str):
+                params[key] = value
+            else:  # an uploaded file (InputFile): the bytes, its name and type, as sent
+                params[key] = Upload(value.file.read(), value.filename, value.content_type)
     return params
 
 
@@ -54,12 +58,23 @@ async def _bot_api(request: web.Request) -> web.Response:
     return web.Response(status=status, body=body, content_type=JSON)
 
 
+async def _file(request: web.Request) -> web.Response:
+    """``GET /file/bot<token>/<file_path>``: a file the bot uploaded, by getFile's file_path."""
+    if not TOKEN.fullmatch(request.match_info["token"]):
+        return web.Response(status=401, body=UNAUTHORIZED, content_type=JSON)
+    stored = request.app[CORE_KEY].file_by_path(request.match_info["path"])
+    if stored is None:
+        return web.Response(status=404, text="Not Found")
+    return web.Response(body=stored.data, content_type=stored.mime_type)
+
+
 def make_app(core: BotApiCore) -> web.Application:
     """The Bot API routes on a fresh application; ``app[CORE_KEY]`` is the core."""
     app = web.Application()
     app[CORE_KEY] = core
     app.router.add_route("GET", "/bot{token}/{method}", _bot_api)
     app.router.add_route("POST", "/bot{token}/{method}", _bot_api)
+    app.router.add_route("GET", "/file/bot{token}/{path:.+}", _file)
     return app
 
 

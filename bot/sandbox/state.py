@@ -13,7 +13,17 @@ from collections import deque
 from typing import Any
 
 from bot.domain.clock import Clock
-from bot.sandbox.models import Call, CallbackQuery, Chat, Message, SandboxError, User, bad_request, forbidden
+from bot.sandbox.models import (
+    Call,
+    CallbackQuery,
+    Chat,
+    Message,
+    SandboxError,
+    StoredFile,
+    User,
+    bad_request,
+    forbidden,
+)
 from bot.sandbox.spec import load_spec
 
 # Update types Telegram leaves out unless asked for explicitly (getUpdates docs, allowed_updates).
@@ -73,6 +83,8 @@ class CoreState:
         self._short_descriptions: dict[str, str] = {}
         self._default_menu_button: dict[str, Any] | None = None
 
+        self._files: dict[str, StoredFile] = {}  # file_id → the uploaded file
+        self._file_paths: dict[str, str] = {}  # getFile's file_path → file_id
         self._webhook: dict[str, Any] = {}  # url, secret_token, max_connections, …; empty: none
         self._webhook_error: tuple[int, str] | None = None
         self._webhook_cv = threading.Condition(self._lock)
@@ -127,6 +139,14 @@ class CoreState:
                 d["entities"] = m.entities
         if m.contact is not None:
             d["contact"] = m.contact
+        if m.photo:
+            d["photo"] = [dict(p) for p in m.photo]
+        if m.document is not None:
+            d["document"] = dict(m.document)
+        if m.caption:
+            d["caption"] = m.caption
+            if m.caption_entities:
+                d["caption_entities"] = m.caption_entities
         if m.reply_markup and "inline_keyboard" in m.reply_markup:
             d["reply_markup"] = m.reply_markup  # Telegram echoes inline keyboards only
         if m.protect_content:

@@ -7,7 +7,9 @@ Page and state
     ``GET /`` the page · ``GET /static/…`` its files · ``GET /api/state`` the chat as data (one
     snapshot) · ``GET /api/events`` the same snapshot as server-sent events, sent again on every
     change (the core wakes a watcher after each Bot API call and each delivery) ·
-    ``GET /api/people`` the demo people, masked, and which one the user is bound to.
+    ``GET /api/people`` the demo people, masked, and which one the user is bound to ·
+    ``GET /api/file/<file_id>`` a photo or document the bot sent to this chat (``?download=1``: as
+    an attachment with its file name).
 What the user does (JSON bodies; ``user_id`` is the sandbox user)
     ``POST /api/send`` {user_id, text} · ``POST /api/tap`` {user_id, message_id, data} → the
     callback answer (toast or alert) once the bot gave it · ``POST /api/contact`` {user_id,
@@ -39,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from random import Random
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 from aiohttp import web
@@ -377,8 +380,25 @@ def _reply_button(b: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _media_json(v: MessageView) -> dict[str, Any]:
+    """A photo (its largest size) or a document, with the page's URL for it."""
+    out: dict[str, Any] = {}
+    if v.photo:
+        size = v.photo[-1]
+        out["photo"] = {"url": f"/api/file/{size['file_id']}", "width": size["width"], "height": size["height"]}
+    if v.document is not None:
+        d = v.document
+        out["document"] = {"url": f"/api/file/{d['file_id']}?download=1", "name": d.get("file_name") or "file",
+                           "mime_type": d.get("mime_type"), "size": d.get("file_size")}
+    if v.caption:
+        out["caption"] = v.caption
+        out["caption_entities"] = list(v.caption_entities)
+    return out
+
+
 def message_json(v: MessageView) -> dict[str, Any]:
     return {
+        **_media_json(v),
         "id": v.message_id,
         "out": not v.from_bot,
         "date": v.date,
@@ -479,6 +499,24 @@ async def events(request: web.Request) -> web.StreamResponse:
     return resp
 
 
+async def get_file(request: web.Request) -> web.Response:
+    """A photo or document the bot sent to this chat: shown inline, or as a download (?download=1)."""
+    chat = _chat(request)
+    file_id = request.match_info["file_id"]
+    sent_here = any(
+        (v.photo and v.photo[-1]["file_id"] == file_id) or (v.document and v.document["file_id"] == file_id)
+        for v in chat.core.messages(chat.user_id)
+    )
+    stored = chat.core.file(file_id) if sent_here else None
+    if stored is None:
+        raise ApiProblem(404, "no such file in this chat")
+    headers = {"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"}
+    if request.query.get("download"):
+        name = stored.file_name or f"file-{stored.file_unique_id}"
+        headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(name)}"
+    return web.Response(body=stored.data, content_type=stored.mime_type, headers=headers)
+
+
 async def post_send(request: web.Request) -> web.Response:
     chat = _chat(request)
     data = await _body(request)
@@ -560,6 +598,7 @@ def add_webchat(app: web.Application, chat: WebChat) -> web.Application:
     app.router.add_get("/api/state", get_state)
     app.router.add_get("/api/events", events)
     app.router.add_get("/api/people", get_people)
+    app.router.add_get("/api/file/{file_id}", get_file)
     app.router.add_post("/api/send", post_send)
     app.router.add_post("/api/tap", post_tap)
     app.router.add_post("/api/contact", post_contact)

@@ -44,6 +44,7 @@ def welcome(ctx: Ctx) -> Screen:
     rows = [
         [ctx.button(ctx._("✍️ Verify here"), cb.BindStart())],
         [ctx.button(_lang_label(ctx), _lang_switch(ctx)), ctx.button(ctx._("❓ Help"), cb.Help())],
+        [ctx.button(ctx._("🧮 Tax calculator"), cb.Calc())],
     ]
     return screen(lines, markup(rows))
 

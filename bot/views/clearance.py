@@ -85,6 +85,7 @@ def clearance_list(ctx: Ctx, state: cb.ClearanceList, page: Page[ListRow], term:
     rows.append(search_row)
     rows += item_rows
     rows += pager(ctx, page.page, page.pages, lambda p: replace(state, page=p))
+    rows.append([ctx.button(_("⬇️ Export"), cb.ExportMenu(cb.EXPORT_CLEARANCE, ctx.today.year))])
     rows.append(nav_row(ctx, reset=cb.ClearanceList()))
     return screen(lines, markup(rows))
 

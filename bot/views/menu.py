@@ -11,11 +11,11 @@ from bot.views.common import Screen, bold, esc, screen
 from bot.widgets import Ctx, markup, nav_row
 
 # The commands the help text promises (handlers register exactly these).
-COMMANDS = ("menu", "quota", "tax", "clearance", "settings", "bind", "unbind", "privacy", "help")
+COMMANDS = ("menu", "quota", "tax", "clearance", "calc", "settings", "bind", "unbind", "privacy", "mydata", "help")
 
 
 def menu_buttons(ctx: Ctx) -> list[list[InlineKeyboardButton]]:
-    """Quota · Tax slips · Clearance / Settings · Help: the same order everywhere."""
+    """Quota · Tax slips · Clearance / Calculator · Settings · Help: the same order everywhere."""
     b = ctx.button
     return [
         [
@@ -23,7 +23,7 @@ def menu_buttons(ctx: Ctx) -> list[list[InlineKeyboardButton]]:
             b(ctx._("🧾 Tax slips"), cb.TaxList()),
             b(ctx._("📦 Clearance"), cb.ClearanceList()),
         ],
-        [b(ctx._("⚙️ Settings"), cb.Settings()), b(ctx._("❓ Help"), cb.Help())],
+        [b(ctx._("🧮 Calculator"), cb.Calc()), b(ctx._("⚙️ Settings"), cb.Settings()), b(ctx._("❓ Help"), cb.Help())],
     ]
 
 
@@ -55,10 +55,12 @@ def help_screen(ctx: Ctx, *, bound: bool) -> Screen:
         ctx._("/quota — annual quota: limit, consumed, available"),
         ctx._("/tax — electronic tax slips"),
         ctx._("/clearance — customs clearance lists"),
+        ctx._("/calc — tax and quota calculator, before you buy"),
         ctx._("/settings — language and notifications"),
         ctx._("/bind — bind your Single Window account"),
         ctx._("/unbind — remove the binding and your data"),
         ctx._("/privacy — what I store and why"),
+        ctx._("/mydata — a copy of everything I hold about you"),
         "",
         ctx._(
             "I message you when a new tax slip arrives, and warn you when goods are declared under "
@@ -95,13 +97,20 @@ def privacy(ctx: Ctx) -> Screen:
             "messages with your data are sent protected from forwarding."
         ),
         "",
+        bold(ctx._("How to get a copy")),
+        ctx._(
+            "Send /mydata: a PDF and a JSON file of everything I hold about you, with why and for how "
+            "long (once a day)."
+        ),
+        "",
         bold(ctx._("How to delete it")),
         ctx._(
             "Send /unbind: your binding, settings and pending notifications are deleted at once. "
             "The customs records themselves belong to the Single Window and stay there."
         ),
     ]
-    return screen(lines, markup([nav_row(ctx, back=cb.Help())]))
+    rows = [[ctx.button(ctx._("📥 A copy of my data"), cb.MyData())], nav_row(ctx, back=cb.Help())]
+    return screen(lines, markup(rows))
 
 
 def group_hint(t: Translator, bot_username: str | None = None) -> Screen:

@@ -27,7 +27,12 @@ def quota(ctx: Ctx, state: cb.Quota, data: QuotaOverview) -> Screen:
         lines += ["", _("There was no annual limit in {year}.").format(year=data.year)]
     years = {*data.years, ctx.today.year}
     rows = year_picker(ctx, years, state.year, cb.Quota)
-    rows.append([ctx.button(_("📋 Consumption details"), cb.QuotaDetails(state.year))])
+    rows.append(
+        [
+            ctx.button(_("📋 Consumption details"), cb.QuotaDetails(state.year)),
+            ctx.button(_("📊 Chart"), cb.QuotaChart(state.year)),
+        ]
+    )
     rows.append(nav_row(ctx, reset=cb.Quota(ctx.today.year)))  # Reset: back to this year
     return screen(lines, markup(rows))
 

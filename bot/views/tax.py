@@ -68,6 +68,7 @@ def tax_list(ctx: Ctx, state: cb.TaxList, page: Page[TaxRow]) -> Screen:
     rows += date_presets(ctx, state.dates, lambda f: cb.TaxList(state.status, f), calendar_for(here, ctx.today))
     rows += item_rows
     rows += pager(ctx, page.page, page.pages, lambda p: replace(state, page=p))
+    rows.append([ctx.button(_("⬇️ Export"), cb.ExportMenu(cb.EXPORT_TAX, ctx.today.year))])
     rows.append(nav_row(ctx, reset=cb.TaxList()))
     return screen(lines, markup(rows))
 

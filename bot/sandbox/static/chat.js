@@ -25,6 +25,7 @@
       shareText: "The bot will know your phone number ({phone}). In the sandbox you share the phone of {name}, the person selected on the left.",
       share: "Share", cancel: "Cancel", ok: "OK", open: "Open",
       openTitle: "Open this link?", loading: "Loading demo data…", starting: "Starting the bot…",
+      download: "Download",
     },
     zh: {
       bot: "机器人", connecting: "连接中…", placeholder: "消息", start: "开始", menu: "菜单",
@@ -33,6 +34,7 @@
       shareText: "机器人将获得你的手机号（{phone}）。在沙盒中，你分享的是左侧所选人员 {name} 的手机号。",
       share: "分享", cancel: "取消", ok: "确定", open: "打开",
       openTitle: "打开此链接？", loading: "正在加载演示数据…", starting: "正在启动机器人…",
+      download: "下载",
     },
   };
 
@@ -219,6 +221,15 @@
       who.appendChild(el("div", "cphone", `+${String(m.contact.phone_number).replace(/^\+/, "")}`));
       card.appendChild(who);
       bubble.appendChild(card);
+    } else if (m.photo || m.document) {
+      bubble.classList.add("media");
+      if (m.photo) bubble.appendChild(photoNode(m.photo));
+      if (m.document) bubble.appendChild(documentNode(m.document));
+      if (m.caption) {
+        const body = el("span", "text caption");
+        renderRich(body, m.caption, m.caption_entities);
+        bubble.appendChild(body);
+      }
     } else {
       const body = el("span", "text");
       renderRich(body, m.text, m.entities);
@@ -228,6 +239,34 @@
     wrap.appendChild(bubble);
     if (m.buttons.length) wrap.appendChild(inlineKeyboard(m));
     return wrap;
+  }
+
+  function photoNode(p) {
+    const img = el("img", "photo");
+    img.src = p.url;
+    img.alt = "";
+    img.width = Math.min(p.width, 360);
+    img.style.aspectRatio = `${p.width} / ${p.height}`;
+    img.addEventListener("click", () => window.open(p.url, "_blank", "noopener"));
+    return img;
+  }
+
+  function fileSize(n) {
+    if (!n && n !== 0) return "";
+    return n < 1024 ? `${n} B` : n < 1048576 ? `${(n / 1024).toFixed(1)} KB` : `${(n / 1048576).toFixed(1)} MB`;
+  }
+
+  function documentNode(d) {
+    const card = el("a", "doc");
+    card.href = d.url; // served with Content-Disposition: attachment and the file's name
+    card.setAttribute("download", d.name);
+    const ext = (d.name.split(".").pop() || "").slice(0, 4).toUpperCase();
+    card.appendChild(el("div", "doc-icon", ext));
+    const who = el("div", "doc-info");
+    who.appendChild(el("div", "doc-name", d.name));
+    who.appendChild(el("div", "doc-size", `${fileSize(d.size)} · ${t("download")}`));
+    card.appendChild(who);
+    return card;
   }
 
   function inlineKeyboard(m) {
@@ -264,7 +303,8 @@
     }
   }
 
-  const content = (m) => JSON.stringify([m.text, m.entities, m.buttons, m.edited, m.contact, m.date]);
+  const content = (m) => JSON.stringify([m.text, m.entities, m.buttons, m.edited, m.contact, m.date, m.photo,
+    m.document, m.caption, m.caption_entities]);
   const signature = (m) => content(m) + lang(); // the language changes labels such as "edited"
 
   function renderMessages(list) {
@@ -333,6 +373,7 @@
   }
 
   $("messages").addEventListener("click", (ev) => {
+    if (ev.target.closest("a.doc")) return; // a document: the browser downloads it
     const a = ev.target.closest("a");
     if (a) { ev.preventDefault(); if (a.href) openLink(a.href); return; }
     const cmd = ev.target.closest(".cmd");
