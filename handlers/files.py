@@ -139,6 +139,7 @@ async def send_export(scope: Scope, state: cb.ExportFile) -> None:
         scope.chat_id,
         InputFile(body, filename=file_views.export_filename(state)),
         caption=file_views.export_caption(scope.ctx, state, len(data.rows)),
-        protect_content=True,
+        # Unlike screens, an export exists to be kept (saved, opened in Excel): not protected.
+        protect_content=False,
     )
     log.info("sent an export (%s, %s, %d records)", state.target, state.fmt, len(data.rows))

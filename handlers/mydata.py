@@ -47,9 +47,12 @@ async def send(scope: Scope, state: cb.MyDataSend) -> None:
         pdf, js = await render(scope, _make, data, scope.t, now)
         pdf_name, json_name = file_views.mydata_filenames(now)
         bot, chat = scope.context.bot, scope.chat_id
-        await bot.send_document(chat, InputFile(pdf, filename=pdf_name), protect_content=True)
+        # PIPL Art. 45's copy is the person's to keep: these two files are not protected.
         await bot.send_document(
-            chat, InputFile(js, filename=json_name), caption=file_views.mydata_sent(scope.ctx), protect_content=True
+            chat, InputFile(pdf, filename=pdf_name), caption=file_views.keep_safe(scope.ctx), protect_content=False
+        )
+        await bot.send_document(
+            chat, InputFile(js, filename=json_name), caption=file_views.mydata_sent(scope.ctx), protect_content=False
         )
     except BaseException:
         await mydata.release_copy(scope.context.db, scope.tg_id, now)

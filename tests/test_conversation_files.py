@@ -63,7 +63,10 @@ async def bound(h: Harness, user_id: int, lang: str = "en") -> tuple[SandboxClie
 def document_of(c: SandboxClient, name_suffix: str) -> bytes:
     view = next(m for m in reversed(c.messages()) if m.document and m.document["file_name"].endswith(name_suffix))
     stored = c.core.file(view.document["file_id"])  # type: ignore[index]
-    assert stored is not None and view.protect_content
+    # Exports and the copy of my data are the person's to keep: saved, opened elsewhere. Not protected,
+    # and the caption says what the file holds.
+    assert stored is not None and not view.protect_content
+    assert "personal data" in view.caption or "个人信息" in view.caption
     return stored.data
 
 

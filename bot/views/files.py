@@ -60,7 +60,12 @@ def export_filename(state: cb.ExportFile) -> str:
 
 def export_caption(ctx: Ctx, state: cb.ExportFile, count: int) -> str:
     what = ctx._(TARGETS[state.target])
-    return ctx._("{what} · {year} · {count} records").format(what=what, year=state.year, count=count)
+    head = ctx._("{what} · {year} · {count} records").format(what=what, year=state.year, count=count)
+    return head + "\n" + keep_safe(ctx)
+
+
+def keep_safe(ctx: Ctx) -> str:
+    return ctx._("🔒 This file holds your personal data: keep it to yourself.")
 
 
 def export_button(ctx: Ctx, target: str) -> cb.ExportMenu:
@@ -94,7 +99,11 @@ def mydata(ctx: Ctx, *, bound: bool) -> Screen:
 
 
 def mydata_sent(ctx: Ctx) -> str:
-    return ctx._("📥 Your copy: the PDF to read, the JSON for a computer. To delete your data, send /unbind.")
+    return (
+        ctx._("📥 Your copy: the PDF to read, the JSON for a computer. To delete your data, send /unbind.")
+        + "\n"
+        + keep_safe(ctx)
+    )
 
 
 def mydata_again(ctx: Ctx, earlier: datetime) -> Screen:
