@@ -91,6 +91,7 @@ def build_application(
     request: BaseRequest | None = None,
     get_updates_request: BaseRequest | None = None,
     rate_limiter: bool = True,
+    updater: bool = True,
 ) -> BotApp:
     from handlers import register
 
@@ -117,6 +118,8 @@ def build_application(
         builder = builder.request(request)
     if get_updates_request is not None:
         builder = builder.get_updates_request(get_updates_request)
+    if not updater:  # webhook mode: bot.webhook's listener feeds the updates (see there why)
+        builder = builder.updater(None)
     app: BotApp = builder.build()
     app.bot_data["services"] = services
     app.bot_data.setdefault("on_start", [])
@@ -129,28 +132,17 @@ def run(settings: Settings, clock: Clock) -> int:
     """`swbot run`: polling by default, webhook when SWBOT_WEBHOOK_URL is set."""
     if settings.database_url is None:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-    app = build_application(settings, build_services(settings, clock))
+    webhook = bool(settings.webhook_url)
+    app = build_application(settings, build_services(settings, clock), updater=not webhook)
     from bot.background import attach_background
     attach_background(app, settings)
     from handlers.files import warm_up  # charts: import matplotlib and load the font before the first tap
     app.bot_data["on_start"].append(warm_up)
-    if settings.webhook_url:
-        host, _, port = (settings.listen or "0.0.0.0:8443").rpartition(":")
-        secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
-        app.run_webhook(
-            listen=host,
-            port=int(port),
-            url_path=_webhook_path(settings.webhook_url),
-            webhook_url=settings.webhook_url,
-            secret_token=secret,
-            allowed_updates=Update.ALL_TYPES,
-        )
-    else:
-        app.run_polling(allowed_updates=Update.ALL_TYPES)
+    if webhook:
+        import asyncio
+
+        from bot.webhook import serve_webhook
+
+        return asyncio.run(serve_webhook(app, settings))
+    app.run_polling(allowed_updates=Update.ALL_TYPES)
     return 0
-
-
-def _webhook_path(url: str) -> str:
-    from urllib.parse import urlsplit
-
-    return urlsplit(url).path.lstrip("/")

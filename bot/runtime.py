@@ -23,6 +23,8 @@ class Services:
     vault: Vault
     # Counters of rejected input (forged buttons, bad messages): logged and counted, never shown.
     rejections: dict[str, int] = field(default_factory=dict)
+    # Set once `swbot run` is stopping: /healthz answers 503 and the webhook refuses new updates.
+    draining: bool = False
 
     @property
     def clock(self) -> Clock:

@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
     listen: str | None = None
+    # Telegram's max_connections for the webhook (1-100): updates it pushes at once, to all instances.
+    webhook_max_connections: int = Field(default=40, ge=1, le=100)
     api_listen: str | None = None
     api_key: SecretStr | None = None
     log_level: str = "INFO"
