@@ -142,7 +142,7 @@ async def test_migrations_match_the_models(db: Database) -> None:
     async with db.read_engine.connect() as conn:
         diff = await conn.run_sync(_diff)
     assert diff == []
-    assert await current(db) == "0001"
+    assert await current(db) == "0002"
 
 
 async def test_compare_detects_a_model_without_a_migration(db: Database) -> None:
@@ -162,7 +162,7 @@ async def test_compare_detects_a_model_without_a_migration(db: Database) -> None
 async def test_upgrade_is_idempotent(db: Database) -> None:
     await upgrade(db)
     await upgrade(db)
-    assert await current(db) == "0001"
+    assert await current(db) == "0002"
 
 
 async def test_view_indexes_exist(db: Database) -> None:
