@@ -761,7 +761,7 @@ class _Applier:
             self._attach_receipts(row)
             receipts = None
         latest = max(receipts, key=lambda r: (r.return_time, r.return_status), default=None)
-        was_counted, before = row.counted, (row.status, row.status_time)
+        was_counted = row.counted
         if requests:
             self._refresh_requests(row)
         cancelled = row.app_type == "3" or row.cancel_state == APPROVED
@@ -780,8 +780,9 @@ class _Applier:
         if row.counted or was_counted:
             self._refresh_quota(row.identity_key, row.decl_year)
         if not row.draft:
-            if (row.status, row.status_time) != before:
-                self._notify_list_status(row)
+            # Queued from the state, not from what changed (the dedupe keys make a repeat a no-op):
+            # a list declared after its receipts, or a receipt before its list, is told the same.
+            self._notify_list_status(row)
             self._notify_quota_back(row)
 
     def _refresh_requests(self, row: _Head) -> None:

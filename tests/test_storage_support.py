@@ -27,7 +27,11 @@ from storage.models import (
     Binding,
     Inventory,
     InventoryLine,
+    ListRequest,
+    ListRequestLine,
+    Outbox,
     Receipt,
+    RequestReceipt,
     TaxLine,
     TaxSlip,
     TaxStatusEvent,
@@ -503,6 +507,17 @@ async def wipe(db: Database) -> None:
             await s.execute(table.delete())
 
 
+_PEOPLE_TABLES = frozenset({"accounts", "tg_users", "bindings", "link_tokens", "bind_failures"})
+
+
+async def wipe_records(db: Database) -> None:
+    """Delete the customs records, the ingest log and the outbox; keep accounts and bindings."""
+    async with db.write() as s:
+        for table in reversed(Base.metadata.sorted_tables):
+            if table.name not in _PEOPLE_TABLES:
+                await s.execute(table.delete())
+
+
 async def records_state(db: Database) -> dict[str, Any]:
     """The customs records by natural keys (no surrogate ids, no bookkeeping times)."""
     async with db.read() as s:
@@ -511,11 +526,23 @@ async def records_state(db: Database) -> dict[str, Any]:
         inventories = {
             (i.ebc_code, i.order_no): (
                 i.pre_no, i.invt_no, i.status, i.status_time, i.status_info, i.status_group, i.counted,
-                i.total_value, i.identity_key, i.app_time, i.guid,
-                tuple((ln.gnum, ln.qty, ln.price, ln.total_price) for ln in i.lines),
+                i.total_value, i.identity_key, i.app_time, i.guid, i.draft, i.cancelled, i.cancel_state,
+                i.cancel_time, i.cancel_info, i.refund_state, i.refund_time, i.refund_info, i.returned_value,
+                i.returned_items, tuple((ln.gnum, ln.qty, ln.price, ln.total_price, ln.returned_qty) for ln in i.lines),
             )
             for i in invs
         }
+        requests = {
+            (r.kind, r.ebc_code, r.order_no, r.doc_no): (
+                r.guid, r.invt_no, r.cop_no, r.pre_no, r.app_type, r.app_status, r.app_time, r.reason,
+                tuple((ln.gnum, ln.qty) for ln in r.lines),
+            )
+            for r in (await s.execute(select(ListRequest))).scalars()
+        }
+        answers = sorted(
+            (a.kind, a.guid, a.return_status, a.return_time, a.cop_no, a.pre_no, a.invt_no, a.return_info)
+            for a in (await s.execute(select(RequestReceipt))).scalars()
+        )
         receipts = sorted(
             (r.guid, r.return_status, r.return_time, by_id.get(r.inventory_id))
             for r in (await s.execute(select(Receipt))).scalars()
@@ -533,9 +560,21 @@ async def records_state(db: Database) -> dict[str, Any]:
         )
         counts = {
             m.__tablename__: (await s.execute(text(f"SELECT count(*) FROM {m.__tablename__}"))).scalar_one()
-            for m in (Inventory, InventoryLine, Receipt, TaxSlip, TaxLine, TaxStatusEvent)
+            for m in (
+                Inventory, InventoryLine, Receipt, TaxSlip, TaxLine, TaxStatusEvent, ListRequest, ListRequestLine,
+                RequestReceipt,
+            )
         }
-    return {"inventories": inventories, "receipts": receipts, "slips": slips, "events": events, "counts": counts}
+    return {
+        "inventories": inventories, "receipts": receipts, "slips": slips, "events": events, "requests": requests,
+        "request_receipts": answers, "counts": counts,
+    }
+
+
+async def outbox_events(db: Database) -> list[tuple[str, str]]:
+    """The notifications queued, by kind and dedupe key (no ids, no times)."""
+    async with db.read() as s:
+        return sorted((o.kind, o.dedupe_key) for o in (await s.execute(select(Outbox))).scalars())
 
 
 async def bind(db: Database, account_id: str, telegram_user_id: int, **settings: bool) -> int:
