@@ -83,6 +83,8 @@ def _list_row(inv: Inventory) -> ListRow:
         status=inv.status,
         group=inv.status_group,
         disputed=inv.disputed_at is not None,
+        cancelled=inv.cancelled,
+        returned=inv.returned_value > 0,
     )
 
 

@@ -74,6 +74,8 @@ class ListRow:
     status: int | None  # latest receipt's returnStatus; None before any receipt
     group: str
     disputed: bool = False
+    cancelled: bool = False  # an approved cancellation
+    returned: bool = False  # approved returns took (some of) it back
 
 
 @dataclass(frozen=True)
