@@ -23,9 +23,9 @@ def note(ctx: Ctx, raw: str | None) -> str:
     """A receipt note in words: ``[Code:N;Desc:…]`` and the free text after it, code last."""
     info = receipts.parse_return_info(raw)
     text = esc(info.summary or None)
-    if info.code is not None:
-        text += " " + ctx._("(code {code})").format(code=info.code)
-    return text
+    if info.code is None:
+        return text
+    return ctx._("{note} (code {code})").format(note=text, code=info.code)
 
 
 def what_happened(ctx: Ctx, data: ListDetail) -> list[str]:
