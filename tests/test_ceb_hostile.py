@@ -17,7 +17,15 @@ from pathlib import Path
 
 import pytest
 
-from storage.ceb import DEFAULT_MAX_BYTES, MAX_ELEMENTS, CebRejected, parse_message
+from bot.domain import cebxml
+from storage.ceb import (
+    DEFAULT_MAX_BYTES,
+    MAX_ELEMENTS,
+    MAX_SIGNATURE_CHARS,
+    MAX_SIGNATURE_ELEMENTS,
+    CebRejected,
+    parse_message,
+)
 
 NS = b"http://www.chinaport.gov.cn/ceb"
 GUID = b"c988cb9e-ea4b-463a-87c4-36e3d24aa7d9"
@@ -302,3 +310,71 @@ def test_control_character_rejected() -> None:
 
 def test_invalid_utf8_rejected() -> None:
     assert_rejected(SAMPLE.replace(b"<returnInfo>", b"<returnInfo>\xc3\x28"), "not valid UTF-8 text at byte")
+
+
+# --------------------------------------------------------------------------- the enveloped signature
+# Tolerated, never verified, nothing kept (storage.ceb): but bounded, and never pointing elsewhere.
+
+
+def _signed(signature: str) -> bytes:
+    return SAMPLE_621.replace(b"</CEB621Message>", signature.encode() + b"\n</CEB621Message>")
+
+
+_GOOD = cebxml.Signature(b"\x01" * 32, b"\x02" * 64, b"\x03" * 1100).xml()
+
+
+def test_a_real_shaped_signature_is_tolerated() -> None:
+    assert parse_message(_signed(_GOOD)).items[0].order_no == "124183351885"
+
+
+@pytest.mark.parametrize(
+    "uri", ["http://127.0.0.1:9/evil.xml", "file:///etc/passwd", "//evil.example/x", "evil.xml", "data:,x"]
+)
+def test_signature_reference_outside_the_message(uri: str) -> None:
+    signature = cebxml.Signature(b"d", b"v", b"c", reference=uri).xml()
+    assert_rejected(_signed(signature), "XML signature refers to something outside the message")
+
+
+def test_signature_retrieval_method_outside_the_message() -> None:
+    signature = _GOOD.replace("<ds:KeyInfo>", '<ds:KeyInfo><ds:RetrievalMethod URI="http://127.0.0.1:9/k"/>')
+    assert_rejected(_signed(signature), "outside the message")
+
+
+def test_same_document_reference_is_fine() -> None:
+    signature = cebxml.Signature(b"d", b"v", b"c", reference="#xpointer(/)").xml()
+    assert parse_message(_signed(signature)).msg_type == "CEB621"
+
+
+def test_huge_signature_within_the_size_cap() -> None:
+    signature = cebxml.Signature(b"d", b"v" * 7_000_000, b"c").xml()  # ~9.3 MB of base64
+    data = _signed(signature)
+    assert len(data) < DEFAULT_MAX_BYTES
+    assert_rejected(data, f"XML signature larger than {MAX_SIGNATURE_CHARS} characters")
+
+
+def test_signature_with_many_elements() -> None:
+    signature = _GOOD.replace("</ds:KeyInfo>", "<ds:KeyName/>" * 10_000 + "</ds:KeyInfo>")
+    assert_rejected(_signed(signature), f"more than {MAX_SIGNATURE_ELEMENTS} elements")
+
+
+def test_signature_with_huge_attributes() -> None:
+    signature = _GOOD.replace('<ds:SignedInfo>', f'<ds:SignedInfo Id="{"x" * 100_000}">')
+    assert_rejected(_signed(signature), "XML signature larger than")
+
+
+def test_signature_bomb_nesting() -> None:
+    signature = _GOOD.replace("<ds:SignedInfo>", "<ds:Object>" * 5000 + "<ds:SignedInfo>")
+    assert_rejected(_signed(signature), "nested deeper than 32")
+
+
+def test_signature_out_of_place_or_twice() -> None:
+    inside = SAMPLE_621.replace(b"</InventoryHead>", _GOOD.encode() + b"</InventoryHead>")
+    assert_rejected(inside, "XML signature must be a direct child of the message root")
+    assert_rejected(_signed(_GOOD + _GOOD), "more than one XML signature")
+
+
+def test_signature_with_entities() -> None:
+    data = b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]>' + _signed(
+        _GOOD.replace("<ds:KeyName>0001", "<ds:KeyName>&x;")
+    ).split(b"?>", 1)[1]
+    assert_rejected(data, "DTD")
