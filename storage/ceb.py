@@ -674,10 +674,13 @@ def _has_space(value: str) -> bool:
     return any(ch.isspace() for ch in value)
 
 
+_GUID = re.compile(r"\S{36}")
+
+
 def _to_guid(raw: str) -> str | None:
     # xs:length 36, "英文字母大写" by convention only: any 36 visible characters, compared
     # case-insensitively (ASCII letters only: str.lower() could change a length or a meaning).
-    if len(raw) != 36 or any(ch.isspace() or not ch.isprintable() for ch in raw):
+    if _GUID.fullmatch(raw) is None or not raw.isprintable():
         return None
     return raw.translate(_ASCII_LOWER)
 

@@ -382,6 +382,8 @@ _REQUEST_RECEIPT_COLUMNS = _columns(
     _request_receipts, "kind", "guid", "ebc_code", "cop_no", "pre_no", "invt_no", "return_status", "return_time",
     "return_info",
 )
+# The common case (no request names the list by its own numbers): receipts that name its invtNo.
+_REQUEST_RECEIPTS_OF_LIST = select(*_REQUEST_RECEIPT_COLUMNS).where(_request_receipts.c.invt_no == bindparam("invt_no"))
 _STORED_REQUEST_RECEIPT = select(
     *_columns(_request_receipts, "pre_no", "invt_no", "cop_no", "ebc_code", "return_info")
 ).where(
@@ -796,16 +798,19 @@ class _Applier:
         ).all()
         # Drafts never reached customs; a withdrawn return (appType 3) no longer asks for anything.
         live = [r for r in found if r.app_status == "2" and r.app_type != "3"]
-        conds = []
-        if row.invt_no:
-            conds.append(_request_receipts.c.invt_no == row.invt_no)
         pre_nos = sorted({r.pre_no for r in live if r.pre_no})
         cop_nos = sorted({r.cop_no for r in live if r.cop_no})
-        if pre_nos:
-            conds.append(_request_receipts.c.pre_no.in_(pre_nos))
-        if cop_nos:
-            conds.append(_request_receipts.c.cop_no.in_(cop_nos))
-        answers = self.c.execute(select(*_REQUEST_RECEIPT_COLUMNS).where(or_(*conds))).all() if conds else []
+        if pre_nos or cop_nos:  # built here: how many numbers varies (rare: most lists have no request)
+            conds = [_request_receipts.c.invt_no == row.invt_no] if row.invt_no else []
+            if pre_nos:
+                conds.append(_request_receipts.c.pre_no.in_(pre_nos))
+            if cop_nos:
+                conds.append(_request_receipts.c.cop_no.in_(cop_nos))
+            answers = self.c.execute(select(*_REQUEST_RECEIPT_COLUMNS).where(or_(*conds))).all()
+        elif row.invt_no:
+            answers = self.c.execute(_REQUEST_RECEIPTS_OF_LIST, {"invt_no": row.invt_no}).all()
+        else:
+            answers = []
         cancel = _cancel_state([r for r in live if r.kind == CANCEL], [a for a in answers if a.kind == CANCEL], row)
         refunds = [r for r in live if r.kind == REFUND]
         refund_answers = [a for a in answers if a.kind == REFUND]
@@ -818,7 +823,10 @@ class _Applier:
         for request_id in approved_ids:
             for gnum, qty in lines.get(request_id, ()):
                 returned[gnum] = returned.get(gnum, Decimal(0)) + qty
-        list_lines = self.c.execute(_LINES_OF_LIST, {"inventory_id": row.id}).all()
+        # The goods lines matter only when something came back now or before (stored returned_qty).
+        list_lines = []
+        if returned or row.returned_items:
+            list_lines = self.c.execute(_LINES_OF_LIST, {"inventory_id": row.id}).all()
         shares = []
         items = 0
         for line in list_lines:
