@@ -158,31 +158,38 @@ def _signature(rng: Random) -> cebxml.Signature:
     return cebxml.Signature(rng.randbytes(32), rng.randbytes(64), rng.randbytes(1100), f"{rng.getrandbits(32):08x}")
 
 
-def new_tax_messages(ceb_dir: Path, person: Person, *, now: datetime, rng: Random | None = None) -> NewTax:
-    """A new cleared order for ``person`` and its tax slip (see the module docstring)."""
-    rng = rng or Random()
+@dataclass(frozen=True)
+class _Order:
+    """A new order's signed CEB621 and what its later messages need of it."""
+
+    inventory: bytes
+    head: dict[str, str]
+    lines: list[tuple[Product, int, Decimal]]
+    invt_no: str
+
+
+def _new_order(ceb_dir: Path, person: Person, now: datetime, rng: Random) -> _Order:
     template, transfer, _own = find_template(ceb_dir, person)
     head_node = template.find(NS + "InventoryHead")
     assert head_node is not None
     head = _values(head_node, "InventoryHead")
-
     customs = head.get("customsCode") or "2924"
     day = now.date()
     guid = str(uuid.uuid4()).upper()
-    order_no = rng.choice("23456789") + _digits(rng, max(len(head.get("orderNo", "")), 12) - 1)
     invt_no = f"{customs}{day.year}I{_digits(rng, 9)}"
     lines = _pick_lines(rng)
     net = sum((p.net_kg * qty for p, qty, _ in lines), ZERO).quantize(Decimal("0.001"))
     gross = (net * Decimal("1.15") + Decimal("0.2")).quantize(Decimal("0.001"))
     seller = head.get("ebcCode", "")
     head.update({
-        "guid": guid, "appTime": cebxml.app_time(now), "appStatus": "2", "orderNo": order_no,
+        "guid": guid, "appTime": cebxml.app_time(now), "appStatus": "2",
+        "orderNo": rng.choice("23456789") + _digits(rng, max(len(head.get("orderNo", "")), 12) - 1),
         "logisticsNo": _letters_prefix(head.get("logisticsNo", ""), "SF") + _digits(rng, 13),
         "copNo": _letters_prefix(head.get("copNo", ""), "CP") + f"{day:%Y%m%d}" + _digits(rng, 6),
         "preNo": f"B{day:%Y%m%d}{_digits(rng, 9)}", "invtNo": invt_no, "declTime": cebxml.day(day),
         "ieDate": cebxml.day(day), "buyerIdType": "1", "buyerIdNumber": person.id_number,
         "buyerName": person.name, "buyerTelephone": person.phone, "freight": "0.00",
-        "insuredFee": "0.00", "grossWeight": str(gross), "netWeight": str(net),
+        "insuredFee": "0.00", "grossWeight": str(gross), "netWeight": str(net), "customsCode": customs,
     })  # fmt: skip
     trade_mode = head.get("tradeMode", "")
     goods = []
@@ -200,14 +207,32 @@ def new_tax_messages(ceb_dir: Path, person: Person, *, now: datetime, rng: Rando
         transfer=cebxml.base_transfer(_values(transfer, "BaseTransfer")), signature=_signature(rng),
         style=cebxml.Style(prefix="ceb"),
     )  # fmt: skip
+    return _Order(inventory, head, lines, invt_no)
 
-    cleared = now + timedelta(seconds=rng.randint(20, 90))
-    receipt_guid = str(uuid.uuid4())
-    receipt = cebxml.inventory_return({
-        "guid": receipt_guid, "customsCode": customs, "ebpCode": head.get("ebpCode"), "ebcCode": seller,
-        "agentCode": head.get("agentCode"), "copNo": head["copNo"], "preNo": head["preNo"], "invtNo": invt_no,
-        "returnStatus": 399, "returnTime": cebxml.return_time(cleared), "returnInfo": "[Code:2200;Desc:海关审结]",
+
+_ANSWER = cebxml.Style(standalone=True)
+
+
+def _receipt(order: _Order, status: int, at: datetime, info: str) -> bytes:
+    guid = str(uuid.uuid4())
+    head = order.head
+    node = cebxml.inventory_return({
+        "guid": guid, "customsCode": head["customsCode"], "ebpCode": head.get("ebpCode"),
+        "ebcCode": head.get("ebcCode"), "agentCode": head.get("agentCode"), "copNo": head["copNo"],
+        "preNo": head["preNo"], "invtNo": order.invt_no if status >= 100 else None, "returnStatus": status,
+        "returnTime": cebxml.return_time(at), "returnInfo": info,
     })  # fmt: skip
+    return cebxml.message("CEB622", guid, [node], style=_ANSWER)
+
+
+def new_tax_messages(ceb_dir: Path, person: Person, *, now: datetime, rng: Random | None = None) -> NewTax:
+    """A new cleared order for ``person`` and its tax slip (see the module docstring)."""
+    rng = rng or Random()
+    order = _new_order(ceb_dir, person, now, rng)
+    head, lines, invt_no = order.head, order.lines, order.invt_no
+    day, customs, seller = now.date(), head["customsCode"], head.get("ebcCode", "")
+    cleared = now + timedelta(seconds=rng.randint(20, 90))
+    receipt = _receipt(order, 399, cleared, "[Code:2200;Desc:海关审结]")
 
     vat = cbec.vat_rate_on(day)
     taxes = []
@@ -226,7 +251,7 @@ def new_tax_messages(ceb_dir: Path, person: Person, *, now: datetime, rng: Rando
         "consumptionTax": _money(sum((t.consumption for *_, t in taxes), ZERO)),
         "status": cbec.TAX_GENERATED, "entDutyNo": "", "note": "", "assureCode": head.get("assureCode"),
         "ebcCode": seller, "logisticsCode": head.get("logisticsCode"), "agentCode": head.get("agentCode"),
-        "customsCode": customs, "orderNo": order_no, "logisticsNo": head["logisticsNo"],
+        "customsCode": customs, "orderNo": head["orderNo"], "logisticsNo": head["logisticsNo"],
     }  # fmt: skip
     tax_lines = [
         {"gnum": gnum, "gcode": p.gcode, "taxPrice": _money(total), "customsTax": _money(tax.customs),
@@ -234,15 +259,72 @@ def new_tax_messages(ceb_dir: Path, person: Person, *, now: datetime, rng: Rando
         for gnum, p, total, tax in taxes
     ]  # fmt: skip
     total_tax = sum((t.customs + t.vat + t.consumption for *_, t in taxes), ZERO)
-    answer = cebxml.Style(standalone=True)
     return NewTax(
         messages=[
-            ("CEB621", inventory),
-            ("CEB622", cebxml.message("CEB622", receipt_guid, [receipt], style=answer)),
-            ("CEB816", cebxml.message("CEB816", tax_guid, [cebxml.tax(tax_head, tax_lines)], style=answer)),
+            ("CEB621", order.inventory),
+            ("CEB622", receipt),
+            ("CEB816", cebxml.message("CEB816", tax_guid, [cebxml.tax(tax_head, tax_lines)], style=_ANSWER)),
         ],
         invt_no=invt_no,
         tax_no=tax_no,
         total_tax=total_tax,
         goods=[p.name for p, _, _ in lines],
     )
+
+
+# --------------------------------------------------------------------------- stories that ask for action
+
+VERIFY = "verify"
+CANCEL = "cancel"
+STORIES = (VERIFY, CANCEL)
+_VERIFY_INFO = (
+    "挂起,向订购人发起交易真实性验核，请及时联系订购人在15天内登入“掌上海关”APP、微信小程序或“掌上单一窗口”APP完成验核"
+)
+
+
+@dataclass(frozen=True)
+class Story:
+    messages: list[tuple[str, bytes]]  # (message type, XML) in the order a feed delivers them
+    invt_no: str
+    goods: list[str]
+
+
+def story_messages(ceb_dir: Path, person: Person, story: str, *, now: datetime, rng: Random | None = None) -> Story:
+    """A new order for ``person`` that customs suspend for 交易真实性验核 (``VERIFY``: the
+    "confirm this purchase" notice with its 15-day deadline), or that the seller cancels after
+    customs assessed it (``CANCEL``: a signed CEB623 and its approving CEB624; "¥X of your quota
+    is back")."""
+    if story not in STORIES:
+        raise ValueError(f"unknown story {story}")
+    rng = rng or Random()
+    order = _new_order(ceb_dir, person, now, rng)
+    accepted = now + timedelta(seconds=rng.randint(20, 90))
+    first = _receipt(order, 120, accepted, "[Code:1800;Desc:逻辑校验通过]")
+    messages = [("CEB621", order.inventory), ("CEB622", first)]
+    later = accepted + timedelta(seconds=rng.randint(20, 90))
+    if story == VERIFY:
+        messages.append(("CEB622", _receipt(order, 600, later, _VERIFY_INFO)))
+    else:
+        messages.append(("CEB622", _receipt(order, 399, later, "[Code:2200;Desc:海关审结]")))
+        head, day = order.head, now.date()
+        cop_no, pre_no = f"CX{day:%Y%m%d}{_digits(rng, 6)}", f"C{day:%Y%m%d}{_digits(rng, 9)}"
+        asked = later + timedelta(seconds=rng.randint(20, 90))
+        cancel = {name: head.get(name) for name in cebxml.FIELDS["InvtCancel"] if name in head}
+        cancel.update({
+            "guid": str(uuid.uuid4()).upper(), "appType": "1", "appTime": cebxml.app_time(asked), "appStatus": "2",
+            "copNo": cop_no, "preNo": "", "invtNo": order.invt_no, "reason": "消费者申请取消订单", "note": "",
+        })  # fmt: skip
+        messages.append(("CEB623", cebxml.message(
+            "CEB623", cancel["guid"], [cebxml.invt_cancel(cancel)], signature=_signature(rng),
+            style=cebxml.Style(prefix="ceb"),
+        )))  # fmt: skip
+        approved = asked + timedelta(seconds=rng.randint(20, 90))
+        answer_guid = str(uuid.uuid4())
+        answer = cebxml.invt_cancel_return({
+            "guid": answer_guid, "customsCode": head["customsCode"], "agentCode": head.get("agentCode"),
+            "ebpCode": head.get("ebpCode"), "ebcCode": head.get("ebcCode"), "copNo": cop_no, "preNo": pre_no,
+            "invtNo": order.invt_no, "returnStatus": 399, "returnTime": cebxml.return_time(approved),
+            "returnInfo": f"[Code:2300;Desc:审核通过],撤单申请审核通过,清单[{order.invt_no}]已成功撤单",
+        })  # fmt: skip
+        messages.append(("CEB624", cebxml.message("CEB624", answer_guid, [answer], style=_ANSWER)))
+    return Story(messages, order.invt_no, [p.name for p, _, _ in order.lines])

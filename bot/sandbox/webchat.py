@@ -20,7 +20,8 @@ Side-panel shortcuts
     phone, each once the bot has answered the step before · ``POST /api/new-tax`` {account_id}:
     a new list, its receipt and its tax slip (:mod:`bot.sandbox.demofeed`) pushed one by one through
     the signed operator API (``POST /v1/messages``), so the notifier's message arrives as in
-    production.
+    production · ``POST /api/story`` {account_id, story}: the same for a new order that customs
+    suspend for 交易真实性验核 (``verify``) or that is cancelled and approved (``cancel``).
 
 Everything the page shows comes from the core's own records; the page builds DOM nodes from the
 message text and its entities (never ``innerHTML``), so a message can only render as Telegram's
@@ -47,7 +48,7 @@ from sqlalchemy import select
 
 from bot.domain.clock import now_cn
 from bot.sandbox.core import BotApiCore
-from bot.sandbox.demofeed import Person, new_tax_messages
+from bot.sandbox.demofeed import STORIES, Person, new_tax_messages, story_messages
 from bot.sandbox.models import MessageView, SandboxError
 
 log = logging.getLogger(__name__)
@@ -348,6 +349,21 @@ class WebChat:
         return {"tax_no": feed.tax_no, "invt_no": feed.invt_no, "total_tax": f"{feed.total_tax:.2f}",
                 "goods": feed.goods, "results": results}
 
+    async def story(self, person: Person, story: str) -> dict[str, Any]:
+        if self.ceb_dir is None:
+            raise ApiProblem(503, "no demo feed to copy from")
+        if story not in STORIES:
+            raise ApiProblem(400, f"story must be one of {', '.join(STORIES)}")
+        feed = await asyncio.to_thread(story_messages, self.ceb_dir, person, story, now=now_cn(), rng=self.rng)
+        results = []
+        for msg_type, xml in feed.messages:
+            status, payload = await self.operator("/v1/messages", xml, "application/xml")
+            results.append({"type": msg_type, "http": status, "status": payload.get("status"),
+                            "reason": payload.get("reason")})
+            if status != 200:
+                raise ApiProblem(502, f"the operator API answered {status} to {msg_type}: {payload}")
+        return {"story": story, "invt_no": feed.invt_no, "goods": feed.goods, "results": results}
+
     async def wait_answer(self, query_id: str) -> dict[str, Any] | None:
         await self.settle(None, within=ANSWER_TIMEOUT, until=lambda: self.core.callback_answer(query_id) is not None)
         answer = self.core.callback_answer(query_id)
@@ -544,6 +560,12 @@ async def post_new_tax(request: web.Request) -> web.Response:
     return web.json_response(await chat.new_tax(chat.person(data.get("account_id"))))
 
 
+async def post_story(request: web.Request) -> web.Response:
+    chat = _chat(request)
+    data = await _body(request)
+    return web.json_response(await chat.story(chat.person(data.get("account_id")), str(data.get("story"))))
+
+
 def _dumps(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
@@ -566,4 +588,5 @@ def add_webchat(app: web.Application, chat: WebChat) -> web.Application:
     app.router.add_post("/api/link", post_link)
     app.router.add_post("/api/bind-chat", post_bind_chat)
     app.router.add_post("/api/new-tax", post_new_tax)
+    app.router.add_post("/api/story", post_story)
     return app
