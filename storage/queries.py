@@ -69,7 +69,8 @@ def _page(session: Session, stmt: Select, page: int, size: int = PAGE_SIZE) -> t
     return list(rows), page, pages, total
 
 
-def _list_row(inv: Inventory) -> ListRow:
+def _list_row(inv: Inventory, *, counted: bool = False) -> ListRow:
+    """`counted`: the amount is what the list counts toward the quota (less what came back)."""
     return ListRow(
         id=inv.id,
         pre_no=inv.pre_no,
@@ -78,7 +79,7 @@ def _list_row(inv: Inventory) -> ListRow:
         stored_at=inv.app_time,
         decl_date=inv.decl_date,
         platform=inv.ebp_name,
-        total=inv.total_value,
+        total=inv.total_value - inv.returned_value if counted else inv.total_value,
         currency=inv.currency,
         status=inv.status,
         group=inv.status_group,
@@ -129,7 +130,7 @@ def counted_lists_sync(session: Session, identity_key: bytes, year: int, page: i
         .order_by(Inventory.app_time.desc(), Inventory.id.desc())
     )
     rows, page, pages, total = _page(session, stmt, page)
-    return Page(tuple(_list_row(r) for r in rows), page, pages, total)
+    return Page(tuple(_list_row(r, counted=True) for r in rows), page, pages, total)
 
 
 # -- clearance lists ------------------------------------------------------------------------------------

@@ -490,3 +490,14 @@ async def test_hostile_variants_are_refused_fast_and_change_nothing(
     assert fragment in (result.reason or ""), result.reason
     assert await table_checksums(db) == before
     assert result.quarantined is not None
+
+
+async def test_consumption_details_show_what_still_counts(db: Database, vault: Vault, quarantine: Quarantine) -> None:
+    await bound(db, vault)
+    await ingest_all(ingestor(db, vault, quarantine), return_life().values())
+    identity = vault.identity_index("1", BUYER.id_number)
+    async with db.read() as s:
+        (row,) = (await queries.counted_lists(s, identity, 2026, 0)).items
+        (listed,) = (await queries.clearance_lists(s, identity, ListFilter(), 0)).items
+    assert (row.total, row.returned) == (Decimal("306.00"), True)  # 510 less the 204 that went back
+    assert listed.total == Decimal("510.00")  # the list itself, as declared
