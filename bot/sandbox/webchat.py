@@ -38,6 +38,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from random import Random
 from typing import Any
@@ -335,10 +336,11 @@ class WebChat:
         bound = await self.bound_account(self.user_id)
         return {"ok": bound == person.account_id, "bound": bound}
 
-    async def new_tax(self, person: Person) -> dict[str, Any]:
+    async def _push_feed(self, make: Callable[[datetime], Any]) -> tuple[Any, list[dict[str, Any]]]:
+        """Build a feed's messages for now (in a thread) and push them through the operator API."""
         if self.ceb_dir is None:
             raise ApiProblem(503, "no demo feed to copy from")
-        feed = await asyncio.to_thread(new_tax_messages, self.ceb_dir, person, now=now_cn(), rng=self.rng)
+        feed = await asyncio.to_thread(make, now_cn())
         results = []
         for msg_type, xml in feed.messages:
             status, payload = await self.operator("/v1/messages", xml, "application/xml")
@@ -346,22 +348,21 @@ class WebChat:
                             "reason": payload.get("reason")})
             if status != 200:
                 raise ApiProblem(502, f"the operator API answered {status} to {msg_type}: {payload}")
+        return feed, results
+
+    async def new_tax(self, person: Person) -> dict[str, Any]:
+        feed, results = await self._push_feed(
+            lambda now: new_tax_messages(self.ceb_dir, person, now=now, rng=self.rng)  # type: ignore[arg-type]
+        )
         return {"tax_no": feed.tax_no, "invt_no": feed.invt_no, "total_tax": f"{feed.total_tax:.2f}",
                 "goods": feed.goods, "results": results}
 
     async def story(self, person: Person, story: str) -> dict[str, Any]:
-        if self.ceb_dir is None:
-            raise ApiProblem(503, "no demo feed to copy from")
         if story not in STORIES:
             raise ApiProblem(400, f"story must be one of {', '.join(STORIES)}")
-        feed = await asyncio.to_thread(story_messages, self.ceb_dir, person, story, now=now_cn(), rng=self.rng)
-        results = []
-        for msg_type, xml in feed.messages:
-            status, payload = await self.operator("/v1/messages", xml, "application/xml")
-            results.append({"type": msg_type, "http": status, "status": payload.get("status"),
-                            "reason": payload.get("reason")})
-            if status != 200:
-                raise ApiProblem(502, f"the operator API answered {status} to {msg_type}: {payload}")
+        feed, results = await self._push_feed(
+            lambda now: story_messages(self.ceb_dir, person, story, now=now, rng=self.rng)  # type: ignore[arg-type]
+        )
         return {"story": story, "invt_no": feed.invt_no, "goods": feed.goods, "results": results}
 
     async def wait_answer(self, query_id: str) -> dict[str, Any] | None:
