@@ -310,10 +310,10 @@ _LIST_STATE = _columns(
     "returned_value", "returned_items",
 )
 # The lists a receipt names (with their owner's binding, for the quota notifications). A number the
-# receipt lacks is passed as NULL, which equals nothing.
+# receipt lacks is passed as NULL, which equals nothing. Never by guid: a receipt's guid is E-port's
+# own ("电子口岸生成"), and the customs' own samples give lists and receipts one and the same.
 _LISTS_OF_RECEIPT = outbox.with_recipient(select(*_LIST_STATE), _lists.c.identity_key).where(
     or_(
-        _lists.c.guid == bindparam("guid"),
         _lists.c.pre_no == bindparam("pre_no"),
         _lists.c.invt_no == bindparam("invt_no"),
         and_(_lists.c.cop_no == bindparam("cop_no"), _lists.c.ebc_code == bindparam("ebc_code")),
@@ -335,7 +335,6 @@ _ATTACH_RECEIPTS = (
     .where(
         _receipts.c.inventory_id.is_(None),
         or_(  # (an UPDATE's parameters may not be named like its table's columns)
-            _receipts.c.guid == bindparam("b_guid"),
             _receipts.c.pre_no == bindparam("b_pre_no"),
             _receipts.c.invt_no == bindparam("b_invt_no"),
             and_(_receipts.c.cop_no == bindparam("b_cop_no"), _receipts.c.ebc_code == bindparam("b_ebc_code")),
@@ -728,7 +727,6 @@ class _Applier:
             _ATTACH_RECEIPTS,
             {
                 "b_list_id": row.id,
-                "b_guid": row.guid,
                 "b_pre_no": row.pre_no or None,
                 "b_invt_no": row.invt_no or None,
                 "b_cop_no": row.cop_no or None,
@@ -886,7 +884,6 @@ class _Applier:
         rows = self.c.execute(
             _LISTS_OF_RECEIPT,
             {
-                "guid": ret.guid,
                 "pre_no": ret.pre_no or None,
                 "invt_no": ret.invt_no or None,
                 "cop_no": ret.cop_no if with_company else None,

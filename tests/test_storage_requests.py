@@ -501,3 +501,19 @@ async def test_consumption_details_show_what_still_counts(db: Database, vault: V
         (listed,) = (await queries.clearance_lists(s, identity, ListFilter(), 0)).items
     assert (row.total, row.returned) == (Decimal("306.00"), True)  # 510 less the 204 that went back
     assert listed.total == Decimal("510.00")  # the list itself, as declared
+
+
+async def test_a_receipt_never_links_by_guid(db: Database, vault: Vault, quarantine: Quarantine) -> None:
+    """The customs' samples give two lists and their receipts one guid: receipts link by their
+    numbers (E-port makes its own guid), so the one that names neither list waits, unlinked, and the
+    one that names a list by preNo joins that list only."""
+    shared = "4CDE1CFD-EDED-46B1-946C-B8022E42FC94"
+    first = ListSpec("same-guid-1", BUYER, guid=shared, root_guid=uid("root-1"))
+    second = ListSpec("same-guid-2", BUYER, guid=shared, root_guid=uid("root-2"))
+    nobody = ceb622("nobody", 1, at(1), pre="B20160512000001882", cop_no="cop2016032211000", guid=shared)
+    named = ceb622("named", 800, at(2), pre=second.pre, guid=shared)
+    results = await ingest_all(ingestor(db, vault, quarantine), [ceb621(first), ceb621(second), nobody, named])
+    assert [r.status for r in results] == [ACCEPTED] * 4, [r.reason for r in results]
+    async with db.read() as s:
+        statuses = {i.order_no: i.status for i in (await s.execute(select(Inventory))).scalars()}
+    assert statuses == {first.order: None, second.order: 800}
