@@ -107,8 +107,9 @@ def render(data: MonthlyConsumption, t: Translator) -> bytes:
     # Only months with consumption get a bar: an empty month draws nothing at all, and a small one
     # is drawn at least MIN_BAR of the axis high so it does not vanish under the limit's scale.
     xs = [i for i, m in enumerate(months) if m > 0]
+    heights = [max(months[i], top * MIN_BAR) for i in xs]
     bars = ax.bar(
-        xs, [max(months[i], top * MIN_BAR) for i in xs], width=BAR_WIDTH, color=BAR_COLOR, edgecolor=BAR_COLOR, linewidth=1,
+        xs, heights, width=BAR_WIDTH, color=BAR_COLOR, edgecolor=BAR_COLOR, linewidth=1,
         label=_("Consumption per month"),
     )  # fmt: skip
     for rect, i in zip(bars, xs, strict=True):
