@@ -44,7 +44,7 @@ from bot import demo
 from bot.domain import cbec
 from bot.domain.clock import Clock
 from bot.domain.identity import InvalidPhone, mask_phone, normalize_phone
-from storage.ceb import Inventory, InventoryReturn, TaxSlip, TaxStatus, parse_message
+from storage.ceb import Inventory, InventoryReturn, ListRequest, RequestReturn, TaxSlip, TaxStatus, parse_message
 from storage.db import Database
 from storage.ingest import ACCEPTED, DUPLICATE, Ingestor, iter_paths
 from storage.migrate import upgrade
@@ -114,7 +114,8 @@ def rows_of(data: bytes, vault: Vault, now: datetime) -> MessageRows:
                 "buyer_phone_key": vault.phone_index(item.buyer_telephone), "buyer_phone_masked": masked,
                 "address_key": vault.address_index(item.consignee_address), "status": None, "status_time": None,
                 "status_info": None, "status_group": cbec.IN_PROGRESS, "counted": False,
-                "cancelled": item.app_type == "3", "created_at": now,
+                "cancelled": item.app_type == "3", "draft": not item.declared, "returned_value": Decimal(0),
+                "returned_items": 0, "created_at": now,
             }
             lines = [
                 {"gnum": ln.gnum, "item_no": ln.item_no, "gcode": ln.gcode, "gname": ln.gname, "country": ln.country,
@@ -146,6 +147,19 @@ def rows_of(data: bytes, vault: Vault, now: datetime) -> MessageRows:
             ]))
         elif isinstance(item, TaxStatus):
             heads.append(Head("tax_status_events", _event(item, "CEB818", now)))
+        elif isinstance(item, ListRequest):
+            heads.append(Head("list_requests", {
+                "kind": item.kind, "doc_no": (item.cop_no or "") if item.kind == "refund" else "",
+                "guid": item.guid, "ebc_code": item.ebc_code, "order_no": item.order_no, "invt_no": item.invt_no,
+                "cop_no": item.cop_no, "pre_no": item.pre_no, "app_type": item.app_type,
+                "app_status": item.app_status, "app_time": item.app_time, "reason": item.reason, "created_at": now,
+            }, "list_request_lines", "request_id", [{"gnum": ln.gnum, "qty": ln.qty} for ln in item.lines]))
+        elif isinstance(item, RequestReturn):
+            heads.append(Head("request_receipts", {
+                "kind": item.kind, "guid": item.guid, "ebc_code": item.ebc_code, "cop_no": item.cop_no,
+                "pre_no": item.pre_no, "invt_no": item.invt_no, "return_status": item.return_status,
+                "return_time": item.return_time, "return_info": item.return_info, "created_at": now,
+            }))
     return MessageRows(log, heads)
 
 

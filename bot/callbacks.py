@@ -40,10 +40,14 @@ from typing import Final
 from bot.domain import calculator, cbec
 from bot.domain.records import (
     NOTIFY_KINDS,
+    NOTIFY_LIST_STATUS,
+    NOTIFY_MISMATCH,
+    NOTIFY_OVER_LIMIT,
     NOTIFY_QUOTA,
     NOTIFY_SUSPICIOUS,
     NOTIFY_TAX_NEW,
     NOTIFY_TAX_STATUS,
+    NOTIFY_VERIFY,
     DateRange,
     ListFilter,
     TaxFilter,
@@ -506,6 +510,10 @@ _NOTIFY_CODES: Final = {
     NOTIFY_TAX_STATUS: "s",
     NOTIFY_QUOTA: "q",
     NOTIFY_SUSPICIOUS: "x",
+    NOTIFY_VERIFY: "v",
+    NOTIFY_OVER_LIMIT: "l",
+    NOTIFY_MISMATCH: "m",
+    NOTIFY_LIST_STATUS: "r",
 }
 _ANSWER_CODES: Final = {ME: "y", NOT_ME: "n"}
 _UNIT_CODES: Final = {calculator.VOLUME: "l", calculator.WEIGHT: "g", calculator.PIECES: "p"}

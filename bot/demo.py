@@ -3,9 +3,12 @@
 ``generate(out_dir, consumers=20, seed=1, today=None)`` writes
 
 * ``out_dir/accounts.csv`` — ``account_id,name,id_type,id_number,phone`` (UTF-8, no BOM, ``\\n``);
-* ``out_dir/ceb/<yyyyMMddHHmmss>_<CEBxxx>_<nnnnn>.xml`` — CEB621/622/816/818 messages in exactly
-  the format ``storage.ceb.parse_message`` accepts. The timestamp is the message's *arrival* time,
-  so sorted file names are the arrival order, which is not always the logical order (see below).
+* ``out_dir/ceb/<yyyyMMddHHmmss>_<CEBxxx>_<nnnnn>.xml`` — CEB621–626/816/818 messages, written with
+  the project's one CEB writer (``bot.domain.cebxml``) as real senders write them: every list and
+  every cancellation or return signed (an enveloped ``ds:Signature``, SM2/SM3 from 2022 on, RSA-SHA1
+  before), with the ``ceb:`` prefix, and half of them with real-style guids
+  (``CEB621_HZ29_3301_20261118093015_0042``) rather than UUIDs. The timestamp is the message's
+  *arrival* time, so sorted file names are the arrival order, which is not always the logical order.
 
 Everything comes from ``random.Random(seed)``; there is no wall clock. ``today`` defaults to
 ``DEFAULT_TODAY`` (2026-11-20) so that the same seed gives byte-identical files on any day; the
@@ -21,6 +24,14 @@ How the messages reference each other (the same rules a real feed follows):
 * a tax slip (CEB816) and its status changes (CEB818) carry ``invtNo`` and
   ``taxNo = invtNo + "_0"``; a slip exists for every list that reached 399 (海关审结).
 
+* a cancellation (CEB623) or a return (CEB625) names its list by ``invtNo`` (and ``ebcCode`` +
+  ``orderNo``); their receipts (CEB624 / CEB626: 120, then 399 = approved) carry the request's
+  ``copNo`` and ``preNo`` and the list's ``invtNo``.
+
+Scenarios a newcomer should see: a cancelled order (its tax slip voided), a partly returned one, a
+list suspended for 交易真实性验核 (status 600, a few days before ``today``, so the 15-day countdown
+runs), and lists refused with code 1313 (over the annual limit, with the receipt's totals).
+
 Deliberate awkwardness, as in real feeds: some lists arrive after their receipts and tax slip;
 for some lists an older receipt arrives after a newer one; one CEB621 carries two lists; one
 account's ID number ends in a lowercase ``x`` in the CSV; buyer phones in the lists and in the
@@ -34,15 +45,14 @@ import csv
 import io
 import re
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 from random import Random
-from xml.sax.saxutils import escape
 
-from bot.domain import cbec
+from bot.domain import cbec, cebxml
 from bot.domain.identity import make_id_number
 
 __all__ = [
@@ -58,7 +68,7 @@ __all__ = [
 
 DEFAULT_TODAY = date(2026, 11, 20)
 # Every list status the views must be able to show; each is the final status of some list.
-REQUIRED_STATUSES = (1, 2, 3, 4, 100, 120, 300, 399, 500, 501, 502, 503, 599, 700, 800, 899, -1)
+REQUIRED_STATUSES = (1, 2, 3, 4, 100, 120, 300, 399, 500, 501, 502, 503, 599, 600, 700, 800, 899, -1)
 NAMESPACE = "http://www.chinaport.gov.cn/ceb"
 ZERO = Decimal(0)
 CENT = Decimal("0.01")
@@ -78,8 +88,9 @@ class AccountExpectation:
     id_number: str  # normalised (uppercase X)
     phone: str  # 11-digit national mobile number
     lists: int  # CEB621 lists declared under this ID number, any status
-    counted: dict[int, int]  # year → counted lists (cbec.is_counted on the latest receipt)
-    consumed: dict[int, Decimal]  # year → cbec.quota_for(...).consumed; every demo year present
+    counted: dict[int, int]  # year → counted lists (cbec.is_counted; not cancelled nor all returned)
+    # year → cbec.quota_for(...).consumed of the counted lists, less what returns took back
+    consumed: dict[int, Decimal]
     tax_slips: int
     suspicious: int  # lists with a phone other than the account's, or on a platform never used
     platforms: tuple[str, ...]  # platforms the person really uses
@@ -96,6 +107,8 @@ class DemoSummary:
     orphan_lists: int  # lists whose buyer has no account: they must show up nowhere
     today: date
     expectations: tuple[AccountExpectation, ...] = field(repr=False)
+    requests: int = 0  # CEB623 cancellations and CEB625 returns
+    request_receipts: int = 0  # CEB624 / CEB626
 
     def expectation(self, account_id: str) -> AccountExpectation:
         return next(e for e in self.expectations if e.account_id == account_id)
@@ -287,20 +300,34 @@ _RECEIPT_INFO = {
     700: "[Code:2700;Desc:退运]",
     800: "[Code:2600;Desc:放行]",
     899: "[Code:2800;Desc:结关]",
+    600: (
+        "挂起,向订购人发起交易真实性验核，请及时联系订购人在15天内登入“掌上海关”APP、微信小程序或"
+        "“掌上单一窗口”APP完成验核"
+    ),
     -1: "[Code:-1;Desc:报文处理异常：订购人信息校验失败]",
 }
-_OVER_LIMIT_INFO = "[Code:2400;Desc:海关退单：订购人超过个人年度交易限值]"
+# As the customs word it (next-features.md §1.3): the year's total with this order, and the limit.
+_OVER_LIMIT_INFO = (
+    "[Code:1313;Desc:订购人购买超过年度限额,超过个人年度购买额度;totalPrice：{total} > limitPrice: {limit};]"
+)
+_CANCEL_INFO = {
+    120: "[Code:1800;Desc:逻辑校验通过]",
+    399: "[Code:2300;Desc:审核通过],撤单申请审核通过,清单[{invt}]已成功撤单",
+}
+_REFUND_INFO = {120: "[Code:1800;Desc:逻辑校验通过]", 399: "[Code:2300;Desc:审核通过],退货申请审核通过"}
 
 # Seconds between one receipt and the next, as (low, high); bounded so that _MARGIN_DAYS holds.
 _STEP_SECONDS = {
     1: (1, 5), 2: (5, 30), 3: (30, 120), 4: (30, 120), 100: (600, 3600), 120: (120, 600),
     300: (1800, 14400), 399: (600, 7200), 500: (3600, 21600), 501: (86400, 172800), 502: (86400, 172800),
-    503: (86400, 172800), 599: (86400, 172800), 700: (259200, 864000), 800: (3600, 86400),
+    503: (86400, 172800), 599: (86400, 172800), 600: (600, 7200), 700: (259200, 864000), 800: (3600, 86400),
     899: (86400, 259200), -1: (10, 60),
 }  # fmt: skip
 # Days a list's receipts may run past its declaration date (upper bound of the steps above).
-_MARGIN_DAYS = {1: 0, 2: 0, 3: 0, 4: 0, -1: 0, 100: 1, 120: 1, 300: 1, 399: 1, 500: 1, 800: 2, 899: 5, 700: 12}
-_RECENT = frozenset({1, 2, 3, 4, 120, 300, 399, 500, 501, 502, 503, 599})  # still in progress: recent lists
+_MARGIN_DAYS = {1: 0, 2: 0, 3: 0, 4: 0, -1: 0, 100: 1, 120: 1, 300: 1, 399: 1, 500: 1, 600: 1, 800: 2, 899: 5, 700: 12}
+_RECENT = frozenset({1, 2, 3, 4, 120, 300, 399, 500, 501, 502, 503, 599, 600})  # still in progress: recent lists
+# Scenario lists placed so their story fits before `today`: (fewest, most) days before it.
+_DAYS_AGO = {"cancelled": (4, 12), "returned": (45, 300)}
 
 
 def _margin(status: int) -> int:
@@ -321,7 +348,7 @@ def _sequence(rng: Random, final: int) -> list[int]:
     chain = [*sent, 120]
     if final == 120:
         return chain
-    if final in (300, 399, 500):
+    if final in (300, 399, 500, 600):
         return [*chain, final]
     if 500 < final < 600:
         return [*chain, 500, final]
@@ -459,6 +486,8 @@ class _List:
     tax_time: datetime | None = None
     tax_events: list[tuple[int, datetime, str | None]] = field(default_factory=list)
     guids: dict[str, str] = field(default_factory=dict)
+    requests: list[_Request] = field(default_factory=list)  # a cancellation or a return
+    over_limit: tuple[Decimal, Decimal] | None = None  # 1313: (the year's total with it, the limit)
 
     @property
     def decl_date(self) -> date:
@@ -479,6 +508,55 @@ class _List:
     def suspicious(self) -> bool:
         return self.phone != self.person.phone or self.platform not in self.person.platforms
 
+    @property
+    def cancelled(self) -> bool:
+        return any(r.kind == "cancel" and r.approved for r in self.requests)
+
+    @property
+    def returned(self) -> dict[int, int]:
+        """gnum → pieces sent back by approved returns."""
+        out: dict[int, int] = {}
+        for r in self.requests:
+            if r.kind == "refund" and r.approved:
+                for gnum, qty in r.lines:
+                    out[gnum] = out.get(gnum, 0) + qty
+        return out
+
+    @property
+    def returned_value(self) -> Decimal:
+        back = self.returned
+        if not back:
+            return ZERO
+        rows = [(ln.total, Decimal(ln.qty), Decimal(back.get(g, 0))) for g, ln in enumerate(self.lines, 1)]
+        return cbec.returned_value(self.value, rows)
+
+    @property
+    def counted(self) -> bool:
+        """Counts toward the quota: by its status, unless cancelled or all of it returned."""
+        everything_back = self.returned_value > 0 and self.returned_value >= self.value
+        return cbec.is_counted(self.final) and not self.cancelled and not everything_back
+
+    @property
+    def counted_value(self) -> Decimal:
+        return self.value - self.returned_value if self.counted else ZERO
+
+
+@dataclass
+class _Request:
+    """A cancellation (CEB623) or a return (CEB625) and its receipts (CEB624 / CEB626)."""
+
+    kind: str  # "cancel" or "refund"
+    app_time: datetime
+    cop_no: str
+    pre_no: str
+    lines: list[tuple[int, int]]  # refund: (gnum, pieces)
+    receipts: list[tuple[int, datetime, str]] = field(default_factory=list)
+    guid: str = ""
+
+    @property
+    def approved(self) -> bool:
+        return bool(self.receipts) and max(self.receipts, key=lambda r: r[1])[0] == 399
+
 
 def _price(rng: Random, product: Product) -> Decimal:
     yuan = rng.randint(product.low, product.high)
@@ -490,6 +568,9 @@ def _lines(rng: Random, kind: str, limit: Decimal) -> list[_Line]:
     if kind == "full_tax":
         product = _BY_NAME["路易威登Neverfull中号手袋"]
         return [_Line(product, 1, _price(rng, product))]
+    if kind == "returned":  # two goods, two pieces of the first: one of them goes back
+        first, second = rng.sample([p for p in PRODUCTS if p.kind in ("health", "daily")], 2)
+        return [_Line(first, 2, _price(rng, first)), _Line(second, 1, _price(rng, second))]
     if kind == "long":  # a big basket of cheap goods: 42 lines
         pool = [p for p in PRODUCTS if p.kind in ("snack", "daily")]
         return [_Line(p, 1, _price(rng, p)) for p in (rng.choice(pool) for _ in range(42))]
@@ -514,10 +595,15 @@ def _lines(rng: Random, kind: str, limit: Decimal) -> list[_Line]:
     return lines
 
 
-def _declared_at(rng: Random, today: date, final: int, year: int | None) -> datetime:
+def _declared_at(rng: Random, today: date, final: int, year: int | None, kind: str = "") -> datetime:
     first = max(date(today.year - 3, 1, 1), cbec.CBEC_START)  # no CBEC lists before 2016-04-08
     latest = today - timedelta(days=_margin(final))
-    if final in _RECENT:
+    if kind in _DAYS_AGO:
+        fewest, most = _DAYS_AGO[kind]
+        lo, hi = max(first, today - timedelta(days=most)), max(first, today - timedelta(days=fewest))
+    elif final == 600:  # suspended for 验核 a few days ago: the 15-day countdown still runs
+        lo, hi = max(first, today - timedelta(days=4)), latest
+    elif final in _RECENT:
         lo, hi = max(first, today - timedelta(days=20)), latest
     elif year is not None:
         lo, hi = max(first, date(year, 1, 1)), min(date(year, 12, 31), latest)
@@ -540,7 +626,7 @@ def _new_list(
     year: int | None = None,
     platform: Platform | None = None,
 ) -> _List:
-    app_time = _declared_at(rng, today, final, year)
+    app_time = _declared_at(rng, today, final, year, kind)
     platform = platform or rng.choice(person.platforms)
     site = rng.choice(SITES)
     bonded = kind == "long" or rng.random() < 0.6
@@ -573,6 +659,8 @@ def _plan_lists(rng: Random, today: date, holders: list[_Person], orphans: list[
     lists.append(_new_list(rng, today, holder(), "html", 800))
     lists.append(_new_list(rng, today, holder(), "long", 899))
     lists.append(_new_list(rng, today, holder(), "other_phone", 899))
+    lists.append(_new_list(rng, today, holder(), "cancelled", 399))  # then cancelled, approved
+    lists.append(_new_list(rng, today, holder(), "returned", 899))  # then partly returned, approved
     for final in (800, 399):  # someone else's phone and address, on a platform the victim never used
         victim = holder()
         unused = [p for p in PLATFORMS if p not in victim.platforms]
@@ -615,6 +703,7 @@ def _apply_annual_limit(lists: list[_List]) -> None:
         if total > limit and lst.kind == "regular":
             lst.final = 100
             lst.kind = "over_limit"
+            lst.over_limit = (total, limit)
             continue
         used[key] = total
 
@@ -646,8 +735,9 @@ def _receipts(rng: Random, lst: _List) -> None:
         moment += timedelta(seconds=rng.randint(low, high), milliseconds=rng.randint(0, 999))
         if status == 2:
             info = f"清单新增申报成功[电商企业编码：{lst.seller[0]}订单编号：{lst.order_no}]"
-        elif status == 100 and lst.kind == "over_limit":
-            info = _OVER_LIMIT_INFO
+        elif status == 100 and lst.over_limit is not None:
+            total, limit = lst.over_limit
+            info = _OVER_LIMIT_INFO.format(total=f"{total:,.2f}", limit=f"{limit:,.0f}")
         else:
             info = _RECEIPT_INFO[status]
         lst.receipts.append((status, moment, info))
@@ -655,9 +745,36 @@ def _receipts(rng: Random, lst: _List) -> None:
             lst.tax_time = moment + timedelta(seconds=rng.randint(1, 90), milliseconds=rng.randint(0, 999))
 
 
+def _requests(rng: Random, lst: _List) -> None:
+    """The seller cancels an assessed order, or has part of a released one returned; E-port takes
+    the request in (120) and customs approve it (399)."""
+    if lst.kind == "cancelled":
+        after = lst.receipts[-1][1] + timedelta(hours=rng.randint(1, 6), seconds=rng.randint(0, 3599))
+        kind, info, lines = "cancel", _CANCEL_INFO, []
+    elif lst.kind == "returned":
+        released = next(t for status, t, _ in lst.receipts if status == 800)
+        after = released + timedelta(days=rng.randint(5, 20), seconds=rng.randint(0, 86399))
+        kind, info, lines = "refund", _REFUND_INFO, [(1, 1)]
+    else:
+        return
+    day = f"{after:%Y%m%d}"
+    letter = "C" if kind == "cancel" else "T"
+    request = _Request(kind, after.replace(microsecond=0), f"{lst.site.prefix}{letter}{day}{_digits(rng, 6)}",
+                       f"{letter}{day}{_digits(rng, 9)}", lines)  # fmt: skip
+    moment = request.app_time
+    for status, (low, high) in ((120, (30, 600)), (399, (1800, 14400))):
+        moment += timedelta(seconds=rng.randint(low, high), milliseconds=rng.randint(0, 999))
+        request.receipts.append((status, moment, info[status].format(invt=lst.invt_no)))
+    lst.requests.append(request)
+
+
 def _tax_events(rng: Random, lst: _List, end_of_today: datetime, serial: Callable[[], int]) -> None:
     """CEB818: void the slip of a list shipped back (700); summarise most slips after 10–25 days."""
     if lst.tax_time is None:
+        return
+    if lst.cancelled:  # the cancellation is approved: no tax will be collected
+        approved = max(r[1] for q in lst.requests for r in q.receipts)
+        lst.tax_events.append((cbec.TAX_VOID, approved + timedelta(minutes=rng.randint(1, 30)), None))
         return
     if lst.final == 700:
         moment = lst.receipts[-1][1] + timedelta(minutes=rng.randint(1, 60), milliseconds=rng.randint(0, 999))
@@ -715,125 +832,135 @@ def _qty(x: Decimal) -> str:
     return format(x.normalize(), "f") if x != x.to_integral_value() else str(int(x))
 
 
-def _fields(indent: str, pairs: Iterable[tuple[str, object]]) -> str:
-    out = []
-    for name, value in pairs:
-        text = "" if value is None else escape(str(value))
-        out.append(f"{indent}<{name}>{text}</{name}>\n")
-    return "".join(out)
+# Declarations are written as the 202205 samples are (ceb: prefix, signed); E-port's and customs'
+# answers in the default namespace, standalone, and tax-slip status changes without a declaration.
+_DECLARATION = cebxml.Style(prefix="ceb", indent="    ")
+_ANSWER = cebxml.Style(standalone=True, indent="    ")
+_BARE = cebxml.Style(declaration=False, indent="    ")
 
 
-def _document(msg_type: str, guid: str, body: str, *, declaration: bool = True) -> bytes:
-    head = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n' if declaration else ""
-    return (
-        f'{head}<{msg_type}Message xmlns="{NAMESPACE}" version="1.0" guid="{guid}">\n{body}</{msg_type}Message>\n'
-    ).encode()
-
-
-def _base_transfer(site: CustomsSite) -> str:
-    return (
-        "    <BaseTransfer>\n"
-        + _fields(
-            "        ",
-            [
-                ("copCode", site.agent[0]),
-                ("copName", site.agent[1]),
-                ("dxpMode", "DXP"),
-                ("dxpId", f"DXPENT000{site.code}01"),
-                ("note", None),
-            ],
-        )
-        + "    </BaseTransfer>\n"
+def _signature(rng: Random, when: datetime) -> cebxml.Signature:
+    """The right shape, not a real signature: SM2/SM3 as the 202205 rules, RSA-SHA1 before 2022."""
+    sm2 = when.year >= 2022
+    return cebxml.Signature(
+        digest=rng.randbytes(32 if sm2 else 20),
+        value=rng.randbytes(64 if sm2 else 128),
+        certificate=rng.randbytes(1100),
+        key_name=f"{rng.getrandbits(32):08x}",
+        algorithms=cebxml.SM2_SM3 if sm2 else cebxml.RSA_SHA1,
     )
 
 
-def _inventory_xml(lst: _List, bar_codes: dict[str, str], reached_customs: bool) -> str:
+def _base_transfer(site: CustomsSite) -> cebxml.Node:
+    return cebxml.base_transfer(
+        {"copCode": site.agent[0], "copName": site.agent[1], "dxpMode": "DXP", "dxpId": f"DXPENT000{site.code}01",
+         "note": ""}
+    )  # fmt: skip
+
+
+def _inventory_xml(lst: _List, bar_codes: dict[str, str], reached_customs: bool) -> cebxml.Node:
     bonded = lst.trade_mode == "1210"
     net = sum((ln.product.net_kg * ln.qty for ln in lst.lines), ZERO).quantize(KG)
-    head = [
-        ("guid", lst.guids["621"]), ("appType", "1"), ("appTime", f"{lst.app_time:%Y%m%d%H%M%S}"),
-        ("appStatus", "2"), ("orderNo", lst.order_no), ("ebpCode", lst.platform.code),
-        ("ebpName", lst.platform.name), ("ebcCode", lst.seller[0]), ("ebcName", lst.seller[1]),
-        ("logisticsNo", lst.logistics_no), ("logisticsCode", lst.carrier.code),
-        ("logisticsName", lst.carrier.name), ("copNo", lst.cop_no), ("preNo", lst.pre_no),
-        ("assureCode", lst.site.agent[0]), ("emsNo", f"T{lst.site.code}W000{lst.site.prefix}1" if bonded else None),
-        ("invtNo", lst.invt_no if reached_customs else None), ("ieFlag", "I"),
-        ("declTime", f"{lst.decl_date:%Y%m%d}"), ("customsCode", lst.site.code), ("portCode", lst.site.code),
-        ("ieDate", f"{lst.decl_date:%Y%m%d}"), ("buyerIdType", "1"), ("buyerIdNumber", lst.person.id_number),
-        ("buyerName", lst.person.name), ("buyerTelephone", lst.phone_text), ("consigneeAddress", lst.address),
-        ("agentCode", lst.site.agent[0]), ("agentName", lst.site.agent[1]),
-        ("areaCode", lst.site.area[0] if bonded else None), ("areaName", lst.site.area[1] if bonded else None),
-        ("tradeMode", lst.trade_mode), ("trafMode", "Y" if bonded else "5"),
-        ("trafNo", None if bonded else "CA1052"), ("voyageNo", None if bonded else f"{lst.decl_date:%Y%m%d}"),
-        ("billNo", None if bonded else f"999-{lst.invt_no[-8:]}"), ("loctNo", f"{lst.site.code}01"),
-        ("licenseNo", None), ("country", "142" if bonded else lst.lines[0].product.country),
-        ("freight", _money(lst.freight)), ("insuredFee", _money(lst.insured_fee)), ("currency", "142"),
-        ("wrapType", "2"), ("packNo", "1"), ("grossWeight", str((net * Decimal("1.15") + Decimal("0.2")).quantize(KG))),
-        ("netWeight", str(net)), ("note", None),
-    ]  # fmt: skip
-    out = ["    <Inventory>\n        <InventoryHead>\n", _fields("            ", head), "        </InventoryHead>\n"]
+    head = {
+        "guid": lst.guids["621"], "appType": "1", "appTime": cebxml.app_time(lst.app_time), "appStatus": "2",
+        "orderNo": lst.order_no, "ebpCode": lst.platform.code, "ebpName": lst.platform.name,
+        "ebcCode": lst.seller[0], "ebcName": lst.seller[1], "logisticsNo": lst.logistics_no,
+        "logisticsCode": lst.carrier.code, "logisticsName": lst.carrier.name, "copNo": lst.cop_no,
+        "preNo": lst.pre_no, "assureCode": lst.site.agent[0],
+        "emsNo": f"T{lst.site.code}W000{lst.site.prefix}1" if bonded else "",
+        "invtNo": lst.invt_no if reached_customs else "", "ieFlag": "I", "declTime": cebxml.day(lst.decl_date),
+        "customsCode": lst.site.code, "portCode": lst.site.code, "ieDate": cebxml.day(lst.decl_date),
+        "buyerIdType": "1", "buyerIdNumber": lst.person.id_number, "buyerName": lst.person.name,
+        "buyerTelephone": lst.phone_text, "consigneeAddress": lst.address, "agentCode": lst.site.agent[0],
+        "agentName": lst.site.agent[1], "areaCode": lst.site.area[0] if bonded else "",
+        "areaName": lst.site.area[1] if bonded else "", "tradeMode": lst.trade_mode, "trafMode": "Y" if bonded else "5",
+        "trafNo": "" if bonded else "CA1052", "voyageNo": "" if bonded else f"{lst.decl_date:%Y%m%d}",
+        "billNo": "" if bonded else f"999-{lst.invt_no[-8:]}", "loctNo": f"{lst.site.code}01", "licenseNo": "",
+        "country": "142" if bonded else lst.lines[0].product.country, "freight": _money(lst.freight),
+        "insuredFee": _money(lst.insured_fee), "currency": "142", "wrapType": "2", "packNo": "1",
+        "grossWeight": str((net * Decimal("1.15") + Decimal("0.2")).quantize(KG)), "netWeight": str(net), "note": "",
+    }  # fmt: skip
+    lines = []
     for gnum, ln in enumerate(lst.lines, 1):
         p = ln.product
-        line = [
-            ("gnum", gnum), ("itemNo", f"{lst.seller[0][-4:]}-{bar_codes[p.name][-6:]}"), ("itemName", p.name),
-            ("gcode", p.gcode), ("gname", p.name), ("gmodel", p.gmodel), ("barCode", bar_codes[p.name]),
-            ("country", p.country), ("tradeCountry", "110" if lst.trade_mode == "9610" else p.country),
-            ("currency", "142"), ("qty", ln.qty), ("unit", p.unit), ("qty1", _qty(p.legal_qty * ln.qty)),
-            ("unit1", p.legal_unit), ("price", _money(ln.price)), ("totalPrice", _money(ln.total)), ("note", None),
-        ]  # fmt: skip
-        out += ["        <InventoryList>\n", _fields("            ", line), "        </InventoryList>\n"]
-    out.append("    </Inventory>\n")
-    return "".join(out)
+        lines.append({
+            "gnum": gnum, "itemNo": f"{lst.seller[0][-4:]}-{bar_codes[p.name][-6:]}", "itemName": p.name,
+            "gcode": p.gcode, "gname": p.name, "gmodel": p.gmodel, "barCode": bar_codes[p.name], "country": p.country,
+            "tradeCountry": "110" if lst.trade_mode == "9610" else p.country, "currency": "142", "qty": ln.qty,
+            "unit": p.unit, "qty1": _qty(p.legal_qty * ln.qty), "unit1": p.legal_unit, "price": _money(ln.price),
+            "totalPrice": _money(ln.total), "note": "",
+        })  # fmt: skip
+    return cebxml.inventory(head, lines)
 
 
-def _receipt_xml(lst: _List, status: int, moment: datetime, info: str, guid: str) -> str:
+def _receipt_xml(lst: _List, status: int, moment: datetime, info: str, guid: str) -> cebxml.Node:
     has_invt_no = status >= 100
-    node = [
-        ("guid", guid), ("customsCode", lst.site.code), ("ebpCode", lst.platform.code), ("ebcCode", lst.seller[0]),
-        ("agentCode", lst.site.agent[0]), ("copNo", lst.cop_no), ("preNo", lst.pre_no),
-        ("invtNo", lst.invt_no if has_invt_no else None), ("returnStatus", status),
-        ("returnTime", _return_time(moment)), ("returnInfo", info),
+    return cebxml.inventory_return({
+        "guid": guid, "customsCode": lst.site.code, "ebpCode": lst.platform.code, "ebcCode": lst.seller[0],
+        "agentCode": lst.site.agent[0], "copNo": lst.cop_no, "preNo": lst.pre_no,
+        "invtNo": lst.invt_no if has_invt_no else None, "returnStatus": status,
+        "returnTime": cebxml.return_time(moment), "returnInfo": info,
+    })  # fmt: skip
+
+
+def _request_xml(lst: _List, request: _Request) -> cebxml.Node:
+    head = {
+        "guid": request.guid, "appType": "1", "appTime": cebxml.app_time(request.app_time), "appStatus": "2",
+        "customsCode": lst.site.code, "orderNo": lst.order_no, "ebpCode": lst.platform.code,
+        "ebpName": lst.platform.name, "ebcCode": lst.seller[0], "ebcName": lst.seller[1],
+        "logisticsNo": lst.logistics_no, "logisticsCode": lst.carrier.code, "logisticsName": lst.carrier.name,
+        "copNo": request.cop_no, "preNo": "", "invtNo": lst.invt_no, "buyerIdType": "1",
+        "buyerIdNumber": lst.person.id_number, "buyerName": lst.person.name, "buyerTelephone": lst.phone_text,
+        "agentCode": lst.site.agent[0], "agentName": lst.site.agent[1],
+        "reason": "消费者申请取消订单" if request.kind == "cancel" else "消费者申请退货（商品破损）", "note": "",
+    }  # fmt: skip
+    if request.kind == "cancel":
+        return cebxml.invt_cancel(head)
+    by_gnum = dict(enumerate(lst.lines, 1))
+    lines = [
+        {"gnum": g, "gcode": by_gnum[g].product.gcode, "gname": by_gnum[g].product.name, "qty": q,
+         "unit": by_gnum[g].product.unit, "note": ""}
+        for g, q in request.lines
     ]  # fmt: skip
-    return "    <InventoryReturn>\n" + _fields("        ", node) + "    </InventoryReturn>\n"
+    return cebxml.invt_refund(head, lines)
 
 
-def _return_time(moment: datetime) -> str:
-    return f"{moment:%Y%m%d%H%M%S}{moment.microsecond // 1000:03d}"
+def _request_receipt_xml(
+    lst: _List, request: _Request, status: int, moment: datetime, info: str, guid: str
+) -> cebxml.Node:
+    values = {
+        "guid": guid, "customsCode": lst.site.code, "agentCode": lst.site.agent[0], "ebpCode": lst.platform.code,
+        "ebcCode": lst.seller[0], "copNo": request.cop_no, "preNo": request.pre_no, "invtNo": lst.invt_no,
+        "returnStatus": status, "returnTime": cebxml.return_time(moment), "returnInfo": info,
+    }  # fmt: skip
+    return (cebxml.invt_cancel_return if request.kind == "cancel" else cebxml.invt_refund_return)(values)
 
 
-def _tax_xml(lst: _List, lines: list[_TaxLine], guid: str) -> str:
-    head = [
-        ("guid", guid), ("returnTime", _return_time(lst.tax_time)), ("invtNo", lst.invt_no),  # type: ignore[arg-type]
-        ("taxNo", lst.invt_no + "_0"),
-        ("customsTax", _money(sum((t.tax.customs for t in lines), ZERO))),
-        ("valueAddedTax", _money(sum((t.tax.vat for t in lines), ZERO))),
-        ("consumptionTax", _money(sum((t.tax.consumption for t in lines), ZERO))),
-        ("status", cbec.TAX_GENERATED), ("entDutyNo", None), ("note", None), ("assureCode", lst.site.agent[0]),
-        ("ebcCode", lst.seller[0]), ("logisticsCode", lst.carrier.code), ("agentCode", lst.site.agent[0]),
-        ("customsCode", lst.site.code), ("orderNo", lst.order_no), ("logisticsNo", lst.logistics_no),
+def _tax_xml(lst: _List, lines: list[_TaxLine], guid: str) -> cebxml.Node:
+    assert lst.tax_time is not None
+    head = {
+        "guid": guid, "returnTime": cebxml.return_time(lst.tax_time), "invtNo": lst.invt_no,
+        "taxNo": lst.invt_no + "_0",
+        "customsTax": _money(sum((t.tax.customs for t in lines), ZERO)),
+        "valueAddedTax": _money(sum((t.tax.vat for t in lines), ZERO)),
+        "consumptionTax": _money(sum((t.tax.consumption for t in lines), ZERO)),
+        "status": cbec.TAX_GENERATED, "entDutyNo": "", "note": "", "assureCode": lst.site.agent[0],
+        "ebcCode": lst.seller[0], "logisticsCode": lst.carrier.code, "agentCode": lst.site.agent[0],
+        "customsCode": lst.site.code, "orderNo": lst.order_no, "logisticsNo": lst.logistics_no,
+    }  # fmt: skip
+    rows = [
+        {"gnum": t.gnum, "gcode": t.gcode, "taxPrice": _money(t.price), "customsTax": _money(t.tax.customs),
+         "valueAddedTax": _money(t.tax.vat), "consumptionTax": _money(t.tax.consumption)}
+        for t in lines
     ]  # fmt: skip
-    out = ["    <Tax>\n        <TaxHeadRd>\n", _fields("            ", head), "        </TaxHeadRd>\n"]
-    for t in lines:
-        row = [
-            ("gnum", t.gnum), ("gcode", t.gcode), ("taxPrice", _money(t.price)), ("customsTax", _money(t.tax.customs)),
-            ("valueAddedTax", _money(t.tax.vat)), ("consumptionTax", _money(t.tax.consumption)),
-        ]  # fmt: skip
-        out += ["        <TaxListRd>\n", _fields("            ", row), "        </TaxListRd>\n"]
-    out.append("    </Tax>\n")
-    return "".join(out)
+    return cebxml.tax(head, rows)
 
 
-def _tax_status_xml(lst: _List, status: int, moment: datetime, duty_no: str | None, guid: str) -> str:
-    node = [
-        ("guid", guid), ("returnTime", _return_time(moment)), ("invtNo", lst.invt_no),
-        ("taxNo", lst.invt_no + "_0"), ("status", status), ("entDutyNo", duty_no),
-        ("assureCode", lst.site.agent[0]),
-    ]  # fmt: skip
-    return (
-        "    <Tax>\n        <TaxHeadStatus>\n"
-        + _fields("            ", node)
-        + "        </TaxHeadStatus>\n    </Tax>\n"
-    )
+def _tax_status_xml(lst: _List, status: int, moment: datetime, duty_no: str | None, guid: str) -> cebxml.Node:
+    return cebxml.tax_status({
+        "guid": guid, "returnTime": cebxml.return_time(moment), "invtNo": lst.invt_no,
+        "taxNo": lst.invt_no + "_0", "status": status, "entDutyNo": duty_no or "", "assureCode": lst.site.agent[0],
+    })  # fmt: skip
 
 
 def _ean13(rng: Random, country: str) -> str:
@@ -871,18 +998,31 @@ def _out_of_order(rng: Random, lists: list[_List], end_of_today: datetime) -> tu
     return late_lists, swapped
 
 
+def _real_style_guid(msg_type: str, lst: _List, serial: int) -> str:
+    """36 characters as some senders make them (no UUID): type, site, seller, time, serial."""
+    site = f"{lst.site.prefix}{lst.site.code[:2]}"
+    guid = f"{msg_type}_{site}_{lst.seller[0][:4]}_{lst.app_time:%Y%m%d%H%M%S}_{serial:04d}"
+    assert len(guid) == 36
+    return guid
+
+
 def _files(rng: Random, lists: list[_List], end_of_today: datetime) -> list[_File]:
     files: list[_File] = []
     counter = iter(range(10**9))
+    serials = iter(range(1, 10**4))
     bar_codes = {p.name: _ean13(rng, p.country) for p in PRODUCTS}
     late_lists, swapped = _out_of_order(rng, lists, end_of_today)
 
     def add(arrival: datetime, msg_type: str, data: bytes) -> None:
         files.append(_File(arrival.replace(microsecond=0), msg_type, next(counter), data))
 
+    def answer(msg_type: str, guid: str, node: cebxml.Node, style: cebxml.Style = _ANSWER) -> bytes:
+        return cebxml.message(msg_type, guid, [node], style=style)
+
     batches: dict[int, list[_List]] = {}
     for i, lst in enumerate(lists):
-        lst.guids["621"] = _uuid(rng, upper=True)
+        real_style = rng.random() < 0.5
+        lst.guids["621"] = _real_style_guid("CEB621", lst, next(serials)) if real_style else _uuid(rng, upper=True)
         if lst.message is not None:
             batches.setdefault(lst.message, []).append(lst)
             continue
@@ -890,11 +1030,19 @@ def _files(rng: Random, lists: list[_List], end_of_today: datetime) -> list[_Fil
         if i in late_lists:  # the list itself is delivered hours after its receipts and tax slip
             last = max([r[1] for r in lst.receipts] + ([lst.tax_time] if lst.tax_time else []))
             arrival = min(last + timedelta(seconds=rng.randint(600, 21600)), end_of_today)
-        body = _inventory_xml(lst, bar_codes, reached_customs=_reached_customs(lst)) + _base_transfer(lst.site)
-        add(arrival, "CEB621", _document("CEB621", lst.guids["621"], body))
+        node = _inventory_xml(lst, bar_codes, reached_customs=_reached_customs(lst))
+        data = cebxml.message(
+            "CEB621", lst.guids["621"], [node], transfer=_base_transfer(lst.site),
+            signature=_signature(rng, lst.app_time), style=_DECLARATION,
+        )  # fmt: skip
+        add(arrival, "CEB621", data)
     for group in batches.values():
-        body = "".join(_inventory_xml(x, bar_codes, _reached_customs(x)) for x in group) + _base_transfer(group[0].site)
-        add(min(x.app_time for x in group), "CEB621", _document("CEB621", _uuid(rng, upper=True), body))
+        nodes = [_inventory_xml(x, bar_codes, _reached_customs(x)) for x in group]
+        data = cebxml.message(
+            "CEB621", _uuid(rng, upper=True), nodes, transfer=_base_transfer(group[0].site),
+            signature=_signature(rng, group[0].app_time), style=_DECLARATION,
+        )  # fmt: skip
+        add(min(x.app_time for x in group), "CEB621", data)
 
     for i, lst in enumerate(lists):
         arrivals = [r[1] for r in lst.receipts]
@@ -902,14 +1050,24 @@ def _files(rng: Random, lists: list[_List], end_of_today: datetime) -> list[_Fil
             arrivals[-2] = min(arrivals[-1] + timedelta(seconds=rng.randint(60, 7200)), end_of_today)
         for (status, moment, info), arrival in zip(lst.receipts, arrivals, strict=True):
             guid = _uuid(rng, upper=False)
-            add(arrival, "CEB622", _document("CEB622", guid, _receipt_xml(lst, status, moment, info, guid)))
+            add(arrival, "CEB622", answer("CEB622", guid, _receipt_xml(lst, status, moment, info, guid)))
         if lst.tax_time is not None:
             guid = _uuid(rng, upper=False)
-            add(lst.tax_time, "CEB816", _document("CEB816", guid, _tax_xml(lst, _tax_lines(lst), guid)))
+            add(lst.tax_time, "CEB816", answer("CEB816", guid, _tax_xml(lst, _tax_lines(lst), guid)))
         for status, moment, duty_no in lst.tax_events:
             guid = _uuid(rng, upper=False)
-            body = _tax_status_xml(lst, status, moment, duty_no, guid)
-            add(moment, "CEB818", _document("CEB818", guid, body, declaration=False))
+            add(moment, "CEB818", answer("CEB818", guid, _tax_status_xml(lst, status, moment, duty_no, guid), _BARE))
+        for request in lst.requests:
+            msg_type, reply = ("CEB623", "CEB624") if request.kind == "cancel" else ("CEB625", "CEB626")
+            request.guid = _real_style_guid(msg_type, lst, next(serials))
+            data = cebxml.message(
+                msg_type, request.guid, [_request_xml(lst, request)], transfer=_base_transfer(lst.site),
+                signature=_signature(rng, request.app_time), style=_DECLARATION,
+            )  # fmt: skip
+            add(request.app_time, msg_type, data)
+            for status, moment, info in request.receipts:
+                guid = _uuid(rng, upper=False)
+                add(moment, reply, answer(reply, guid, _request_receipt_xml(lst, request, status, moment, info, guid)))
     return sorted(files)
 
 
@@ -931,7 +1089,7 @@ def _expectations(accounts: list[_Person], lists: list[_List], today: date) -> t
     out = []
     for person in accounts:
         own = [x for x in lists if x.person is person]
-        counted = [x for x in own if cbec.is_counted(x.final)]
+        counted = [x for x in own if x.counted]
         out.append(
             AccountExpectation(
                 account_id=person.account_id or "",
@@ -941,7 +1099,8 @@ def _expectations(accounts: list[_Person], lists: list[_List], today: date) -> t
                 lists=len(own),
                 counted={y: sum(1 for x in counted if x.decl_date.year == y) for y in years},
                 consumed={
-                    y: cbec.quota_for(y, [x.value for x in counted if x.decl_date.year == y]).consumed for y in years
+                    y: cbec.quota_for(y, [x.counted_value for x in counted if x.decl_date.year == y]).consumed
+                    for y in years
                 },
                 tax_slips=sum(1 for x in own if x.tax_time is not None),
                 suspicious=sum(1 for x in own if x.suspicious),
@@ -980,6 +1139,7 @@ def generate(out_dir: Path, *, consumers: int = 20, seed: int = 1, today: date |
     serial = iter(range(1, 10**6))
     for lst in lists:
         _receipts(rng, lst)
+        _requests(rng, lst)
         _tax_events(rng, lst, end_of_today, lambda: next(serial))
     files = _files(rng, lists, end_of_today)
 
@@ -1000,4 +1160,6 @@ def generate(out_dir: Path, *, consumers: int = 20, seed: int = 1, today: date |
         orphan_lists=sum(1 for x in lists if x.person.account_id is None),
         today=today,
         expectations=_expectations(accounts, lists, today),
+        requests=sum(len(x.requests) for x in lists),
+        request_receipts=sum(len(r.receipts) for x in lists for r in x.requests),
     )

@@ -11,6 +11,8 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import InlineKeyboardMarkup
 
+from bot.domain import receipts
+from bot.domain.records import ListDetail
 from bot.i18n import get_translator
 from bot.notifier import Rendered
 from bot.views import notices
@@ -63,4 +65,41 @@ async def render_notice(
         if detail is None:
             return None
         return _rendered(notices.suspicious(ctx, holder_of(vault, binding.account), detail))
+    if row.kind in (outbox.VERIFY, outbox.OVER_LIMIT, outbox.MISMATCH, outbox.LIST_STATUS, outbox.QUOTA_BACK):
+        if row.ref_id is None:
+            return None
+        detail = await queries.list_detail(session, identity_key, row.ref_id)
+        if detail is None:
+            return None
+        return await _render_list_notice(session, identity_key, ctx, row, detail)
     return None
+
+
+# The action kind each outbox kind stands for.
+_ACTIONS = {outbox.VERIFY: receipts.VERIFY, outbox.OVER_LIMIT: receipts.OVER_LIMIT, outbox.MISMATCH: receipts.MISMATCH}
+
+
+async def _render_list_notice(
+    session: AsyncSession, identity_key: bytes, ctx: Ctx, row: Outbox, detail: ListDetail
+) -> Rendered | None:
+    """Receipts arrive in bursts: a notice is sent only while the list is still as it said (a
+    suspension confirmed and released since, or a refusal followed by a release, is dropped)."""
+    payload = row.payload or {}
+    if row.kind == outbox.QUOTA_BACK:
+        if detail.freed <= 0:
+            return None
+        quota = await queries.quota_overview(session, identity_key, detail.decl_year, ctx.today)
+        return _rendered(notices.quota_back(ctx, detail, quota))
+    if detail.cancelled:
+        return None  # the quota-back notice (or nothing) says what matters now
+    if row.kind == outbox.LIST_STATUS:
+        outcome = payload.get("outcome")
+        current = {800: notices.RELEASED, 899: notices.RELEASED, 100: notices.REFUSED, 700: notices.REFUSED}
+        if outcome is None or current.get(detail.status or 0) != outcome:
+            return None
+        return _rendered(notices.list_status(ctx, detail, outcome))
+    action = receipts.action_needed(detail.status, detail.status_info)
+    at = None if detail.status_time is None else f"{detail.status_time:%Y%m%d%H%M%S%f}"
+    if action is None or action.kind != _ACTIONS[row.kind] or payload.get("at") != at:
+        return None
+    return _rendered(notices.action_needed(ctx, detail, action))

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from bot.domain.identity import InvalidIdNumber, InvalidPhone, check_id_number, normalize_phone
-from bot.domain.records import Holder
+from bot.domain.records import NOTIFY_KINDS, Holder
 from storage.db import clock_of
 from storage.models import Account, BindFailure, Binding, Inventory, Outbox, TgUser
 from storage.outbox import KIND_SETTING
@@ -151,7 +151,8 @@ async def set_notify(session: AsyncSession, binding: Binding, kind: str, on: boo
 
 
 def enabled_kinds(binding: Binding) -> frozenset[str]:
-    return frozenset(kind for kind, col in KIND_SETTING.items() if getattr(binding, col))
+    """The Settings switches that are on (outbox kinds that share a switch are not listed)."""
+    return frozenset(kind for kind in NOTIFY_KINDS if getattr(binding, KIND_SETTING[kind]))
 
 
 async def set_active(session: AsyncSession, tg_id: int, active: bool) -> bool:
@@ -268,7 +269,9 @@ async def mark_list(session: AsyncSession, identity_key: bytes, list_id: int, *,
     """Record the person's answer to "was this you?" on their own list (None if not theirs)."""
     inv = (
         await session.execute(
-            select(Inventory).where(Inventory.id == list_id, Inventory.identity_key == identity_key)
+            select(Inventory).where(
+                Inventory.id == list_id, Inventory.identity_key == identity_key, Inventory.draft.is_(False)
+            )
         )
     ).scalar_one_or_none()
     if inv is None:

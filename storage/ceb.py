@@ -1,11 +1,16 @@
 """Parse China Customs cross-border e-commerce (CEB) messages: bytes in, frozen dataclasses out.
 
-Supported (namespace ``http://www.chinaport.gov.cn/ceb``, see reference/domain.md §2):
+Supported (namespace ``http://www.chinaport.gov.cn/ceb``; what the official 202205 schema allows is in
+reference/ceb-schema.md, which wins over reference/domain.md §2):
 
-* CEB621 import list      ``CEB621Message/Inventory{InventoryHead, InventoryList+}+``  → ``Inventory``
-* CEB622 list receipt     ``CEB622Message/InventoryReturn+``                            → ``InventoryReturn``
-* CEB816 tax slip         ``CEB816Message/Tax{TaxHeadRd, TaxListRd+}+``                → ``TaxSlip``
-* CEB818 tax-slip status  ``CEB818Message/Tax{TaxHeadStatus}+``                        → ``TaxStatus``
+* CEB621 import list          ``CEB621Message/Inventory{InventoryHead, InventoryList+}+``    → ``Inventory``
+* CEB622 list receipt         ``CEB622Message/InventoryReturn+``                              → ``InventoryReturn``
+* CEB623 cancellation         ``CEB623Message/InvtCancel+``                                   → ``ListRequest``
+* CEB624 its receipt          ``CEB624Message/InvtCancelReturn+``                             → ``RequestReturn``
+* CEB625 return (退货)         ``CEB625Message/InvtRefund{InvtRefundHead, InvtRefundList+}+``  → ``ListRequest``
+* CEB626 its receipt          ``CEB626Message/InvtRefundReturn+``                             → ``RequestReturn``
+* CEB816 tax slip             ``CEB816Message/Tax{TaxHeadRd, TaxListRd+}+``                  → ``TaxSlip``
+* CEB818 tax-slip status      ``CEB818Message/Tax{TaxHeadStatus}+``                          → ``TaxStatus``
 
 Anything else is rejected with ``CebRejected``. The module is pure (no I/O, no database) and imports
 only the standard library, defusedxml and ``bot.domain``.
@@ -16,28 +21,45 @@ Decisions callers rely on:
   DTDs, entity declarations and external references forbidden, fed in chunks into a tree builder
   that stops as soon as the nesting depth or the element count passes its cap, so no hostile
   document can make us build an unbounded tree.
-* **Encoding.** UTF-8 only, with or without a BOM. A UTF-16/32 BOM, or an XML declaration naming
-  another encoding (GBK, ISO-8859-1, …), is rejected: the CEB feeds are UTF-8, and accepting legacy
-  codecs only widens the attack surface. NUL bytes are rejected outright.
+* **Signature.** Declarations carry an enveloped ``ds:Signature`` as the last child of the root (the
+  schema requires it for CEB621/623/625). It is tolerated, not verified (that is the customs' job),
+  and nothing of it is kept: the tree builder drops it as it streams by. It is refused when it is
+  not a child of the root, appears twice, is larger than a real one can be (``MAX_SIGNATURE_*``), or
+  names anything outside the message (a ``URI`` that is neither empty nor ``#…``).
+* **Encoding.** UTF-8 (with or without a BOM), and GB2312, GBK or GB18030 when the XML declaration
+  says so (decoded as GB18030, their superset). A declaration that does not match the bytes is
+  refused (GB declared but the text is UTF-8; UTF-8 declared or implied but the bytes are not), as
+  is any other encoding (UTF-16/32, ISO-8859-1, Big5 …). NUL bytes are rejected outright.
 * **Reasons.** ``CebRejected.reason`` is short, human and never echoes a field's value, so it can
   never carry an ID number, name, phone or address; it names the message, node and field.
 * **Times.** All dates and times in CEB messages are China local time (UTC+8) without a zone; they
   are returned as *naive* ``datetime``/``date`` objects in that local time.
-* **Identifiers.** GUIDs (root and nodes) must look like UUIDs and are returned lowercased.
-  preNo ``B`` + yyyyMMdd (a real date) + 9 digits; invtNo 4-digit customs code + 4-digit year +
-  I/E + 9 digits. Both are returned as given.
-* **Numbers.** Amounts and quantities are plain non-negative decimals as in decimal(19,5): at most
-  14 integer digits and 5 decimals, no sign, exponent, NaN or non-ASCII digits.
+* **Identifiers.** A guid (root attribute and each node's) is any 36 characters without whitespace
+  or control characters (the schema has no UUID pattern: ``CEB621_HNZB_FXJK_20220208175054_0034`` is
+  a real one); it is returned with ASCII letters lowercased, so guids compare case-insensitively.
+  preNo and invtNo are at most 18 characters, with no pattern (the customs' own samples carry
+  ``T2016…`` pre-entry numbers and list numbers without the I/E letter); returned as given.
+* **Field limits** are the schema's: string lengths, ``length`` facets (codes), optional fields
+  (``ieDate``), ``xs:decimal`` amounts with at most 19 significant digits and 5 decimals (``410.0``,
+  ``+5`` and ``.5`` are decimals; a minus sign, an exponent, NaN or non-ASCII digits are not: a
+  negative amount or quantity is refused).
+* **Buyer ID.** A resident ID (type 1) is normalised when it is valid; an invalid one is kept as sent
+  (upper-cased): it is the customs' record, not ours to judge, and it can never match an account,
+  whose ID numbers are checked on import.
 * **Text.** Each field's text is stripped; an empty optional field becomes ``None``; an empty
   required field is "missing". Unknown child elements of a known node are ignored (newer spec
   versions add fields); unknown nodes directly under the root are rejected. A known field given
-  twice, or holding elements instead of text, is rejected.
+  twice, or holding elements instead of text, is rejected. Fields the bot does not use (buyer
+  details of a cancellation or a return, goods descriptions) are not read, so they cannot refuse a
+  message either.
 * **Cross-message links** are not checked here (ingest does that): a receipt names its list by
-  preNo, invtNo or copNo (+ ebcCode); a tax slip and a tax-slip status by invtNo and taxNo.
+  preNo, invtNo or copNo (+ ebcCode); a cancellation or a return by invtNo (or ebcCode + orderNo),
+  their receipts by invtNo, preNo or copNo; a tax slip and a tax-slip status by invtNo and taxNo.
 """
 
 from __future__ import annotations
 
+import codecs
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -48,18 +70,26 @@ from xml.etree.ElementTree import Element, TreeBuilder
 
 from defusedxml.ElementTree import DefusedXMLParser
 
-from bot.domain.identity import InvalidIdNumber, check_id_number
+from bot.domain.identity import InvalidIdNumber, check_id_number, normalize_id_number
 
 __all__ = [
+    "CANCEL",
     "DEFAULT_MAX_BYTES",
+    "DSIG_NAMESPACE",
     "MAX_DEPTH",
     "MAX_ELEMENTS",
+    "MAX_SIGNATURE_CHARS",
+    "MAX_SIGNATURE_ELEMENTS",
     "NAMESPACE",
+    "REFUND",
     "CebMessage",
     "CebRejected",
     "Inventory",
     "InventoryLine",
     "InventoryReturn",
+    "ListRequest",
+    "RefundLine",
+    "RequestReturn",
     "TaxLine",
     "TaxSlip",
     "TaxStatus",
@@ -67,13 +97,21 @@ __all__ = [
 ]
 
 NAMESPACE = "http://www.chinaport.gov.cn/ceb"
+DSIG_NAMESPACE = "http://www.w3.org/2000/09/xmldsig#"
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 # A CEB message is 4 levels deep; 32 leaves room for extensions while stopping nesting bombs.
 MAX_DEPTH = 32
 # ~20 elements per list line, so this allows about 2,500 lines per message: far beyond real
 # messages, and it bounds the work a hostile "many siblings" document can cause.
 MAX_ELEMENTS = 50_000
+# A real enveloped signature is ~15 elements and ~3 KB (one X.509 certificate); these caps are
+# far above that and stop a padded one long before the size cap.
+MAX_SIGNATURE_ELEMENTS = 200
+MAX_SIGNATURE_CHARS = 64 * 1024
 _CHUNK = 64 * 1024
+
+CANCEL = "cancel"  # CEB623 撤销申请单 / CEB624
+REFUND = "refund"  # CEB625 退货申请单 / CEB626
 
 
 class CebRejected(Exception):
@@ -117,7 +155,7 @@ class Inventory:
     guid: str
     app_type: str
     app_time: datetime
-    app_status: str
+    app_status: str  # "1" 暂存 (a draft, never sent to customs), "2" 申报 (declared)
     order_no: str
     ebp_code: str
     ebp_name: str
@@ -135,9 +173,9 @@ class Inventory:
     decl_date: date  # <declTime>
     customs_code: str
     port_code: str
-    ie_date: date
+    ie_date: date | None  # optional: "进口申报时无法确知…免填"
     buyer_id_type: str
-    buyer_id_number: str  # normalised by check_id_number when buyer_id_type == "1"
+    buyer_id_number: str  # normalised when buyer_id_type == "1" and the number is valid
     buyer_name: str
     buyer_telephone: str
     consignee_address: str
@@ -163,6 +201,11 @@ class Inventory:
     note: str | None
     lines: tuple[InventoryLine, ...]
 
+    @property
+    def declared(self) -> bool:
+        """appStatus 2 (申报); 1 (暂存) is a saved draft that never reached customs."""
+        return self.app_status == "2"
+
 
 @dataclass(frozen=True, slots=True)
 class InventoryReturn:
@@ -173,6 +216,70 @@ class InventoryReturn:
     ebp_code: str | None
     ebc_code: str | None
     agent_code: str | None
+    cop_no: str | None
+    pre_no: str | None
+    invt_no: str | None
+    return_status: int
+    return_time: datetime
+    return_info: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RefundLine:
+    """One returned goods line of a CEB625: ``gnum`` is the list line's, ``qty`` what goes back."""
+
+    gnum: int
+    gcode: str | None
+    gname: str | None
+    qty: Decimal
+    unit: str | None
+    note: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ListRequest:
+    """A cancellation (CEB623 InvtCancel) or a return (CEB625 InvtRefund) of a declared list.
+
+    It names the list by ``invt_no`` (the schema requires it) or by ``ebc_code`` + ``order_no``.
+    The buyer fields are not kept: the list the request names already holds the buyer.
+    """
+
+    kind: str  # CANCEL or REFUND
+    guid: str
+    app_type: str
+    app_time: datetime
+    app_status: str
+    customs_code: str | None
+    order_no: str
+    ebp_code: str | None
+    ebc_code: str
+    logistics_no: str | None
+    cop_no: str | None
+    pre_no: str | None
+    invt_no: str | None
+    agent_code: str | None
+    reason: str | None
+    note: str | None
+    lines: tuple[RefundLine, ...]  # REFUND only (empty for CANCEL)
+
+    @property
+    def declared(self) -> bool:
+        return self.app_status == "2"
+
+
+@dataclass(frozen=True, slots=True)
+class RequestReturn:
+    """A receipt of a cancellation (CEB624) or a return (CEB626): 399 审结 means approved.
+
+    ``pre_no`` and ``cop_no`` are the request's own numbers; ``invt_no`` is the list's.
+    """
+
+    kind: str
+    guid: str
+    customs_code: str | None
+    agent_code: str | None
+    ebp_code: str | None
+    ebc_code: str | None
     cop_no: str | None
     pre_no: str | None
     invt_no: str | None
@@ -228,21 +335,24 @@ class TaxStatus:
     assure_code: str | None
 
 
-CebItem = Inventory | InventoryReturn | TaxSlip | TaxStatus
+CebItem = Inventory | InventoryReturn | ListRequest | RequestReturn | TaxSlip | TaxStatus
 
 
 @dataclass(frozen=True, slots=True)
 class CebMessage:
-    msg_type: str  # "CEB621", "CEB622", "CEB816" or "CEB818"
-    guid: str  # the root element's guid, lowercased
+    msg_type: str  # "CEB621", "CEB622", "CEB623", "CEB624", "CEB625", "CEB626", "CEB816" or "CEB818"
+    guid: str  # the root element's guid, ASCII letters lowercased
     items: tuple[CebItem, ...]
 
 
 # --------------------------------------------------------------------------- bounded XML parsing
 
+_SIGNATURE = f"{{{DSIG_NAMESPACE}}}Signature"
+
 
 class _BoundedTreeBuilder(TreeBuilder):
-    """A TreeBuilder that refuses to grow past a depth and an element count.
+    """A TreeBuilder that refuses to grow past a depth and an element count, and drops the
+    enveloped signature as it goes.
 
     expat calls ``start`` for every element as it reads, so raising here stops the parse at the
     first offending element instead of after a huge tree is built.
@@ -254,8 +364,12 @@ class _BoundedTreeBuilder(TreeBuilder):
         self._max_elements = max_elements
         self._depth = 0
         self._count = 0
+        self._signatures = 0
+        self._in_signature = 0  # depth inside ds:Signature (0: outside)
+        self._signature_elements = 0
+        self._signature_chars = 0
 
-    def start(self, tag: str, attrs: dict[str, str]) -> Element:
+    def start(self, tag: str, attrs: dict[str, str]) -> Element | None:  # type: ignore[override]
         self._depth += 1
         self._count += 1
         if self._depth > self._max_depth:
@@ -264,10 +378,45 @@ class _BoundedTreeBuilder(TreeBuilder):
             raise CebRejected(f"more than {self._max_elements} XML elements")
         if self._count == 1:
             _check_root_tag(tag)  # fail fast on a wrong namespace or type
+        if self._in_signature or tag == _SIGNATURE:
+            self._signature_start(tag, attrs)
+            return None
         return super().start(tag, attrs)
 
-    def end(self, tag: str) -> Element:
+    def _signature_start(self, tag: str, attrs: dict[str, str]) -> None:
+        if not self._in_signature:
+            if self._depth != 2:
+                raise CebRejected("XML signature must be a direct child of the message root")
+            self._signatures += 1
+            if self._signatures > 1:
+                raise CebRejected("more than one XML signature")
+        self._in_signature += 1
+        self._signature_elements += 1
+        if self._signature_elements > MAX_SIGNATURE_ELEMENTS:
+            raise CebRejected(f"XML signature has more than {MAX_SIGNATURE_ELEMENTS} elements")
+        for name, value in attrs.items():
+            self._signature_text(len(name) + len(value))
+            if name == "URI" and value and not value.startswith("#"):
+                # Enveloped CEB signatures sign the message itself (URI=""): a reference to a
+                # file or a URL is not one of them, and a verifier downstream must never fetch it.
+                raise CebRejected("XML signature refers to something outside the message")
+
+    def _signature_text(self, size: int) -> None:
+        self._signature_chars += size
+        if self._signature_chars > MAX_SIGNATURE_CHARS:
+            raise CebRejected(f"XML signature larger than {MAX_SIGNATURE_CHARS} characters")
+
+    def data(self, data: str) -> None:
+        if self._in_signature:
+            self._signature_text(len(data))
+            return  # nothing of the signature is kept
+        super().data(data)
+
+    def end(self, tag: str) -> Element | None:  # type: ignore[override]
         self._depth -= 1
+        if self._in_signature:
+            self._in_signature -= 1
+            return None
         return super().end(tag)
 
 
@@ -278,22 +427,77 @@ _FOREIGN_BOMS = (
     (b"\xfe\xff", "UTF-16"),
     (b"\xff\xfe", "UTF-16"),
 )
-_XML_DECL_ENCODING = re.compile(rb"\s*<\?xml\s[^>]*?\bencoding\s*=\s*[\"']([^\"']*)[\"']", re.ASCII)
+_XML_DECL = re.compile(rb"\s*<\?xml\s[^>]*?\?>", re.ASCII)
+_DECL_ENCODING = re.compile(rb"\bencoding\s*=\s*[\"']([^\"']*)[\"']", re.ASCII)
+_ENCODING_NAME = re.compile(r"[A-Za-z0-9._-]{1,40}", re.ASCII)
 _ROOT_NAME = re.compile(r"CEB(\d{3})Message", re.ASCII)
-_SUPPORTED = ("CEB621", "CEB622", "CEB816", "CEB818")
+_SUPPORTED = ("CEB621", "CEB622", "CEB623", "CEB624", "CEB625", "CEB626", "CEB816", "CEB818")
+_UTF8_NAMES = frozenset({"utf-8", "utf8"})
+_ASCII_NAMES = frozenset({"us-ascii", "ascii"})
+# GB2312 ⊂ GBK ⊂ GB18030: one decoder for the family, so a GB2312 declaration over GBK characters
+# (common in practice) still reads.
+_GB_NAMES = frozenset({"gb2312", "gbk", "gb18030", "cp936", "euc-cn", "x-gbk", "x-euc-cn", "csgb2312", "gb_2312-80"})
 
 
-def _check_encoding(data: bytes) -> bytes:
-    """Return the document without a UTF-8 BOM; reject any other encoding."""
+def _decode(data: bytes) -> bytes:
+    """The document as UTF-8 without its XML declaration; reject any encoding we do not read.
+
+    Every byte is decoded here, strictly, so expat only ever sees valid UTF-8, and a declaration
+    that lies about the bytes is refused instead of turning the text into mojibake.
+    """
     for bom, name in _FOREIGN_BOMS:
         if data.startswith(bom):
-            raise CebRejected(f"unsupported encoding {name}; send UTF-8")
-    if data.startswith(_UTF8_BOM):
+            raise CebRejected(f"unsupported encoding {name}; send UTF-8 or GB18030")
+    if b"\x00" in data:
+        raise CebRejected("NUL byte in message")
+    bom = data.startswith(_UTF8_BOM)
+    if bom:
         data = data[len(_UTF8_BOM) :]
-    match = _XML_DECL_ENCODING.match(data[:256])
-    if match and match.group(1).lower() not in (b"utf-8", b"utf8"):
-        raise CebRejected("unsupported encoding declared; send UTF-8")
-    return data
+    declaration = _XML_DECL.match(data[:512])
+    declared = None
+    if declaration:
+        found = _DECL_ENCODING.search(declaration.group(0))
+        declared = found.group(1).decode("ascii", "replace").strip() if found else None
+        body = data[declaration.end() :]
+    else:
+        body = data
+    name = (declared or "UTF-8").lower()
+    if bom and name not in _UTF8_NAMES:
+        raise CebRejected("UTF-8 byte order mark but another encoding declared")
+    if name in _ASCII_NAMES:
+        if not body.isascii():
+            first = next(i for i, byte in enumerate(body) if byte > 0x7F)
+            raise CebRejected(f"not valid {declared} text at byte {first}")
+        return body
+    if name in _UTF8_NAMES:
+        _strict(body, "utf-8", declared or "UTF-8 (no encoding declared)")
+        return body
+    if name in _GB_NAMES:
+        label = (declared or "").upper()
+        if not body.isascii() and _is_utf8(body):
+            raise CebRejected(f"{label} declared but the text is UTF-8")
+        return _strict(body, "gb18030", label).encode("utf-8")
+    shown = declared if declared and _ENCODING_NAME.fullmatch(declared) else "?"
+    raise CebRejected(f"unsupported encoding {shown} declared; send UTF-8 or GB18030")
+
+
+# Looked up once at import: a codec's module is otherwise imported (a file opened) mid-parse.
+_GB18030 = codecs.lookup("gb18030")
+
+
+def _strict(body: bytes, codec: str, label: str) -> str:
+    try:
+        return (_GB18030.decode(body, "strict")[0]) if codec == "gb18030" else body.decode(codec, "strict")
+    except UnicodeDecodeError as exc:
+        raise CebRejected(f"not valid {label} text at byte {exc.start}") from None
+
+
+def _is_utf8(body: bytes) -> bool:
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _check_root_tag(tag: str) -> None:
@@ -310,7 +514,7 @@ def _check_root_tag(tag: str) -> None:
 
 def _parse_xml(data: bytes, max_depth: int, max_elements: int) -> Element:
     builder = _BoundedTreeBuilder(max_depth, max_elements)
-    # encoding= overrides the declaration, so nothing but UTF-8 ever reaches a decoder.
+    # The bytes were decoded and re-encoded by _decode: expat reads nothing but UTF-8.
     parser = DefusedXMLParser(
         target=builder, encoding="utf-8", forbid_dtd=True, forbid_entities=True, forbid_external=True
     )
@@ -342,16 +546,11 @@ def _xml_error_reason(exc: Exception) -> str:
 
 # --------------------------------------------------------------------------- field access
 
-
-_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.ASCII | re.IGNORECASE)
-_DECIMAL = re.compile(r"([0-9]{1,14})(?:\.([0-9]{1,5}))?", re.ASCII)
-_PRE_NO = re.compile(r"B([0-9]{8})[0-9]{9}", re.ASCII)
-_INVT_NO = re.compile(r"[0-9]{4}[0-9]{4}[IE][0-9]{9}", re.ASCII)
-_CUSTOMS = re.compile(r"[0-9]{4}", re.ASCII)
-_CODE3 = re.compile(r"[0-9]{3}", re.ASCII)
-_TRADE_MODE = re.compile(r"[0-9]{4}", re.ASCII)
-_HS_CODE = re.compile(r"[0-9]{10}", re.ASCII)
-_TRAF_MODE = re.compile(r"[0-9A-Z]", re.ASCII)
+# xs:decimal: an optional "+" (a "-" is refused: no CEB amount or quantity is negative), digits
+# with an optional fraction; at least one digit.
+_DECIMAL = re.compile(r"\+?([0-9]*)(?:\.([0-9]*))?", re.ASCII)
+_MAX_TOTAL_DIGITS = 19
+_MAX_FRACTION_DIGITS = 5
 
 T = TypeVar("T")
 
@@ -401,16 +600,20 @@ class _Fields:
             self.reject(f"{name} longer than {max_len} characters")
         return value
 
-    def matching(self, name: str, pattern: re.Pattern[str], expected: str) -> str:
-        value = self.optional_matching(name, pattern, expected)
+    def code(self, name: str, length: int) -> str:
+        value = self.optional_code(name, length)
         if value is None:
             self.reject(f"missing {name}")
         return value  # type: ignore[return-value]
 
-    def optional_matching(self, name: str, pattern: re.Pattern[str], expected: str) -> str | None:
+    def optional_code(self, name: str, length: int, *, shorter: bool = False) -> str | None:
+        """A code with the schema's `length` facet (`shorter`: maxLength instead)."""
         value = self._values.get(name) or None
-        if value is not None and pattern.fullmatch(value) is None:
-            self.reject(f"invalid {name} (expected {expected})")
+        if value is None:
+            return None
+        if len(value) > length or (not shorter and len(value) != length) or _has_space(value):
+            expected = f"up to {length}" if shorter else f"{length}"
+            self.reject(f"invalid {name} (expected {expected} characters)")
         return value
 
     def choice(self, name: str, allowed: tuple[str, ...]) -> str:
@@ -436,49 +639,73 @@ class _Fields:
 
     # Typed shorthands.
     def guid(self, name: str = "guid") -> str:
-        return self.converted(name, _to_guid, "36-character GUID")
+        return self.converted(name, _to_guid, "36 characters without spaces")
 
     def decimal(self, name: str) -> Decimal:
-        return self.converted(name, _to_decimal, "non-negative decimal(19,5)")
+        return self.converted(name, _to_decimal, "non-negative decimal, at most 19 digits and 5 decimals")
 
     def optional_decimal(self, name: str) -> Decimal | None:
-        return self.optional_converted(name, _to_decimal, "non-negative decimal(19,5)")
+        return self.optional_converted(name, _to_decimal, "non-negative decimal, at most 19 digits and 5 decimals")
 
     def date8(self, name: str) -> date:
         return self.converted(name, _to_date, "yyyyMMdd")
+
+    def optional_date8(self, name: str) -> date | None:
+        return self.optional_converted(name, _to_date, "yyyyMMdd")
 
     def datetime14(self, name: str) -> datetime:
         return self.converted(name, _to_datetime14, "yyyyMMddHHmmss")
 
     def return_time(self, name: str = "returnTime") -> datetime:
-        return self.converted(name, _to_return_time, "yyyyMMddHHmmssfff")
+        return self.converted(name, _to_return_time, "yyyyMMddHHmmssSSS")
 
-    def pre_no(self) -> str | None:
-        return self.optional_converted("preNo", _to_pre_no, "B + yyyyMMdd + 9 digits")
+    def number18(self, name: str, *, required: bool = False) -> str | None:
+        """preNo / invtNo: at most 18 characters, no pattern (ceb-schema.md)."""
+        value = self.optional_code(name, 18, shorter=True)
+        if value is None and required:
+            self.reject(f"missing {name}")
+        return value
 
-    def invt_no(self, required: bool) -> str | None:
-        expected = "customs code, year, I/E, 9 digits"
-        if required:
-            return self.matching("invtNo", _INVT_NO, expected)
-        return self.optional_matching("invtNo", _INVT_NO, expected)
+    def gnum(self) -> int:
+        return self.converted("gnum", _to_gnum, "item number 1-9999")
 
-    def code3(self, name: str) -> str:
-        return self.matching(name, _CODE3, "3-digit code")
 
-    def optional_code3(self, name: str) -> str | None:
-        return self.optional_matching(name, _CODE3, "3-digit code")
+def _has_space(value: str) -> bool:
+    return any(ch.isspace() for ch in value)
+
+
+_GUID = re.compile(r"\S{36}")
 
 
 def _to_guid(raw: str) -> str | None:
-    return raw.lower() if _UUID.fullmatch(raw) else None
+    # xs:length 36, "英文字母大写" by convention only: any 36 visible characters, compared
+    # case-insensitively (ASCII letters only: str.lower() could change a length or a meaning).
+    if _GUID.fullmatch(raw) is None or not raw.isprintable():
+        return None
+    return raw.translate(_ASCII_LOWER)
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
 def _to_decimal(raw: str) -> Decimal | None:
-    return Decimal(raw) if _DECIMAL.fullmatch(raw) else None
+    match = _DECIMAL.fullmatch(raw)
+    if match is None:
+        return None
+    whole, fraction = match.group(1), (match.group(2) or "")
+    if not whole and not fraction:
+        return None
+    # The facets apply to the value: leading zeros and trailing fraction zeros do not count.
+    significant_fraction = fraction.rstrip("0")
+    if len(significant_fraction) > _MAX_FRACTION_DIGITS:
+        return None
+    if len(whole.lstrip("0")) + len(significant_fraction) > _MAX_TOTAL_DIGITS:
+        return None
+    return Decimal(f"{whole or '0'}.{significant_fraction or '0'}")
 
 
 def _to_int(raw: str, lowest: int, max_digits: int) -> int | None:
-    body = raw[1:] if raw.startswith("-") else raw
+    body = raw[1:] if raw[:1] in ("-", "+") else raw
     if not (1 <= len(body) <= max_digits and body.isascii() and body.isdigit()):
         return None
     value = int(raw)
@@ -486,7 +713,7 @@ def _to_int(raw: str, lowest: int, max_digits: int) -> int | None:
 
 
 def _to_gnum(raw: str) -> int | None:
-    return _to_int(raw, 1, 4)  # N4, numbered from 1
+    return _to_int(raw, 1, 4)  # numbered from 1; 99 lines at most per list, 9999 is generous
 
 
 def _to_count(raw: str) -> int | None:
@@ -530,11 +757,6 @@ def _to_return_time(raw: str) -> datetime | None:
     return _to_datetime14(raw)  # some sources send seconds only
 
 
-def _to_pre_no(raw: str) -> str | None:
-    match = _PRE_NO.fullmatch(raw)
-    return raw if match and _to_date(match.group(1)) else None
-
-
 # --------------------------------------------------------------------------- message nodes
 
 _HEAD_FIELDS = frozenset(
@@ -551,6 +773,11 @@ _LINE_FIELDS = frozenset(
 _RETURN_FIELDS = frozenset(
     "guid customsCode ebpCode ebcCode agentCode copNo preNo invtNo returnStatus returnTime returnInfo".split()
 )
+_REQUEST_FIELDS = frozenset(
+    "guid appType appTime appStatus customsCode orderNo ebpCode ebcCode logisticsNo copNo preNo invtNo "
+    "agentCode reason note".split()
+)
+_REFUND_LINE_FIELDS = frozenset("gnum gcode gname qty unit note".split())
 _TAX_HEAD_FIELDS = frozenset(
     "guid returnTime invtNo taxNo customsTax valueAddedTax consumptionTax status entDutyNo note "
     "assureCode ebcCode logisticsCode agentCode customsCode orderNo logisticsNo".split()
@@ -569,8 +796,8 @@ def _buyer_id_number(fields: _Fields, id_type: str, declared: date) -> str:
         # The buyer was born before the order was declared: the message's own time, not ours.
         return check_id_number(raw, declared)
     except (InvalidIdNumber, ValueError):
-        # from None: the original exception may quote the number.
-        raise CebRejected(f"{fields.where}: invalid buyer ID number") from None
+        # Kept as sent (see the module notes); the exception may quote the number, so it is dropped.
+        return normalize_id_number(raw)
 
 
 def _inventory_head(f: _Fields) -> dict[str, object]:
@@ -592,15 +819,15 @@ def _inventory_head(f: _Fields) -> dict[str, object]:
         "logistics_code": f.text("logisticsCode", 18),
         "logistics_name": f.text("logisticsName", 100),
         "cop_no": f.optional("copNo", 20),
-        "pre_no": f.pre_no(),
+        "pre_no": f.number18("preNo"),
         "assure_code": f.text("assureCode", 30),
         "ems_no": f.optional("emsNo", 30),
-        "invt_no": f.invt_no(required=False),
+        "invt_no": f.number18("invtNo"),
         "ie_flag": f.choice("ieFlag", ("I", "E")),
         "decl_date": f.date8("declTime"),
-        "customs_code": f.matching("customsCode", _CUSTOMS, "4-digit customs code"),
-        "port_code": f.matching("portCode", _CUSTOMS, "4-digit customs code"),
-        "ie_date": f.date8("ieDate"),
+        "customs_code": f.code("customsCode", 4),
+        "port_code": f.code("portCode", 4),
+        "ie_date": f.optional_date8("ieDate"),
         "buyer_id_type": id_type,
         "buyer_id_number": _buyer_id_number(f, id_type, app_time.date()),
         "buyer_name": f.text("buyerName", 60),
@@ -610,17 +837,17 @@ def _inventory_head(f: _Fields) -> dict[str, object]:
         "agent_name": f.text("agentName", 100),
         "area_code": f.optional("areaCode", 18),
         "area_name": f.optional("areaName", 100),
-        "trade_mode": f.matching("tradeMode", _TRADE_MODE, "4 digits"),
-        "traf_mode": f.matching("trafMode", _TRAF_MODE, "1 character"),
+        "trade_mode": f.code("tradeMode", 4),
+        "traf_mode": f.code("trafMode", 1),
         "traf_no": f.optional("trafNo", 100),
         "voyage_no": f.optional("voyageNo", 32),
         "bill_no": f.optional("billNo", 37),
         "loct_no": f.optional("loctNo", 10),
         "license_no": f.optional("licenseNo", 19),
-        "country": f.code3("country"),
+        "country": f.code("country", 3),
         "freight": f.decimal("freight"),
         "insured_fee": f.decimal("insuredFee"),
-        "currency": f.code3("currency"),
+        "currency": f.code("currency", 3),
         "wrap_type": f.optional("wrapType", 1),
         "pack_no": f.converted("packNo", _to_count, "whole number"),
         "gross_weight": f.decimal("grossWeight"),
@@ -631,22 +858,22 @@ def _inventory_head(f: _Fields) -> dict[str, object]:
 
 def _inventory_line(f: _Fields) -> InventoryLine:
     return InventoryLine(
-        gnum=f.converted("gnum", _to_gnum, "item number 1-9999"),
-        item_no=f.optional("itemNo", 30),
+        gnum=f.gnum(),
+        item_no=f.optional("itemNo", 30),  # 20 in the 202205 schema, 30 in 2018's: the wider one
         item_name=f.optional("itemName", 250),
-        gcode=f.matching("gcode", _HS_CODE, "10-digit HS code"),
+        gcode=f.code("gcode", 10),
         gname=f.text("gname", 250),
-        gmodel=f.optional("gmodel", 250),
+        gmodel=f.optional("gmodel", 510),
         bar_code=f.optional("barCode", 50),
-        country=f.code3("country"),
-        trade_country=f.optional_code3("tradeCountry"),
-        currency=f.code3("currency"),
+        country=f.code("country", 3),
+        trade_country=f.optional_code("tradeCountry", 3, shorter=True),
+        currency=f.code("currency", 3),
         qty=f.decimal("qty"),
-        unit=f.code3("unit"),
+        unit=f.code("unit", 3),
         qty1=f.optional_decimal("qty1"),
-        unit1=f.optional_code3("unit1"),
+        unit1=f.optional_code("unit1", 3),
         qty2=f.optional_decimal("qty2"),
-        unit2=f.optional_code3("unit2"),
+        unit2=f.optional_code("unit2", 3),
         price=f.decimal("price"),
         total_price=f.decimal("totalPrice"),
         note=f.optional("note", 1000),
@@ -659,14 +886,18 @@ def _check_consecutive(where: str, gnums: list[int]) -> None:
         raise CebRejected(f"{where}: gnum must run 1, 2, 3, … without gaps or repeats")
 
 
+# Nodes that hold their fields themselves (not a head + lines): their reasons always name them.
+_FLAT_NODES = frozenset({"InventoryReturn", "InvtCancel", "InvtCancelReturn", "InvtRefundReturn"})
+
+
 def _where(msg_type: str, node_name: str, index: int, total: int) -> str:
     """Reason prefix for one business node: "CEB621", or "CEB621 Inventory[2]" when there are several.
 
-    InventoryReturn holds its fields itself, so it is always named: "CEB622 InventoryReturn".
+    A flat node (a receipt, a cancellation) is always named: "CEB622 InventoryReturn".
     """
     if total > 1:
         return f"{msg_type} {node_name}[{index}]"
-    return f"{msg_type} {node_name}" if node_name == "InventoryReturn" else msg_type
+    return f"{msg_type} {node_name}" if node_name in _FLAT_NODES else msg_type
 
 
 def _single_child(where: str, node: Element, name: str) -> Element:
@@ -691,30 +922,94 @@ def _parse_inventory(node: Element, where: str) -> Inventory:
     return Inventory(**head_values, lines=lines)  # type: ignore[arg-type]
 
 
-def _parse_return(node: Element, where: str) -> InventoryReturn:
-    f = _Fields(where, node, _RETURN_FIELDS)
-    receipt = InventoryReturn(
-        guid=f.guid(),
-        customs_code=f.optional_matching("customsCode", _CUSTOMS, "4-digit customs code"),
-        ebp_code=f.optional("ebpCode", 18),
-        ebc_code=f.optional("ebcCode", 18),
-        agent_code=f.optional("agentCode", 18),
-        cop_no=f.optional("copNo", 20),
-        pre_no=f.pre_no(),
-        invt_no=f.invt_no(required=False),
-        return_status=f.converted("returnStatus", _to_status, "integer status code"),
-        return_time=f.return_time(),
-        return_info=f.optional("returnInfo", 1000),
-    )
-    if receipt.pre_no is None and receipt.invt_no is None and receipt.cop_no is None:
+def _receipt_fields(f: _Fields) -> dict[str, object]:
+    values: dict[str, object] = {
+        "guid": f.guid(),
+        "customs_code": f.optional_code("customsCode", 4),
+        "ebp_code": f.optional("ebpCode", 18),
+        "ebc_code": f.optional("ebcCode", 18),
+        "agent_code": f.optional("agentCode", 18),
+        "cop_no": f.optional("copNo", 20),
+        "pre_no": f.number18("preNo"),
+        "invt_no": f.number18("invtNo"),
+        "return_status": f.converted("returnStatus", _to_status, "integer status code"),
+        "return_time": f.return_time(),
+        "return_info": f.optional("returnInfo", 1000),
+    }
+    if values["pre_no"] is None and values["invt_no"] is None and values["cop_no"] is None:
         f.reject("no preNo, invtNo or copNo to link it to a list")
-    return receipt
+    return values
+
+
+def _parse_return(node: Element, where: str) -> InventoryReturn:
+    return InventoryReturn(**_receipt_fields(_Fields(where, node, _RETURN_FIELDS)))  # type: ignore[arg-type]
+
+
+def _request_fields(f: _Fields, kind: str) -> dict[str, object]:
+    return {
+        "kind": kind,
+        "guid": f.guid(),
+        # CEB623 knows only 1 (新增); CEB625 also 2 (变更) and 3 (删除, a withdrawn return).
+        "app_type": f.choice("appType", ("1",) if kind == CANCEL else ("1", "2", "3")),
+        "app_time": f.datetime14("appTime"),
+        "app_status": f.choice("appStatus", ("1", "2")),
+        "customs_code": f.optional_code("customsCode", 4),
+        "order_no": f.text("orderNo", 60),
+        "ebp_code": f.optional("ebpCode", 18),
+        "ebc_code": f.text("ebcCode", 18),
+        "logistics_no": f.optional("logisticsNo", 60),
+        "cop_no": f.optional("copNo", 20),
+        "pre_no": f.number18("preNo"),
+        "invt_no": f.number18("invtNo"),
+        "agent_code": f.optional("agentCode", 18),
+        "reason": f.optional("reason", 1000),
+        "note": f.optional("note", 1000),
+    }
+
+
+def _parse_cancel(node: Element, where: str) -> ListRequest:
+    return ListRequest(**_request_fields(_Fields(where, node, _REQUEST_FIELDS), CANCEL), lines=())  # type: ignore[arg-type]
+
+
+def _refund_line(f: _Fields) -> RefundLine:
+    return RefundLine(
+        gnum=f.gnum(),
+        gcode=f.optional_code("gcode", 10),
+        gname=f.optional("gname", 250),
+        qty=f.decimal("qty"),
+        unit=f.optional_code("unit", 3),
+        note=f.optional("note", 1000),
+    )
+
+
+def _parse_refund(node: Element, where: str) -> ListRequest:
+    head = _Fields(f"{where} InvtRefundHead", _single_child(where, node, "InvtRefundHead"), _REQUEST_FIELDS)
+    values = _request_fields(head, REFUND)
+    nodes = [child for local, child in _ceb_children(node) if local == "InvtRefundList"]
+    if not nodes:
+        raise CebRejected(f"{where}: missing InvtRefundList")
+    lines = tuple(
+        _refund_line(_Fields(f"{where} InvtRefundList[{i}]", line, _REFUND_LINE_FIELDS))
+        for i, line in enumerate(nodes, 1)
+    )
+    # The returned lines are a subset of the list's: any numbers, but each at most once.
+    gnums = [line.gnum for line in lines]
+    if len(set(gnums)) != len(gnums):
+        raise CebRejected(f"{where} InvtRefundList: the same gnum twice")
+    return ListRequest(**values, lines=lines)  # type: ignore[arg-type]
+
+
+def _request_return(kind: str) -> Callable[[Element, str], RequestReturn]:
+    def parse(node: Element, where: str) -> RequestReturn:
+        return RequestReturn(kind=kind, **_receipt_fields(_Fields(where, node, _RETURN_FIELDS)))  # type: ignore[arg-type]
+
+    return parse
 
 
 def _tax_line(f: _Fields) -> TaxLine:
     return TaxLine(
-        gnum=f.converted("gnum", _to_gnum, "item number 1-9999"),
-        gcode=f.optional_matching("gcode", _HS_CODE, "10-digit HS code"),
+        gnum=f.gnum(),
+        gcode=f.optional_code("gcode", 10),
         tax_price=f.decimal("taxPrice"),
         customs_tax=f.decimal("customsTax"),
         value_added_tax=f.decimal("valueAddedTax"),
@@ -734,19 +1029,19 @@ def _parse_tax_slip(node: Element, where: str) -> TaxSlip:
     return TaxSlip(
         guid=f.guid(),
         return_time=f.return_time(),
-        invt_no=f.invt_no(required=True),  # type: ignore[arg-type]
-        tax_no=f.text("taxNo", 30),
+        invt_no=f.number18("invtNo", required=True),  # type: ignore[arg-type]
+        tax_no=f.text("taxNo", 50),
         customs_tax=f.decimal("customsTax"),
         value_added_tax=f.decimal("valueAddedTax"),
         consumption_tax=f.decimal("consumptionTax"),
         status=f.converted("status", _to_tax_status, "1, 2 or 3"),
-        ent_duty_no=f.optional("entDutyNo", 60),
+        ent_duty_no=f.optional("entDutyNo", 50),
         note=f.optional("note", 1000),
-        assure_code=f.optional("assureCode", 30),
-        ebc_code=f.optional("ebcCode", 18),
-        logistics_code=f.optional("logisticsCode", 18),
+        assure_code=f.optional("assureCode", 64),
+        ebc_code=f.optional("ebcCode", 64),
+        logistics_code=f.optional("logisticsCode", 64),
         agent_code=f.optional("agentCode", 18),
-        customs_code=f.optional_matching("customsCode", _CUSTOMS, "4-digit customs code"),
+        customs_code=f.optional_code("customsCode", 4),
         order_no=f.optional("orderNo", 60),
         logistics_no=f.optional("logisticsNo", 60),
         lines=lines,
@@ -758,11 +1053,11 @@ def _parse_tax_status(node: Element, where: str) -> TaxStatus:
     return TaxStatus(
         guid=f.guid(),
         return_time=f.return_time(),
-        invt_no=f.invt_no(required=True),  # type: ignore[arg-type]
-        tax_no=f.text("taxNo", 30),
+        invt_no=f.number18("invtNo", required=True),  # type: ignore[arg-type]
+        tax_no=f.text("taxNo", 50),
         status=f.converted("status", _to_tax_status, "1, 2 or 3"),
-        ent_duty_no=f.optional("entDutyNo", 60),
-        assure_code=f.optional("assureCode", 30),
+        ent_duty_no=f.optional("entDutyNo", 50),
+        assure_code=f.optional("assureCode", 64),
     )
 
 
@@ -770,6 +1065,10 @@ def _parse_tax_status(node: Element, where: str) -> TaxStatus:
 _NODE_PARSERS: dict[str, tuple[str, Callable[[Element, str], CebItem]]] = {
     "CEB621": ("Inventory", _parse_inventory),
     "CEB622": ("InventoryReturn", _parse_return),
+    "CEB623": ("InvtCancel", _parse_cancel),
+    "CEB624": ("InvtCancelReturn", _request_return(CANCEL)),
+    "CEB625": ("InvtRefund", _parse_refund),
+    "CEB626": ("InvtRefundReturn", _request_return(REFUND)),
     "CEB816": ("Tax", _parse_tax_slip),
     "CEB818": ("Tax", _parse_tax_status),
 }
@@ -783,7 +1082,7 @@ def _parse_root(root: Element) -> CebMessage:
     where = f"{msg_type}Message"
     guid = _to_guid((root.get("guid") or "").strip())
     if guid is None:
-        raise CebRejected(f"{where}: missing or invalid guid attribute (expected 36-character GUID)")
+        raise CebRejected(f"{where}: missing or invalid guid attribute (expected 36 characters without spaces)")
     nodes: list[Element] = []
     for child in root:
         namespace, child_local = _split_tag(child.tag)
@@ -819,8 +1118,6 @@ def parse_message(
         raise CebRejected(f"message larger than {max_bytes} bytes")
     if not data.strip():
         raise CebRejected("empty message")
-    data = _check_encoding(data)
-    if b"\x00" in data:
-        raise CebRejected("NUL byte in message")
+    data = _decode(data)
     root = _parse_xml(data, max_depth, max_elements)
     return _parse_root(root)

@@ -1,11 +1,20 @@
 """CEB message ingest: one message = one transaction, idempotent, independent of arrival order.
 
-Each message is parsed (storage.ceb), checked for duplicates by root guid and content hash, and
-applied in a single write transaction together with the notifications it causes (outbox). Raw
-events (receipts, tax-slip status events) are stored as they come; derived columns (a list's
-current status, a tax slip's status, the links between them) are recomputed from the events, so
-the final state is the same whatever order the messages arrive in. A rejected message changes no
-row and is kept, encrypted, in the quarantine folder with a plain-text reason beside it.
+Each message is parsed (storage.ceb), checked for duplicates by type + root guid and by content
+hash, and applied in a single write transaction together with the notifications it causes
+(outbox). Raw events (receipts, tax-slip status events, cancellations and returns and their
+receipts) are stored as they come; derived columns (a list's current status, whether it was
+cancelled or what came back, a tax slip's status, the links between them) are recomputed from the
+events, so the final state is the same whatever order the messages arrive in. A rejected message
+changes no row and is kept, encrypted, in the quarantine folder with a plain-text reason beside it.
+
+Lists (CEB621): a declaration (appStatus 2) outranks a draft (appStatus 1) whatever their times;
+among equals the newer appTime wins. A draft is kept but never counted, shown or warned about.
+
+Cancellations and returns (CEB623/625) name their list by invtNo or ebcCode + orderNo; their
+receipts (CEB624/626) name the request by preNo or copNo, and the list by invtNo. Only an approved
+one (its receipt 399 审结) changes the quota: a cancelled list no longer counts, and a return takes
+its lines' share of the dutiable value out (bot.domain.cbec.returned_value).
 """
 
 from __future__ import annotations
@@ -37,6 +46,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    type_coerce,
     update,
 )
 from sqlalchemy.engine import Connection
@@ -46,20 +56,37 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from bot.domain import cbec
+from bot.domain import receipts as receipt_rules
 from bot.domain.identity import InvalidPhone, mask_phone, normalize_phone
 from storage import outbox
-from storage.ceb import CebMessage, CebRejected, Inventory, InventoryReturn, TaxSlip, TaxStatus, parse_message
+from storage.ceb import (
+    CANCEL,
+    REFUND,
+    CebMessage,
+    CebRejected,
+    Inventory,
+    InventoryReturn,
+    ListRequest,
+    RequestReturn,
+    TaxSlip,
+    TaxStatus,
+    parse_message,
+)
 from storage.db import Database
 from storage.models import (
     Account,
     Binding,
+    Dec5,
     IngestedMessage,
     InventoryLine,
+    ListRequestLine,
     Receipt,
+    RequestReceipt,
     TaxLine,
     TaxStatusEvent,
 )
 from storage.models import Inventory as InventoryRow
+from storage.models import ListRequest as ListRequestRow
 from storage.models import TaxSlip as TaxSlipRow
 from storage.quarantine import Quarantine
 from storage.vault import Vault
@@ -73,6 +100,16 @@ REJECTED = "rejected"
 # Dec5 stores amounts as int64 counts of 1e-5; anything larger is not a real CBEC amount.
 _MAX_AMOUNT = Decimal(10) ** 13
 QUOTA_THRESHOLDS = (80, 100)
+APPROVED = "approved"
+PENDING = "pending"
+REFUSED = "refused"
+_APPROVED_STATUS = 399  # 海关审结: the CEB624/626 receipt of an approved cancellation or return
+# Outbox kind of each receipt that asks the buyer to act (bot.domain.receipts).
+_ACTION_KINDS = {
+    receipt_rules.VERIFY: outbox.VERIFY,
+    receipt_rules.OVER_LIMIT: outbox.OVER_LIMIT,
+    receipt_rules.MISMATCH: outbox.MISMATCH,
+}
 _INGEST_LOCK = 0x5357_424F_5449_4E47  # PostgreSQL advisory lock key of ingest transactions ("SWBOTING")
 
 
@@ -132,7 +169,7 @@ class Ingestor:
             # A unique constraint refused a row: a concurrent writer stored something this message
             # carries (the message itself is skipped by its INSERT, but check, as before).
             async with self.db.read() as session:
-                if await _seen(session, message.guid, digest):
+                if await _seen(session, message.msg_type, message.guid, digest):
                     return IngestResult(DUPLICATE, msg_type=message.msg_type)
             return self._reject(data, f"{message.msg_type}: conflicts with stored records", name)
         except (OperationalError, DBAPIError) as exc:
@@ -156,8 +193,8 @@ class Ingestor:
             # same time would each miss the other and the link would never be made.
             # SQLite serialises write transactions (BEGIN IMMEDIATE); do the same here.
             session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _INGEST_LOCK})
-        # The duplicate check is the insert itself: a message whose root guid or content hash is
-        # already stored (unique columns) inserts nothing, and then nothing else is written.
+        # The duplicate check is the insert itself: a message whose type + root guid or content hash
+        # is already stored (unique columns) inserts nothing, and then nothing else is written.
         conn = session.connection()
         if not _LOG_MESSAGE.run(conn, guid=message.guid, sha256=digest, msg_type=message.msg_type, source=source):
             return IngestResult(DUPLICATE, msg_type=message.msg_type)
@@ -171,10 +208,9 @@ class Ingestor:
         return IngestResult(REJECTED, reason=reason, quarantined=path)
 
 
-async def _seen(session: AsyncSession, guid: str, digest: bytes) -> bool:
-    stmt = select(
-        exists().where(or_(IngestedMessage.guid == guid, IngestedMessage.sha256 == digest))
-    )
+async def _seen(session: AsyncSession, msg_type: str, guid: str, digest: bytes) -> bool:
+    same_id = and_(IngestedMessage.msg_type == msg_type, IngestedMessage.guid == guid)
+    stmt = select(exists().where(or_(same_id, IngestedMessage.sha256 == digest)))
     return bool((await session.execute(stmt)).scalar())
 
 
@@ -198,6 +234,8 @@ def _check_ranges(message: CebMessage) -> None:
             amounts([item.customs_tax, item.value_added_tax, item.consumption_tax])
             for tl in item.lines:
                 amounts([tl.tax_price, tl.customs_tax, tl.value_added_tax, tl.consumption_tax])
+        elif isinstance(item, ListRequest):
+            amounts([line.qty for line in item.lines])
 
 
 # -- statements ------------------------------------------------------------------------------------
@@ -256,8 +294,13 @@ class _InsertOrSkip:
         return bool(conn.execute(self.statement, values).rowcount)
 
 
-_LOG_MESSAGE = _InsertOrSkip.into(IngestedMessage.__table__)  # unique root guid, unique content hash
+_requests = ListRequestRow.__table__
+_request_lines = ListRequestLine.__table__
+_request_receipts = RequestReceipt.__table__
+
+_LOG_MESSAGE = _InsertOrSkip.into(IngestedMessage.__table__)  # unique type + root guid, unique content hash
 _ADD_RECEIPT = _InsertOrSkip.into(_receipts, "guid", "return_status", "return_time")
+_ADD_REQUEST_RECEIPT = _InsertOrSkip.into(_request_receipts, "kind", "guid", "return_status", "return_time")
 _ADD_STATUS_EVENT = _InsertOrSkip.into(_events, "tax_no", "status", "return_time")
 
 _LIST_BY_ORDER = select(_lists).where(
@@ -266,13 +309,15 @@ _LIST_BY_ORDER = select(_lists).where(
 # What receipts change of a list, and what linking and the quota need to know of it.
 _LIST_STATE = _columns(
     _lists, "id", "guid", "order_no", "ebc_code", "cop_no", "pre_no", "invt_no", "identity_key", "decl_year",
-    "cancelled", "status", "status_time", "status_info", "status_group", "counted",
+    "app_type", "draft", "total_value", "cancelled", "status", "status_time", "status_info", "status_group",
+    "counted", "cancel_state", "cancel_time", "cancel_info", "refund_state", "refund_time", "refund_info",
+    "returned_value", "returned_items",
 )
 # The lists a receipt names (with their owner's binding, for the quota notifications). A number the
-# receipt lacks is passed as NULL, which equals nothing.
+# receipt lacks is passed as NULL, which equals nothing. Never by guid: a receipt's guid is E-port's
+# own ("电子口岸生成"), and the customs' own samples give lists and receipts one and the same.
 _LISTS_OF_RECEIPT = outbox.with_recipient(select(*_LIST_STATE), _lists.c.identity_key).where(
     or_(
-        _lists.c.guid == bindparam("guid"),
         _lists.c.pre_no == bindparam("pre_no"),
         _lists.c.invt_no == bindparam("invt_no"),
         and_(_lists.c.cop_no == bindparam("cop_no"), _lists.c.ebc_code == bindparam("ebc_code")),
@@ -294,7 +339,6 @@ _ATTACH_RECEIPTS = (
     .where(
         _receipts.c.inventory_id.is_(None),
         or_(  # (an UPDATE's parameters may not be named like its table's columns)
-            _receipts.c.guid == bindparam("b_guid"),
             _receipts.c.pre_no == bindparam("b_pre_no"),
             _receipts.c.invt_no == bindparam("b_invt_no"),
             and_(_receipts.c.cop_no == bindparam("b_cop_no"), _receipts.c.ebc_code == bindparam("b_ebc_code")),
@@ -309,6 +353,66 @@ _RECEIPT_STORED = select(
         _receipts.c.return_status == bindparam("return_status"),
         _receipts.c.return_time == bindparam("return_time"),
     )
+)
+_STORED_RECEIPT = select(*_columns(_receipts, "pre_no", "invt_no", "cop_no", "ebc_code", "return_info")).where(
+    _receipts.c.guid == bindparam("guid"),
+    _receipts.c.return_status == bindparam("return_status"),
+    _receipts.c.return_time == bindparam("return_time"),
+)
+
+# -- cancellations and returns
+_REQUEST_BY_KEY = select(_requests).where(
+    _requests.c.kind == bindparam("kind"),
+    _requests.c.ebc_code == bindparam("ebc_code"),
+    _requests.c.order_no == bindparam("order_no"),
+    _requests.c.doc_no == bindparam("doc_no"),
+)
+_DELETE_REQUEST_LINES = delete(_request_lines).where(_request_lines.c.request_id == bindparam("request_id"))
+_ADD_REQUEST_LINES = insert(_request_lines)
+# The requests that name a list (a number the list lacks is passed as NULL, which equals nothing).
+_REQUESTS_OF_LIST = select(
+    *_columns(_requests, "id", "kind", "ebc_code", "cop_no", "pre_no", "app_type", "app_status", "app_time", "guid")
+).where(
+    or_(
+        _requests.c.invt_no == bindparam("invt_no"),
+        and_(_requests.c.ebc_code == bindparam("ebc_code"), _requests.c.order_no == bindparam("order_no")),
+    )
+)
+_REQUEST_LINES = select(_request_lines.c.request_id, _request_lines.c.gnum, _request_lines.c.qty).where(
+    _request_lines.c.request_id.in_(bindparam("ids", expanding=True))
+)
+_REQUEST_RECEIPT_COLUMNS = _columns(
+    _request_receipts, "kind", "guid", "ebc_code", "cop_no", "pre_no", "invt_no", "return_status", "return_time",
+    "return_info",
+)
+# The common case (no request names the list by its own numbers): receipts that name its invtNo.
+_REQUEST_RECEIPTS_OF_LIST = select(*_REQUEST_RECEIPT_COLUMNS).where(_request_receipts.c.invt_no == bindparam("invt_no"))
+_STORED_REQUEST_RECEIPT = select(
+    *_columns(_request_receipts, "pre_no", "invt_no", "cop_no", "ebc_code", "return_info")
+).where(
+    _request_receipts.c.kind == bindparam("kind"),
+    _request_receipts.c.guid == bindparam("guid"),
+    _request_receipts.c.return_status == bindparam("return_status"),
+    _request_receipts.c.return_time == bindparam("return_time"),
+)
+# The requests a receipt may name, by preNo or copNo (`_named_by` then checks the ebcCode).
+_REQUESTS_OF_RECEIPT = select(
+    *_columns(_requests, "ebc_code", "order_no", "invt_no", "pre_no", "cop_no")
+).where(
+    _requests.c.kind == bindparam("kind"),
+    or_(_requests.c.pre_no == bindparam("pre_no"), _requests.c.cop_no == bindparam("cop_no")),
+)
+_LISTS_OF_REQUEST = outbox.with_recipient(select(*_LIST_STATE), _lists.c.identity_key).where(
+    or_(
+        _lists.c.invt_no == bindparam("invt_no"),
+        and_(_lists.c.ebc_code == bindparam("ebc_code"), _lists.c.order_no == bindparam("order_no")),
+    )
+)
+_LINES_OF_LIST = select(
+    _list_lines.c.id, _list_lines.c.gnum, _list_lines.c.qty, _list_lines.c.total_price, _list_lines.c.returned_qty
+).where(_list_lines.c.inventory_id == bindparam("inventory_id"))
+_SET_RETURNED_QTY = (
+    update(_list_lines).where(_list_lines.c.id == bindparam("b_id")).values(returned_qty=bindparam("b_qty"))
 )
 
 _SLIP_BY_NO = select(_slips).where(_slips.c.tax_no == bindparam("tax_no"))
@@ -330,7 +434,10 @@ _STATUS_EVENTS = (
     .order_by(_events.c.id)
 )
 
-_QUOTA_CONSUMED = select(func.coalesce(func.sum(_lists.c.total_value), 0)).where(
+# A list counts with its dutiable value less what approved returns took back (the difference of
+# two Dec5 columns is computed on their scaled integers, so it is read back as Dec5 too).
+_COUNTED_VALUE = type_coerce(_lists.c.total_value - _lists.c.returned_value, Dec5())
+_QUOTA_CONSUMED = select(func.coalesce(func.sum(_COUNTED_VALUE), 0)).where(
     _lists.c.identity_key == bindparam("identity_key"),
     _lists.c.decl_year == bindparam("year"),
     _lists.c.counted.is_(True),
@@ -379,6 +486,76 @@ def _tax_status_of(events: Sequence[Row[Any]]) -> dict[str, Any]:
     return derived
 
 
+def _request_outcome(answers: Sequence[Row[Any]]) -> tuple[str, Row[Any]] | None:
+    """The state the newest receipt (returnTime, then status) gives a request."""
+    if not answers:
+        return None
+    newest = max(answers, key=lambda a: (a.return_time, a.return_status))
+    if newest.return_status == _APPROVED_STATUS:
+        return APPROVED, newest
+    if newest.return_status == 100 or newest.return_status < 0:
+        return REFUSED, newest
+    return PENDING, newest
+
+
+def _named_by(answer: Row[Any], request: Row[Any]) -> bool:
+    if answer.pre_no and answer.pre_no == request.pre_no:
+        return True
+    return bool(answer.cop_no) and answer.cop_no == request.cop_no and answer.ebc_code in (None, request.ebc_code)
+
+
+_NO_STATE: tuple[str | None, Any, str | None] = (None, None, None)
+
+
+def _cancel_state(
+    requests: Sequence[Row[Any]], answers: Sequence[Row[Any]], row: _Head
+) -> tuple[str | None, Any, str | None]:
+    """(state, time, note) of a list's cancellation. There is one per list, so every cancellation
+    receipt that names the list or its request counts; one approving receipt is enough even if the
+    CEB623 itself never reached us (the customs name the list in it)."""
+    mine = [a for a in answers if (row.invt_no and a.invt_no == row.invt_no) or any(_named_by(a, r) for r in requests)]
+    outcome = _request_outcome(mine)
+    if outcome is None:
+        if not requests:
+            return _NO_STATE
+        newest = max(requests, key=lambda r: r.app_time)
+        return PENDING, newest.app_time, None
+    state, answer = outcome
+    return state, answer.return_time, answer.return_info
+
+
+def _refund_state(
+    requests: Sequence[Row[Any]], answers: Sequence[Row[Any]], row: _Head
+) -> tuple[tuple[str | None, Any, str | None], list[int]]:
+    """(state, time, note) of a list's returns, and the ids of the approved ones.
+
+    A receipt belongs to the return it names by preNo or copNo; one that names only the list
+    (invtNo) belongs to its return when the list has exactly one. The list shows the best state
+    any return reached: approved, else pending, else refused."""
+    by_request: dict[int, list[Row[Any]]] = {r.id: [] for r in requests}
+    for answer in answers:
+        named = [r for r in requests if _named_by(answer, r)]
+        if not named and row.invt_no and answer.invt_no == row.invt_no and len(requests) == 1:
+            named = list(requests)
+        for r in named:
+            by_request[r.id].append(answer)
+    approved, states = [], []
+    for r in requests:
+        outcome = _request_outcome(by_request[r.id])
+        if outcome is None:
+            states.append((PENDING, r.app_time, None))
+            continue
+        state, answer = outcome
+        states.append((state, answer.return_time, answer.return_info))
+        if state == APPROVED:
+            approved.append(r.id)
+    if not states:
+        return _NO_STATE, []
+    rank = {APPROVED: 2, PENDING: 1, REFUSED: 0}
+    best = max(states, key=lambda st: (rank[st[0]], st[1]))
+    return best, sorted(approved)
+
+
 class _Applier:
     """Applies one parsed message inside the caller's transaction, on a synchronous session.
 
@@ -412,10 +589,16 @@ class _Applier:
                 self._inventory(item)
             elif isinstance(item, InventoryReturn):
                 self._receipt(item)
+            elif isinstance(item, ListRequest):
+                self._request(item)
+            elif isinstance(item, RequestReturn):
+                self._request_receipt(item)
             elif isinstance(item, TaxSlip):
                 self._tax_slip(item)
             elif isinstance(item, TaxStatus):
                 self._tax_status(item)
+            else:  # pragma: no cover - every parsed item type is handled above
+                raise TypeError(f"no applier for {type(item).__name__}")
             self.s.flush()
 
     def _update(self, row: _Head, table: Table, **values: Any) -> None:
@@ -456,9 +639,12 @@ class _Applier:
         found = self.c.execute(_LIST_BY_ORDER, {"ebc_code": inv.ebc_code, "order_no": inv.order_no}).one_or_none()
         row: _Head = None if found is None else _Stored(found)
         is_new = row is None
-        if row is not None and (inv.app_time, inv.guid) <= (row.app_time, row.guid):
+        # A declaration outranks a draft whatever their times (a declared list never goes back to
+        # 暂存); among equals the newer appTime wins. Any order of arrival ends on the same one.
+        if row is not None and (inv.declared, inv.app_time, inv.guid) <= (not row.draft, row.app_time, row.guid):
             # An older (or the same) version of a list we already hold: keep the newer one.
             return
+        was_draft = row is not None and row.draft
         identity_key = self.vault.identity_index(inv.buyer_id_type, inv.buyer_id_number)
         try:
             phone_masked = mask_phone(normalize_phone(inv.buyer_telephone))
@@ -494,6 +680,7 @@ class _Applier:
             "buyer_phone_masked": phone_masked,
             "address_key": self.vault.address_index(inv.consignee_address),
             "cancelled": inv.app_type == "3",
+            "draft": not inv.declared,
         }
         old_identity = None if row is None else row.identity_key
         if row is None:
@@ -530,9 +717,10 @@ class _Applier:
             )
         attached = self._attach_receipts(row)
         # A new list has no receipts but those just attached; a known one may have older ones.
-        self._refresh_inventory(row, attached if is_new else None)
+        # Its cancellation or returns may have come first too.
+        self._refresh_inventory(row, attached if is_new else None, requests=True)
         self._attach_tax_slips(row)
-        if is_new:
+        if inv.declared and (is_new or was_draft):  # a draft is not a declaration: no warning
             self._check_suspicious(row)
         if old_identity is not None and old_identity != identity_key:
             self._refresh_quota(old_identity, row.decl_year)
@@ -543,7 +731,6 @@ class _Applier:
             _ATTACH_RECEIPTS,
             {
                 "b_list_id": row.id,
-                "b_guid": row.guid,
                 "b_pre_no": row.pre_no or None,
                 "b_invt_no": row.invt_no or None,
                 "b_cop_no": row.cop_no or None,
@@ -551,8 +738,12 @@ class _Applier:
             },
         ).all()
 
-    def _refresh_inventory(self, row: _Head, receipts: Sequence[Row[Any]] | None = None) -> None:
-        """Recompute the list's status from all its receipts: the newest returnTime wins.
+    def _refresh_inventory(
+        self, row: _Head, receipts: Sequence[Row[Any]] | None = None, *, requests: bool = False
+    ) -> None:
+        """Recompute the list's derived columns: its status from all its receipts (the newest
+        returnTime wins) and, with `requests` (or when its list number was just learnt), its
+        cancellation and returns; then the quota and the notifications that follow.
 
         `receipts`: all of the list's receipts when the caller already has them (else read here).
         """
@@ -569,11 +760,16 @@ class _Applier:
                 break
             # A number learnt from one receipt may be the only link to another receipt that
             # arrived earlier (e.g. one naming the list by invtNo alone): attach those too.
+            requests = requests or invt_no != row.invt_no
             self._update(row, _lists, pre_no=pre_no, invt_no=invt_no)
             self._attach_receipts(row)
             receipts = None
         latest = max(receipts, key=lambda r: (r.return_time, r.return_status), default=None)
         was_counted = row.counted
+        if requests:
+            self._refresh_requests(row)
+        cancelled = row.app_type == "3" or row.cancel_state == APPROVED
+        returned = row.returned_value > 0 and row.returned_value >= row.total_value  # everything went back
         status = latest.return_status if latest else None
         self._update(
             row,
@@ -581,11 +777,81 @@ class _Applier:
             status=status,
             status_time=latest.return_time if latest else None,
             status_info=latest.return_info if latest else None,
-            status_group=cbec.status_group(status, cancelled=row.cancelled),
-            counted=cbec.is_counted(status, cancelled=row.cancelled),
+            cancelled=cancelled,
+            status_group=cbec.status_group(status, cancelled=cancelled, returned=returned),
+            counted=not row.draft and cbec.is_counted(status, cancelled=cancelled, returned=returned),
         )
         if row.counted or was_counted:
             self._refresh_quota(row.identity_key, row.decl_year)
+        if not row.draft:
+            # Queued from the state, not from what changed (the dedupe keys make a repeat a no-op):
+            # a list declared after its receipts, or a receipt before its list, is told the same.
+            self._notify_list_status(row)
+            self._notify_quota_back(row)
+
+    def _refresh_requests(self, row: _Head) -> None:
+        """The list's cancellation and return state from every request and receipt that names it.
+
+        Computed from scratch each time (never from what arrived when), so any arrival order of
+        list, requests and receipts ends in the same columns.
+        """
+        found = self.c.execute(
+            _REQUESTS_OF_LIST, {"invt_no": row.invt_no or None, "ebc_code": row.ebc_code, "order_no": row.order_no}
+        ).all()
+        # Drafts never reached customs; a withdrawn return (appType 3) no longer asks for anything.
+        live = [r for r in found if r.app_status == "2" and r.app_type != "3"]
+        pre_nos = sorted({r.pre_no for r in live if r.pre_no})
+        cop_nos = sorted({r.cop_no for r in live if r.cop_no})
+        if pre_nos or cop_nos:  # built here: how many numbers varies (rare: most lists have no request)
+            conds = [_request_receipts.c.invt_no == row.invt_no] if row.invt_no else []
+            if pre_nos:
+                conds.append(_request_receipts.c.pre_no.in_(pre_nos))
+            if cop_nos:
+                conds.append(_request_receipts.c.cop_no.in_(cop_nos))
+            answers = self.c.execute(select(*_REQUEST_RECEIPT_COLUMNS).where(or_(*conds))).all()
+        elif row.invt_no:
+            answers = self.c.execute(_REQUEST_RECEIPTS_OF_LIST, {"invt_no": row.invt_no}).all()
+        else:
+            answers = []
+        cancel = _cancel_state([r for r in live if r.kind == CANCEL], [a for a in answers if a.kind == CANCEL], row)
+        refunds = [r for r in live if r.kind == REFUND]
+        refund_answers = [a for a in answers if a.kind == REFUND]
+        lines = {}
+        if refunds:
+            for line in self.c.execute(_REQUEST_LINES, {"ids": [r.id for r in refunds]}).all():
+                lines.setdefault(line.request_id, []).append((line.gnum, line.qty))
+        refund, approved_ids = _refund_state(refunds, refund_answers, row)
+        returned: dict[int, Decimal] = {}
+        for request_id in approved_ids:
+            for gnum, qty in lines.get(request_id, ()):
+                returned[gnum] = returned.get(gnum, Decimal(0)) + qty
+        # The goods lines matter only when something came back now or before (stored returned_qty).
+        list_lines = []
+        if returned or row.returned_items:
+            list_lines = self.c.execute(_LINES_OF_LIST, {"inventory_id": row.id}).all()
+        shares = []
+        items = 0
+        for line in list_lines:
+            back = min(returned.get(line.gnum, Decimal(0)), line.qty)
+            if back > 0:
+                items += 1
+            shares.append((line.total_price, line.qty, back))
+            wanted = back if back > 0 else None
+            if line.returned_qty != wanted:
+                self.c.execute(_SET_RETURNED_QTY, {"b_id": line.id, "b_qty": wanted})
+        value = cbec.returned_value(row.total_value, shares) if items else Decimal(0)
+        self._update(
+            row,
+            _lists,
+            cancel_state=cancel[0],
+            cancel_time=cancel[1],
+            cancel_info=cancel[2],
+            refund_state=refund[0],
+            refund_time=refund[1],
+            refund_info=refund[2],
+            returned_value=value,
+            returned_items=items,
+        )
 
     def _attach_tax_slips(self, row: _Head) -> None:
         if not row.invt_no:
@@ -607,8 +873,11 @@ class _Applier:
             invt_no=ret.invt_no, ebc_code=ret.ebc_code, cop_no=ret.cop_no, return_status=ret.return_status,
             return_time=ret.return_time, return_info=ret.return_info,
         )
-        if not stored or inv is None:
-            return  # stored before (same guid, status and time); or kept until its list arrives
+        if not stored:
+            self._check_same_receipt(ret)
+            return  # stored before (same guid, status and time)
+        if inv is None:
+            return  # kept until its list arrives
         had_invt_no = inv.invt_no
         self._refresh_inventory(inv)
         if inv.invt_no and inv.invt_no != had_invt_no:
@@ -619,7 +888,6 @@ class _Applier:
         rows = self.c.execute(
             _LISTS_OF_RECEIPT,
             {
-                "guid": ret.guid,
                 "pre_no": ret.pre_no or None,
                 "invt_no": ret.invt_no or None,
                 "cop_no": ret.cop_no if with_company else None,
@@ -634,6 +902,78 @@ class _Applier:
             return None
         self._recipients[rows[0].identity_key] = outbox.recipient_of(rows[0])
         return _Stored(rows[0])
+
+    def _check_same_receipt(self, ret: InventoryReturn) -> None:
+        """A receipt whose guid, status and time are stored already must be that receipt: a
+        different one under the same keys is refused, never dropped silently."""
+        params = {"guid": ret.guid, "return_status": ret.return_status, "return_time": ret.return_time}
+        stored = self.c.execute(_STORED_RECEIPT, params).one_or_none()
+        if stored is not None and tuple(stored) != (ret.pre_no, ret.invt_no, ret.cop_no, ret.ebc_code, ret.return_info):
+            raise ApplyRejected("CEB622: another receipt with the same guid, status and time is stored")
+
+    # -- CEB623 / CEB625 and their receipts CEB624 / CEB626 ----------------------------------------
+
+    def _request(self, req: ListRequest) -> None:
+        msg = "CEB623" if req.kind == CANCEL else "CEB625"
+        doc_no = (req.cop_no or "") if req.kind == REFUND else ""
+        key = {"kind": req.kind, "ebc_code": req.ebc_code, "order_no": req.order_no, "doc_no": doc_no}
+        found = self.c.execute(_REQUEST_BY_KEY, key).one_or_none()
+        rank = (req.declared, req.app_time, req.guid)
+        if found is not None and rank <= (found.app_status == "2", found.app_time, found.guid):
+            return  # an older (or the same) version of a request we hold
+        values = {
+            "guid": req.guid, "invt_no": req.invt_no, "cop_no": req.cop_no, "pre_no": req.pre_no,
+            "app_type": req.app_type, "app_status": req.app_status, "app_time": req.app_time, "reason": req.reason,
+        }  # fmt: skip
+        if found is None:
+            request_id = self.c.execute(insert(_requests).values(**key, **values)).inserted_primary_key[0]
+        else:
+            request_id = found.id
+            self.c.execute(update(_requests).where(_requests.c.id == request_id).values(**values))
+            self.c.execute(_DELETE_REQUEST_LINES, {"request_id": request_id})
+            if found.invt_no and found.invt_no != req.invt_no:
+                self._refresh_lists_named(found.invt_no, req.ebc_code, req.order_no)  # the list it named before
+        if req.lines:
+            gnums = [line.gnum for line in req.lines]
+            if len(set(gnums)) != len(gnums):
+                raise ApplyRejected(f"{msg}: the same gnum twice in InvtRefundList")
+            self.c.execute(
+                _ADD_REQUEST_LINES, [{"request_id": request_id, "gnum": ln.gnum, "qty": ln.qty} for ln in req.lines]
+            )
+        self._refresh_lists_named(req.invt_no, req.ebc_code, req.order_no)
+
+    def _request_receipt(self, ret: RequestReturn) -> None:
+        stored = _ADD_REQUEST_RECEIPT.run(
+            self.c, kind=ret.kind, guid=ret.guid, ebc_code=ret.ebc_code, cop_no=ret.cop_no, pre_no=ret.pre_no,
+            invt_no=ret.invt_no, return_status=ret.return_status, return_time=ret.return_time,
+            return_info=ret.return_info,
+        )
+        if not stored:
+            params = {"kind": ret.kind, "guid": ret.guid, "return_status": ret.return_status,
+                      "return_time": ret.return_time}  # fmt: skip
+            same = self.c.execute(_STORED_REQUEST_RECEIPT, params).one_or_none()
+            if same is not None and tuple(same) != (ret.pre_no, ret.invt_no, ret.cop_no, ret.ebc_code, ret.return_info):
+                msg = "CEB624" if ret.kind == CANCEL else "CEB626"
+                raise ApplyRejected(f"{msg}: another receipt with the same guid, status and time is stored")
+            return
+        named = {(None, None, ret.invt_no)} if ret.invt_no else set()
+        if ret.pre_no or ret.cop_no:
+            params = {"kind": ret.kind, "pre_no": ret.pre_no, "cop_no": ret.cop_no}
+            named |= {
+                (r.ebc_code, r.order_no, r.invt_no)
+                for r in self.c.execute(_REQUESTS_OF_RECEIPT, params)
+                if _named_by(ret, r)
+            }
+        for ebc_code, order_no, invt_no in sorted(named, key=lambda n: tuple(x or "" for x in n)):
+            self._refresh_lists_named(invt_no, ebc_code, order_no)
+
+    def _refresh_lists_named(self, invt_no: str | None, ebc_code: str | None, order_no: str | None) -> None:
+        rows = self.c.execute(
+            _LISTS_OF_REQUEST, {"invt_no": invt_no or None, "ebc_code": ebc_code, "order_no": order_no}
+        ).all()
+        for found in rows:
+            self._recipients[found.identity_key] = outbox.recipient_of(found)
+            self._refresh_inventory(_Stored(found), requests=True)
 
     def _receipt_stored(self, ret: InventoryReturn) -> bool:
         params = {"guid": ret.guid, "return_status": ret.return_status, "return_time": ret.return_time}
@@ -758,6 +1098,50 @@ class _Applier:
         for pct in QUOTA_THRESHOLDS:
             if consumed * 100 >= limit * pct:
                 self._enqueue(recipient, outbox.QUOTA, f"quota:{year}:{pct}", payload={"year": year, "threshold": pct})
+
+    def _notify_list_status(self, row: _Head) -> None:
+        """A receipt that asks the buyer to act, else "released" or "refused / shipped back".
+
+        One notice per event, whatever the burst: the action by its receipt, the status pushes by
+        list and outcome (800 then 899 is one "released"). The notifier renders them from the
+        list as it is at send time and drops what a newer receipt has overtaken.
+        """
+        recipient = self._recipient(row.identity_key)
+        if recipient is None:
+            return
+        action = receipt_rules.action_needed(row.status, row.status_info)
+        if action is not None:
+            kind = _ACTION_KINDS[action.kind]
+            if recipient.settings.get(kind):
+                at = f"{row.status_time:%Y%m%d%H%M%S%f}"
+                self._enqueue(recipient, kind, f"action:{row.id}:{action.kind}:{at}", ref_id=row.id,
+                              payload={"status": row.status, "at": at})  # fmt: skip
+                return  # it says everything the status push would
+        if row.status in (800, 899):
+            outcome = "released"
+        elif row.status in (100, 700):
+            outcome = "refused"
+        else:
+            return
+        self._enqueue(recipient, outbox.LIST_STATUS, f"status:{row.id}:{outcome}", ref_id=row.id,
+                      payload={"outcome": outcome})  # fmt: skip
+
+    def _notify_quota_back(self, row: _Head) -> None:
+        """A cancellation or return gave quota back: the list reached customs (its status would
+        count it) and now counts for less. Checked on every refresh, so any arrival order of the
+        list, its receipts, the request and its receipt tells the person once."""
+        if not cbec.is_counted(row.status):
+            return
+        if row.cancelled:
+            cause = "cancel"
+        elif row.returned_value > 0:
+            cause = "refund"
+        else:
+            return
+        self._enqueue(
+            self._recipient(row.identity_key), outbox.QUOTA_BACK, f"quotaback:{row.id}:{cause}", ref_id=row.id,
+            payload={"year": row.decl_year, "cause": cause},
+        )
 
     def _check_suspicious(self, row: _Head) -> None:
         recipient = self._recipient(row.identity_key)

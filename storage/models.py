@@ -147,6 +147,11 @@ class Binding(Base):
     notify_status: Mapped[bool] = mapped_column(Boolean, default=True)
     notify_quota: Mapped[bool] = mapped_column(Boolean, default=True)
     notify_suspicious: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Receipts that ask the buyer to act, and released / refused pushes (migration 0003).
+    notify_verify: Mapped[bool] = mapped_column(Boolean, default=True)
+    notify_over_limit: Mapped[bool] = mapped_column(Boolean, default=True)
+    notify_mismatch: Mapped[bool] = mapped_column(Boolean, default=True)
+    notify_list_status: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=_clock_now)
 
     account: Mapped[Account] = relationship(lazy="joined")
@@ -217,7 +222,23 @@ class Inventory(Base):
     status_info: Mapped[str | None] = mapped_column(Text)
     status_group: Mapped[str] = mapped_column(String(12))
     counted: Mapped[bool] = mapped_column(Boolean)
-    cancelled: Mapped[bool] = mapped_column(Boolean, default=False)  # CEB621 appType 3
+    # CEB621 appType 3, or an approved cancellation (CEB623 + its CEB624 399).
+    cancelled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # appStatus 1 (暂存): kept, never shown, never counted (a draft is not a declaration).
+    draft: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Derived from the list's cancellation (CEB623/624) and returns (CEB625/626), whatever order
+    # they arrive in: state None / "pending" / "approved" / "refused", the time of that state
+    # (the approving receipt's, or the request's), and the newest receipt's note.
+    cancel_state: Mapped[str | None] = mapped_column(String(10))
+    cancel_time: Mapped[datetime | None] = mapped_column(DateTime)
+    cancel_info: Mapped[str | None] = mapped_column(Text)
+    refund_state: Mapped[str | None] = mapped_column(String(10))
+    refund_time: Mapped[datetime | None] = mapped_column(DateTime)
+    refund_info: Mapped[str | None] = mapped_column(Text)
+    # What approved returns took back: the returned lines' share of the dutiable value (which no
+    # longer counts toward the quota), and how many goods lines went back.
+    returned_value: Mapped[Decimal] = mapped_column(Dec5, default=Decimal(0))
+    returned_items: Mapped[int] = mapped_column(Integer, default=0)
     disputed_at: Mapped[datetime | None] = mapped_column(DateTime)
     confirmed_at: Mapped[datetime | None] = mapped_column(DateTime)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=_clock_now)
@@ -243,6 +264,7 @@ class InventoryLine(Base):
     unit: Mapped[str] = mapped_column(String(3))
     price: Mapped[Decimal] = mapped_column(Dec5)
     total_price: Mapped[Decimal] = mapped_column(Dec5)
+    returned_qty: Mapped[Decimal | None] = mapped_column(Dec5)  # approved returns (derived)
 
 
 class Receipt(Base):
@@ -269,6 +291,74 @@ class Receipt(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=_clock_now)
 
 
+class ListRequest(Base):
+    """A cancellation (CEB623) or a return (CEB625) of a list, kept even before its list arrives.
+
+    One row per request: a cancellation per list (ebcCode + orderNo), a return per list and copNo
+    (`doc_no`, "" when absent). A newer version (appTime) replaces an older one. Its status is the
+    newest of its receipts (request_receipts), matched by preNo, copNo or the list's invtNo.
+    """
+
+    __tablename__ = "list_requests"
+    __table_args__ = (
+        UniqueConstraint("kind", "ebc_code", "order_no", "doc_no"),
+        Index("ix_list_requests_cop", "cop_no", "ebc_code"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))  # "cancel" / "refund"
+    doc_no: Mapped[str] = mapped_column(String(20))
+    guid: Mapped[str] = mapped_column(String(36))
+    ebc_code: Mapped[str] = mapped_column(String(18))
+    order_no: Mapped[str] = mapped_column(String(60))
+    invt_no: Mapped[str | None] = mapped_column(String(18), index=True)
+    cop_no: Mapped[str | None] = mapped_column(String(20))
+    pre_no: Mapped[str | None] = mapped_column(String(18), index=True)
+    app_type: Mapped[str] = mapped_column(String(1))
+    app_status: Mapped[str] = mapped_column(String(1))
+    app_time: Mapped[datetime] = mapped_column(DateTime)
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=_clock_now)
+
+    lines: Mapped[list[ListRequestLine]] = relationship(
+        order_by="ListRequestLine.gnum", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+
+class ListRequestLine(Base):
+    """A returned goods line of a CEB625: the list line (gnum) and the quantity sent back."""
+
+    __tablename__ = "list_request_lines"
+    __table_args__ = (UniqueConstraint("request_id", "gnum"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("list_requests.id", ondelete="CASCADE"))
+    gnum: Mapped[int] = mapped_column(Integer)
+    qty: Mapped[Decimal] = mapped_column(Dec5)
+
+
+class RequestReceipt(Base):
+    """A receipt of a cancellation (CEB624) or a return (CEB626), kept as it came."""
+
+    __tablename__ = "request_receipts"
+    __table_args__ = (
+        UniqueConstraint("kind", "guid", "return_status", "return_time"),
+        Index("ix_request_receipts_cop", "cop_no", "ebc_code"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    guid: Mapped[str] = mapped_column(String(36))
+    ebc_code: Mapped[str | None] = mapped_column(String(18))
+    cop_no: Mapped[str | None] = mapped_column(String(20))
+    pre_no: Mapped[str | None] = mapped_column(String(18), index=True)
+    invt_no: Mapped[str | None] = mapped_column(String(18), index=True)
+    return_status: Mapped[int] = mapped_column(Integer)
+    return_time: Mapped[datetime] = mapped_column(DateTime)
+    return_info: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=_clock_now)
+
+
 class TaxSlip(Base):
     """An electronic tax slip (CEB816). Its status is the newest of its status events."""
 
@@ -279,7 +369,7 @@ class TaxSlip(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    tax_no: Mapped[str] = mapped_column(String(40), unique=True)
+    tax_no: Mapped[str] = mapped_column(String(50), unique=True)
     guid: Mapped[str] = mapped_column(String(36))
     invt_no: Mapped[str] = mapped_column(String(18), index=True)
     inventory_id: Mapped[int | None] = mapped_column(
@@ -298,7 +388,7 @@ class TaxSlip(Base):
     order_no: Mapped[str | None] = mapped_column(String(60))
     logistics_no: Mapped[str | None] = mapped_column(String(60))
     customs_code: Mapped[str | None] = mapped_column(String(4))
-    ebc_code: Mapped[str | None] = mapped_column(String(18))
+    ebc_code: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=_clock_now)
 
     lines: Mapped[list[TaxLine]] = relationship(
@@ -327,7 +417,7 @@ class TaxStatusEvent(Base):
     __table_args__ = (UniqueConstraint("tax_no", "status", "return_time"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    tax_no: Mapped[str] = mapped_column(String(40), index=True)
+    tax_no: Mapped[str] = mapped_column(String(50), index=True)
     invt_no: Mapped[str] = mapped_column(String(18))
     status: Mapped[int] = mapped_column(Integer)
     ent_duty_no: Mapped[str | None] = mapped_column(String(60))
@@ -337,12 +427,15 @@ class TaxStatusEvent(Base):
 
 
 class IngestedMessage(Base):
-    """Every accepted message, by root guid and by content hash: a second copy is a duplicate."""
+    """Every accepted message, by type + root guid and by content hash: a second copy is a
+    duplicate. A guid is unique per message type only (the customs' own samples share one across
+    types), so another type with the same guid is another message."""
 
     __tablename__ = "ingested_messages"
+    __table_args__ = (UniqueConstraint("msg_type", "guid"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    guid: Mapped[str] = mapped_column(String(36), unique=True)
+    guid: Mapped[str] = mapped_column(String(36))
     sha256: Mapped[bytes] = mapped_column(Key, unique=True)
     msg_type: Mapped[str] = mapped_column(String(8))
     source: Mapped[str] = mapped_column(String(8))

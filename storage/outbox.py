@@ -19,7 +19,16 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from bot.domain.records import NOTIFY_QUOTA, NOTIFY_SUSPICIOUS, NOTIFY_TAX_NEW, NOTIFY_TAX_STATUS
+from bot.domain.records import (
+    NOTIFY_LIST_STATUS,
+    NOTIFY_MISMATCH,
+    NOTIFY_OVER_LIMIT,
+    NOTIFY_QUOTA,
+    NOTIFY_SUSPICIOUS,
+    NOTIFY_TAX_NEW,
+    NOTIFY_TAX_STATUS,
+    NOTIFY_VERIFY,
+)
 from storage.db import clock_of
 from storage.models import Account, Binding, Outbox
 
@@ -27,14 +36,26 @@ NEW_TAX = NOTIFY_TAX_NEW
 TAX_STATUS = NOTIFY_TAX_STATUS
 QUOTA = NOTIFY_QUOTA
 SUSPICIOUS = NOTIFY_SUSPICIOUS
+VERIFY = NOTIFY_VERIFY  # 交易真实性验核: confirm within 15 days
+OVER_LIMIT = NOTIFY_OVER_LIMIT  # refused: over the annual limit (1313)
+MISMATCH = NOTIFY_MISMATCH  # refused: name / ID or phone differs from the order
+LIST_STATUS = NOTIFY_LIST_STATUS  # released, or refused / shipped back
+QUOTA_BACK = "quota_back"  # a cancellation or return gave quota back (under the quota switch)
 
+# Outbox kind → the binding's switch for it.
 KIND_SETTING = {
     NEW_TAX: "notify_tax",
     TAX_STATUS: "notify_status",
     QUOTA: "notify_quota",
     SUSPICIOUS: "notify_suspicious",
+    VERIFY: "notify_verify",
+    OVER_LIMIT: "notify_over_limit",
+    MISMATCH: "notify_mismatch",
+    LIST_STATUS: "notify_list_status",
+    QUOTA_BACK: "notify_quota",
 }
 KINDS = tuple(KIND_SETTING)
+_SETTING_COLUMNS = tuple(dict.fromkeys(KIND_SETTING.values()))
 
 
 @dataclass(frozen=True)
@@ -47,7 +68,7 @@ class Recipient:
 # the query itself; ingest asks this for nearly every message).
 _bindings, _accounts = Binding.__table__, Account.__table__
 _RECIPIENT = (
-    select(_bindings.c.id, *(_bindings.c[col] for col in KIND_SETTING.values()))
+    select(_bindings.c.id, *(_bindings.c[col] for col in _SETTING_COLUMNS))
     .join(_accounts, _bindings.c.account_pk == _accounts.c.id)
     .where(_accounts.c.identity_key == bindparam("identity_key"), _bindings.c.active.is_(True))
 )
@@ -59,7 +80,7 @@ def with_recipient(stmt: Select[Any], identity_key: ColumnElement[Any]) -> Selec
     return (
         stmt.add_columns(
             _bindings.c.id.label("recipient_id"),
-            *(_bindings.c[col].label(f"recipient_{col}") for col in KIND_SETTING.values()),
+            *(_bindings.c[col].label(f"recipient_{col}") for col in _SETTING_COLUMNS),
         )
         .outerjoin(_accounts, _accounts.c.identity_key == identity_key)
         .outerjoin(_bindings, and_(_bindings.c.account_pk == _accounts.c.id, _bindings.c.active.is_(True)))
@@ -78,7 +99,8 @@ def _recipient(row: Row[tuple[Any, ...]] | None) -> Recipient | None:
     if row is None:
         return None
     binding_id, *flags = row
-    return Recipient(binding_id, {k: bool(v) for k, v in zip(KIND_SETTING, flags, strict=True)})
+    switches = dict(zip(_SETTING_COLUMNS, flags, strict=True))
+    return Recipient(binding_id, {k: bool(switches[col]) for k, col in KIND_SETTING.items()})
 
 
 async def recipient_for(session: AsyncSession, identity_key: bytes | None) -> Recipient | None:

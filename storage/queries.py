@@ -13,7 +13,7 @@ from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
-from sqlalchemy import Select, distinct, func, or_, select
+from sqlalchemy import Select, distinct, func, or_, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, noload
 
@@ -37,10 +37,14 @@ from bot.domain.records import (
     TaxRow,
     clamp_page,
 )
-from storage.models import Inventory, InventoryLine, TaxSlip
+from storage.models import Dec5, Inventory, InventoryLine, TaxSlip
 
 # Page rows never show goods lines: do not load them (the models load lines eagerly elsewhere).
 _NO_LIST_LINES = noload(Inventory.lines)
+# A list counts toward the quota with its dutiable value less what approved returns took back.
+_COUNTED_VALUE = type_coerce(Inventory.total_value - Inventory.returned_value, Dec5())
+# Drafts (appStatus 1 暂存) were never declared: they are kept, but never shown.
+_DECLARED = Inventory.draft.is_(False)
 
 
 def _day_bounds(column, dates: DateRange) -> list:  # type: ignore[no-untyped-def]
@@ -77,7 +81,8 @@ def _page(session: Session, stmt: Select, page: int, size: int = PAGE_SIZE) -> t
     return list(rows), page, pages, count
 
 
-def _list_row(inv: Inventory) -> ListRow:
+def _list_row(inv: Inventory, *, counted: bool = False) -> ListRow:
+    """`counted`: the amount is what the list counts toward the quota (less what came back)."""
     return ListRow(
         id=inv.id,
         pre_no=inv.pre_no,
@@ -86,11 +91,13 @@ def _list_row(inv: Inventory) -> ListRow:
         stored_at=inv.app_time,
         decl_date=inv.decl_date,
         platform=inv.ebp_name,
-        total=inv.total_value,
+        total=inv.total_value - inv.returned_value if counted else inv.total_value,
         currency=inv.currency,
         status=inv.status,
         group=inv.status_group,
         disputed=inv.disputed_at is not None,
+        cancelled=inv.cancelled,
+        returned=inv.returned_value > 0,
     )
 
 
@@ -101,14 +108,14 @@ def quota_overview_sync(session: Session, identity_key: bytes, year: int, today:
     years = set(
         (
             session.execute(
-                select(distinct(Inventory.decl_year)).where(Inventory.identity_key == identity_key)
+                select(distinct(Inventory.decl_year)).where(Inventory.identity_key == identity_key, _DECLARED)
             )
         ).scalars()
     )
     years.add(today.year)
     consumed, counted = (
         session.execute(
-            select(func.coalesce(func.sum(Inventory.total_value), 0), func.count()).where(
+            select(func.coalesce(func.sum(_COUNTED_VALUE), 0), func.count()).where(
                 Inventory.identity_key == identity_key,
                 Inventory.decl_year == year,
                 Inventory.counted.is_(True),
@@ -135,7 +142,7 @@ def counted_lists_sync(session: Session, identity_key: bytes, year: int, page: i
         .order_by(Inventory.app_time.desc(), Inventory.id.desc())
     )
     rows, page, pages, total = _page(session, stmt, page)
-    return Page(tuple(_list_row(r) for r in rows), page, pages, total)
+    return Page(tuple(_list_row(r, counted=True) for r in rows), page, pages, total)
 
 
 # -- clearance lists ------------------------------------------------------------------------------------
@@ -146,7 +153,7 @@ def normalize_number(term: str) -> str:
 
 
 def clearance_lists_sync(session: Session, identity_key: bytes, flt: ListFilter, page: int) -> Page[ListRow]:
-    stmt = select(Inventory).options(_NO_LIST_LINES).where(Inventory.identity_key == identity_key)
+    stmt = select(Inventory).options(_NO_LIST_LINES).where(Inventory.identity_key == identity_key, _DECLARED)
     if flt.group is not None:
         stmt = stmt.where(Inventory.status_group == flt.group)
     stmt = stmt.where(*_day_bounds(Inventory.app_time, flt.dates))
@@ -163,7 +170,7 @@ def clearance_lists_sync(session: Session, identity_key: bytes, flt: ListFilter,
 def list_detail_sync(session: Session, identity_key: bytes, list_id: int) -> ListDetail | None:
     inv = (
         session.execute(
-            select(Inventory).where(Inventory.id == list_id, Inventory.identity_key == identity_key)
+            select(Inventory).where(Inventory.id == list_id, Inventory.identity_key == identity_key, _DECLARED)
         )
     ).scalar_one_or_none()
     if inv is None:
@@ -196,10 +203,20 @@ def list_detail_sync(session: Session, identity_key: bytes, list_id: int) -> Lis
         lines=tuple(
             ListLine(
                 gnum=ln.gnum, gname=ln.gname, gcode=ln.gcode, qty=ln.qty, unit=ln.unit, price=ln.price,
-                total_price=ln.total_price, currency=ln.currency, country=ln.country,
+                total_price=ln.total_price, currency=ln.currency, country=ln.country, returned_qty=ln.returned_qty,
             )
             for ln in inv.lines
         ),
+        decl_year=inv.decl_year,
+        cancelled=inv.cancelled,
+        cancel_state=inv.cancel_state,
+        cancel_time=inv.cancel_time,
+        cancel_info=inv.cancel_info,
+        refund_state=inv.refund_state,
+        refund_time=inv.refund_time,
+        refund_info=inv.refund_info,
+        returned_value=inv.returned_value,
+        returned_items=inv.returned_items,
     )
 
 

@@ -17,7 +17,15 @@ from pathlib import Path
 
 import pytest
 
-from storage.ceb import DEFAULT_MAX_BYTES, MAX_ELEMENTS, CebRejected, parse_message
+from bot.domain import cebxml
+from storage.ceb import (
+    DEFAULT_MAX_BYTES,
+    MAX_ELEMENTS,
+    MAX_SIGNATURE_CHARS,
+    MAX_SIGNATURE_ELEMENTS,
+    CebRejected,
+    parse_message,
+)
 
 NS = b"http://www.chinaport.gov.cn/ceb"
 GUID = b"c988cb9e-ea4b-463a-87c4-36e3d24aa7d9"
@@ -212,12 +220,13 @@ def test_wrong_namespace() -> None:
 
 
 def test_not_xml() -> None:
-    assert_rejected(b"%PDF-1.7 \x89\xff", "malformed XML")
+    assert_rejected(b"%PDF-1.7 \x89\xff", "not valid UTF-8")
     assert_rejected(b'{"CEB622Message": {}}', "malformed XML")
 
 
 # --------------------------------------------------------------------------- encodings
-# Decision: UTF-8 only, with or without BOM. Anything else is rejected (documented in storage.ceb).
+# Decision: UTF-8 (with or without BOM), and GB2312 / GBK / GB18030 when declared. A declaration
+# that does not match the bytes, or any other encoding, is refused (documented in storage.ceb).
 
 
 def test_utf8_with_bom_accepted() -> None:
@@ -242,15 +251,52 @@ def test_utf16_without_bom_rejected() -> None:
     assert_rejected(SAMPLE.decode("utf-8").encode("utf-16-le"), "NUL byte")
 
 
-@pytest.mark.parametrize("encoding", ["GBK", "GB18030", "ISO-8859-1", "us-ascii", "Big5"])
-def test_declared_non_utf8_rejected(encoding: str) -> None:
+@pytest.mark.parametrize("encoding", ["ISO-8859-1", "Big5", "UTF-16", "Shift_JIS"])
+def test_declared_other_encodings_rejected(encoding: str) -> None:
     text = SAMPLE.decode("utf-8").replace('encoding="UTF-8"', f'encoding="{encoding}"')
-    assert_rejected(text.encode(encoding, errors="replace"), "unsupported encoding declared")
+    reason = assert_rejected(text.encode("utf-8"), "unsupported encoding")
+    assert reason == f"unsupported encoding {encoding} declared; send UTF-8 or GB18030"
+
+
+@pytest.mark.parametrize("encoding", ["GB2312", "gbk", "GB18030"])
+def test_declared_gb_encodings_read(encoding: str) -> None:
+    text = SAMPLE.decode("utf-8").replace('encoding="UTF-8"', f'encoding="{encoding}"')
+    (receipt,) = parse_message(text.encode("gb18030")).items
+    assert receipt.return_info == "[Code:2600;Desc:放行]"
+
+
+@pytest.mark.parametrize("encoding", ["GB2312", "GBK", "GB18030"])
+def test_wrong_gb_declaration_over_utf8_rejected(encoding: str) -> None:
+    # UTF-8 bytes under a GB declaration would decode as mojibake without an error: refused instead.
+    data = SAMPLE.replace(b'encoding="UTF-8"', f'encoding="{encoding}"'.encode())
+    assert_rejected(data, f"{encoding} declared but the text is UTF-8")
 
 
 def test_gbk_bytes_without_declaration_rejected() -> None:
     # Undeclared legacy bytes are read as UTF-8 and fail to decode.
-    assert_rejected(SAMPLE.decode("utf-8").replace('encoding="UTF-8" ', "").encode("gbk"), "malformed XML")
+    data = SAMPLE.decode("utf-8").replace('encoding="UTF-8" ', "").encode("gbk")
+    assert_rejected(data, "not valid UTF-8 (no encoding declared) text at byte")
+
+
+def test_gbk_bytes_declared_utf8_rejected() -> None:
+    assert_rejected(SAMPLE.decode("utf-8").encode("gbk"), "not valid UTF-8 text at byte")
+
+
+def test_us_ascii_must_be_ascii() -> None:
+    text = SAMPLE.decode("utf-8").replace('encoding="UTF-8"', 'encoding="us-ascii"')
+    assert_rejected(text.encode("utf-8"), "not valid us-ascii text")
+    assert parse_message(text.replace("放行", "release").encode("ascii")).msg_type == "CEB622"
+
+
+def test_invalid_gb18030_rejected() -> None:
+    text = SAMPLE.decode("utf-8").replace('encoding="UTF-8"', 'encoding="GBK"')
+    data = text.encode("gb18030").replace(b"<returnInfo>", b"<returnInfo>\x81\x20")  # lead byte, bad trail
+    assert_rejected(data, "not valid GBK text at byte")
+
+
+def test_bom_with_another_encoding_declared_rejected() -> None:
+    text = SAMPLE.decode("utf-8").replace('encoding="UTF-8"', 'encoding="GBK"')
+    assert_rejected(b"\xef\xbb\xbf" + text.encode("gbk"), "UTF-8 byte order mark but another encoding")
 
 
 @pytest.mark.parametrize("where", [0, 5, len(SAMPLE) // 2, len(SAMPLE) - 1])
@@ -263,4 +309,72 @@ def test_control_character_rejected() -> None:
 
 
 def test_invalid_utf8_rejected() -> None:
-    assert_rejected(SAMPLE.replace(b"<returnInfo>", b"<returnInfo>\xc3\x28"), "malformed XML")
+    assert_rejected(SAMPLE.replace(b"<returnInfo>", b"<returnInfo>\xc3\x28"), "not valid UTF-8 text at byte")
+
+
+# --------------------------------------------------------------------------- the enveloped signature
+# Tolerated, never verified, nothing kept (storage.ceb): but bounded, and never pointing elsewhere.
+
+
+def _signed(signature: str) -> bytes:
+    return SAMPLE_621.replace(b"</CEB621Message>", signature.encode() + b"\n</CEB621Message>")
+
+
+_GOOD = cebxml.Signature(b"\x01" * 32, b"\x02" * 64, b"\x03" * 1100).xml()
+
+
+def test_a_real_shaped_signature_is_tolerated() -> None:
+    assert parse_message(_signed(_GOOD)).items[0].order_no == "124183351885"
+
+
+@pytest.mark.parametrize(
+    "uri", ["http://127.0.0.1:9/evil.xml", "file:///etc/passwd", "//evil.example/x", "evil.xml", "data:,x"]
+)
+def test_signature_reference_outside_the_message(uri: str) -> None:
+    signature = cebxml.Signature(b"d", b"v", b"c", reference=uri).xml()
+    assert_rejected(_signed(signature), "XML signature refers to something outside the message")
+
+
+def test_signature_retrieval_method_outside_the_message() -> None:
+    signature = _GOOD.replace("<ds:KeyInfo>", '<ds:KeyInfo><ds:RetrievalMethod URI="http://127.0.0.1:9/k"/>')
+    assert_rejected(_signed(signature), "outside the message")
+
+
+def test_same_document_reference_is_fine() -> None:
+    signature = cebxml.Signature(b"d", b"v", b"c", reference="#xpointer(/)").xml()
+    assert parse_message(_signed(signature)).msg_type == "CEB621"
+
+
+def test_huge_signature_within_the_size_cap() -> None:
+    signature = cebxml.Signature(b"d", b"v" * 7_000_000, b"c").xml()  # ~9.3 MB of base64
+    data = _signed(signature)
+    assert len(data) < DEFAULT_MAX_BYTES
+    assert_rejected(data, f"XML signature larger than {MAX_SIGNATURE_CHARS} characters")
+
+
+def test_signature_with_many_elements() -> None:
+    signature = _GOOD.replace("</ds:KeyInfo>", "<ds:KeyName/>" * 10_000 + "</ds:KeyInfo>")
+    assert_rejected(_signed(signature), f"more than {MAX_SIGNATURE_ELEMENTS} elements")
+
+
+def test_signature_with_huge_attributes() -> None:
+    signature = _GOOD.replace('<ds:SignedInfo>', f'<ds:SignedInfo Id="{"x" * 100_000}">')
+    assert_rejected(_signed(signature), "XML signature larger than")
+
+
+def test_signature_bomb_nesting() -> None:
+    signature = _GOOD.replace("<ds:SignedInfo>", "<ds:Object>" * 5000 + "<ds:SignedInfo>")
+    assert_rejected(_signed(signature), "nested deeper than 32")
+
+
+def test_signature_out_of_place_or_twice() -> None:
+    inside = SAMPLE_621.replace(b"</InventoryHead>", _GOOD.encode() + b"</InventoryHead>")
+    assert_rejected(inside, "XML signature must be a direct child of the message root")
+    assert_rejected(_signed(_GOOD + _GOOD), "more than one XML signature")
+
+
+def test_signature_with_entities() -> None:
+    data = b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]>' + _signed(
+        _GOOD.replace("<ds:KeyName>0001", "<ds:KeyName>&x;")
+    ).split(b"?>", 1)[1]
+    assert_rejected(data, "DTD")

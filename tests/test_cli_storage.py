@@ -121,12 +121,12 @@ def test_ingest_rejections_are_listed_in_sorted_order(
     msgs = good_messages(1)
     write(inbox / "z" / "good-list.xml", msgs[0])
     write(inbox / "m" / "bad-2.xml", b"<not-closed")
-    write(inbox / "b" / "c" / "bad-1.xml", ceb621(ListSpec("x", BUYER, id_number="123456789012345678")))
+    write(inbox / "b" / "c" / "bad-1.xml", ceb621(ListSpec("x", BUYER, extra_head={"buyerIdType": "9"})))
     write(inbox / "a.xml", msgs[1])
     code, lines, _ = run(capsys, "ingest", str(inbox), str(tmp_path / "missing.xml"))
     assert code == 3
     assert lines == [
-        f"rejected {inbox / 'b' / 'c' / 'bad-1.xml'}: CEB621 InventoryHead: invalid buyer ID number",
+        f"rejected {inbox / 'b' / 'c' / 'bad-1.xml'}: CEB621 InventoryHead: invalid buyerIdType (expected one of 1, 2)",
         f"rejected {inbox / 'm' / 'bad-2.xml'}: malformed XML at line 1, column 0",
         f"rejected {tmp_path / 'missing.xml'}: cannot read (No such file or directory)",
         "accepted=2 duplicate=0 rejected=3",

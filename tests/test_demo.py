@@ -15,7 +15,16 @@ import pytest
 from bot import demo
 from bot.domain import cbec
 from bot.domain.identity import check_id_number, normalize_phone
-from storage.ceb import Inventory, InventoryReturn, TaxSlip, TaxStatus, parse_message
+from storage.ceb import (
+    CANCEL,
+    Inventory,
+    InventoryReturn,
+    ListRequest,
+    RequestReturn,
+    TaxSlip,
+    TaxStatus,
+    parse_message,
+)
 
 pytestmark = pytest.mark.dates  # also run as of other dates (CI: --now)
 
@@ -37,6 +46,9 @@ class Feed:
     statuses: dict[str, list[TaxStatus]] = field(default_factory=dict)  # by invtNo
     guids: list[str] = field(default_factory=list)
     accounts: list[dict[str, str]] = field(default_factory=list)
+    requests: dict[str, list[ListRequest]] = field(default_factory=dict)  # the list's invtNo → requests
+    answers: dict[str, list[RequestReturn]] = field(default_factory=dict)  # the list's invtNo → receipts
+    signed: int = 0  # declarations (CEB621/623/625) carrying an enveloped ds:Signature
 
     def final_status(self, pre_no: str) -> int | None:
         receipts = self.receipts.get(pre_no, [])
@@ -47,8 +59,10 @@ def load(root: Path, summary: demo.DemoSummary) -> Feed:
     names = sorted(p.name for p in (root / "ceb").iterdir())
     feed = Feed(root, summary, names)
     for name in names:
-        msg = parse_message((root / "ceb" / name).read_bytes())
+        data = (root / "ceb" / name).read_bytes()
+        msg = parse_message(data)
         feed.guids.append(msg.guid)
+        feed.signed += b"<ds:Signature " in data
         for item in msg.items:
             if isinstance(item, Inventory):
                 assert item.pre_no not in feed.lists
@@ -61,6 +75,10 @@ def load(root: Path, summary: demo.DemoSummary) -> Feed:
                 feed.slips[item.invt_no] = item
             elif isinstance(item, TaxStatus):
                 feed.statuses.setdefault(item.invt_no, []).append(item)
+            elif isinstance(item, ListRequest):
+                feed.requests.setdefault(item.invt_no, []).append(item)
+            elif isinstance(item, RequestReturn):
+                feed.answers.setdefault(item.invt_no, []).append(item)
     with (root / "accounts.csv").open(encoding="utf-8", newline="") as f:
         feed.accounts = list(csv.DictReader(f))
     return feed
@@ -132,7 +150,7 @@ def test_summary_counts_match_files(feed: Feed) -> None:
 
 def test_file_names_and_unique_guids(feed: Feed) -> None:
     for name in feed.names:
-        assert re.fullmatch(r"\d{14}_CEB(621|622|816|818)_\d{5}\.xml", name), name
+        assert re.fullmatch(r"\d{14}_CEB(62[1-6]|816|818)_\d{5}\.xml", name), name
         assert datetime.strptime(name[:14], "%Y%m%d%H%M%S") <= datetime.combine(TODAY, time.max)
     assert len(set(feed.guids)) == len(feed.guids)
 
@@ -436,19 +454,38 @@ def test_buyer_phones_in_mixed_formats_normalise(feed: Feed) -> None:
 # --------------------------------------------------------------------------- expectations
 
 
+def _approved(feed: Feed, inv: Inventory, kind: str) -> list[ListRequest]:
+    answers = [a for a in feed.answers.get(inv.invt_no, []) if a.kind == kind]
+    newest = max(answers, key=lambda a: a.return_time, default=None)
+    if newest is None or newest.return_status != 399:
+        return []
+    return [r for r in feed.requests.get(inv.invt_no, []) if r.kind == kind]
+
+
+def _counted_value(feed: Feed, inv: Inventory) -> Decimal | None:
+    """What the list counts toward its year (None: it does not count), recounted from the files."""
+    if not cbec.is_counted(feed.final_status(inv.pre_no)) or _approved(feed, inv, CANCEL):
+        return None
+    value = inv.freight + inv.insured_fee + sum(line.total_price for line in inv.lines)
+    back = {ln.gnum: ln.qty for r in _approved(feed, inv, "refund") for ln in r.lines}
+    if not back:
+        return value
+    goods = sum(line.total_price for line in inv.lines)
+    returned_goods = sum(line.total_price * back.get(line.gnum, 0) / line.qty for line in inv.lines)
+    if returned_goods == goods:
+        return None  # all of it went back
+    return value - cbec.round_fen(value * returned_goods / goods)
+
+
 def test_expectations_match_an_independent_recount(feed: Feed) -> None:
     years = range(TODAY.year - 3, TODAY.year + 1)
     lists = by_invt_no(feed)
     for e in feed.summary.expectations:
         own = [inv for inv in feed.lists.values() if inv.buyer_id_number == e.id_number]
         assert e.lists == len(own)
-        counted = [inv for inv in own if cbec.is_counted(feed.final_status(inv.pre_no))]
+        counted = [(inv, v) for inv in own if (v := _counted_value(feed, inv)) is not None]
         for year in years:
-            values = [
-                inv.freight + inv.insured_fee + sum(line.total_price for line in inv.lines)
-                for inv in counted
-                if inv.decl_date.year == year
-            ]
+            values = [v for inv, v in counted if inv.decl_date.year == year]
             assert e.counted[year] == len(values)
             assert e.consumed[year] == cbec.round_fen(sum(values, Decimal(0)))
         assert e.tax_slips == sum(1 for n, slip in feed.slips.items() if lists[n].buyer_id_number == e.id_number)
@@ -460,9 +497,10 @@ def test_annual_limit_respected_for_regular_shopping(feed: Feed) -> None:
         r
         for rs in feed.receipts.values()
         for r, _ in rs
-        if r.return_status == 100 and "年度交易限值" in (r.return_info or "")
+        if r.return_status == 100 and (r.return_info or "").startswith("[Code:1313;")
     ]
-    assert over_limit  # the heavy buyer hits the limit and is refused
+    assert over_limit  # the heavy buyer hits the limit and is refused, with the year's total
+    assert all(re.search(r"totalPrice：[\d,]+\.\d\d > limitPrice: 2[06],000;", r.return_info or "") for r in over_limit)
     # consumption per year stays within the limit apart from deliberate scenario lists
     for e in feed.summary.expectations:
         for year, consumed in e.consumed.items():
@@ -492,3 +530,37 @@ def test_other_today(tmp_path: Path) -> None:
     _, full_tax, vat_rates = check_taxes(small)  # 17 %, 16 % and 13 % periods, 2,000 single limit
     assert full_tax >= 1
     assert {Decimal("0.17"), Decimal("0.16")} <= vat_rates
+    raw = b"".join((tmp_path / "ceb" / n).read_bytes() for n in small.names if "_CEB621_" in n)
+    assert b"xmldsig#rsa-sha1" in raw and b"sm2" not in raw  # signed as the 2018 rules had it
+
+
+# --------------------------------------------------------------------------- real customs messages
+
+
+def test_declarations_are_signed_and_some_guids_are_real_style(feed: Feed) -> None:
+    declarations = [n for n in feed.names if re.search(r"_CEB62[135]_", n)]
+    assert feed.signed == len(declarations)
+    real_style = [g for g in feed.guids if re.fullmatch(r"ceb62[135]_[a-z]{2}\d{2}_\w{4}_\d{14}_\d{4}", g)]
+    assert len(real_style) >= 10 and all(len(g) == 36 for g in real_style)
+    raw = b"".join((feed.root / "ceb" / n).read_bytes() for n in declarations)
+    assert b"xmldsig#sm2-sm3" in raw and b"xmldsig#rsa-sha1" not in raw  # 202205 rules (lists before 2022: RSA)
+
+
+def test_a_cancellation_and_a_return(feed: Feed) -> None:
+    lists = by_invt_no(feed)
+    cancelled = [lists[n] for n in feed.requests if _approved(feed, lists[n], CANCEL)]
+    returned = [lists[n] for n in feed.requests if _approved(feed, lists[n], "refund")]
+    assert cancelled and returned
+    for inv in cancelled:
+        assert cbec.is_counted(feed.final_status(inv.pre_no))  # it counted, and gives its value back
+        assert any(s.status == cbec.TAX_VOID for s in feed.statuses[inv.invt_no])
+    for inv in returned:
+        assert _counted_value(feed, inv) is not None  # a part went back; the rest still counts
+    assert feed.summary.requests == 2 and feed.summary.request_receipts == 4
+
+
+def test_a_verify_suspension_with_time_left(feed: Feed) -> None:
+    receipts = [r for rs in feed.receipts.values() for r, _ in rs]
+    suspended = [r for r in receipts if r.return_status == 600 and "交易真实性验核" in (r.return_info or "")]
+    assert suspended
+    assert all(0 < (r.return_time.date() - TODAY).days + 15 <= 15 for r in suspended)  # the countdown runs

@@ -296,6 +296,28 @@ async def test_new_tax_slip_reaches_the_chat_through_the_operator_api(sandbox: S
     assert f"{Decimal(body['total_tax']):,.2f}" in note["text"]
 
 
+async def test_verify_and_cancel_stories_reach_the_chat(sandbox: Sandbox) -> None:
+    """The sandbox shows the notices that ask to act: a 验核 suspension with its deadline and the
+    way to confirm, and a cancelled order's quota coming back."""
+    person = sandbox.people[0]
+    await sandbox.post("/api/link", {"user_id": USER, "account_id": person.account_id})
+    await sandbox.wait_state(lambda s: s["bound"] == person.account_id and len(s["messages"]) >= 2)
+    status, body = await sandbox.post("/api/story", {"account_id": person.account_id, "story": "verify"})
+    assert status == 200, body
+    assert [(r["type"], r["status"]) for r in body["results"]] == [
+        ("CEB621", "accepted"), ("CEB622", "accepted"), ("CEB622", "accepted")]
+    state = await sandbox.wait_state(lambda s: any("掌上海关" in t for t in sandbox.bot_texts(s)))
+    note = next(m for m in state["messages"] if "掌上海关" in m["text"])
+    assert "15" in note["text"] and note["buttons"]  # the deadline, and buttons to the list and "not me"
+    status, body = await sandbox.post("/api/story", {"account_id": person.account_id, "story": "cancel"})
+    assert status == 200, body
+    assert [r["type"] for r in body["results"]] == ["CEB621", "CEB622", "CEB622", "CEB623", "CEB624"]
+    assert {r["status"] for r in body["results"]} == {"accepted"}
+    await sandbox.wait_state(lambda s: any("quota is back" in t or "年度额度" in t for t in sandbox.bot_texts(s)))
+    status, _ = await sandbox.post("/api/story", {"account_id": person.account_id, "story": "nonsense"})
+    assert status == 400
+
+
 async def test_events_stream_pushes_a_snapshot_on_every_change(sandbox: Sandbox) -> None:
     resp = await sandbox.client.get("/api/events")
     assert resp.status == 200 and resp.headers["Content-Type"].startswith("text/event-stream")

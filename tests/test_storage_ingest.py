@@ -296,7 +296,7 @@ def _bad_messages() -> dict[str, tuple[bytes, str]]:
         "malformed": (good[: len(good) // 2].encode(), "malformed XML"),
         "missing field": (good.replace(f"<orderNo>{ListSpec('bad', BUYER).order}</orderNo>", "").encode(),
                           "missing orderNo"),
-        "bad id": (ceb621(ListSpec("bad", BUYER, id_number=BUYER.id_number[:-1] + "0")), "invalid buyer ID"),
+        "bad id type": (ceb621(ListSpec("bad", BUYER, extra_head={"buyerIdType": "9"})), "invalid buyerIdType"),
         "amount out of range": (ceb621(ListSpec("bad", BUYER, freight="99999999999999")), "amount out of range"),
         "export list": (good.replace("<ieFlag>I</ieFlag>", "<ieFlag>E</ieFlag>").encode(), "ieFlag"),
         "duplicate tax gnum": (
@@ -517,14 +517,14 @@ async def test_records_link_to_the_account_whichever_arrives_first(
 
 
 async def test_longest_payment_note_number_is_stored(db: Database, vault: Vault, quarantine: Quarantine) -> None:
-    """entDutyNo may be 60 characters (the parser's limit): stored on both backends, in the slip and
-    in its status history, not mistaken for a database outage."""
+    """entDutyNo and taxNo may be 50 characters (the schema's limits): stored on both backends, in
+    the slip and in its status history, not mistaken for a database outage."""
     ing = ingestor(db, vault, quarantine)
-    long_no = "9" * 60
-    assert (await ing.ingest(ceb816("long-edn", ms(1), ent_duty_no=long_no))).status == ACCEPTED
-    assert (await ing.ingest(ceb818("long-edn", 2, ms(2), ent_duty_no="8" * 60))).status == ACCEPTED
+    long_no, long_tax = "9" * 50, "T" * 50
+    assert (await ing.ingest(ceb816("long-edn", ms(1), ent_duty_no=long_no, tax=long_tax))).status == ACCEPTED
+    assert (await ing.ingest(ceb818("long-edn", 2, ms(2), ent_duty_no="8" * 50, tax=long_tax))).status == ACCEPTED
     async with db.read() as s:
-        assert (await s.execute(select(TaxSlip.ent_duty_no))).scalar_one() == "8" * 60
+        assert (await s.execute(select(TaxSlip.ent_duty_no, TaxSlip.tax_no))).one() == ("8" * 50, long_tax)
 
 
 async def test_list_whose_total_overflows_is_rejected_not_retried(
@@ -669,7 +669,11 @@ async def test_sqlite_ingest_is_one_immediate_transaction_on_the_sync_engine(
 
 
 @pytest.mark.parametrize(
-    "method", ["_refresh_inventory", "_refresh_quota", "_attach_tax_slips", "_notify_new_tax", "_check_suspicious"]
+    "method",
+    [
+        "_refresh_inventory", "_refresh_requests", "_refresh_quota", "_attach_tax_slips", "_notify_new_tax",
+        "_notify_list_status", "_notify_quota_back", "_check_suspicious",
+    ],
 )
 async def test_failure_after_the_applier_wrote_leaves_nothing(
     db: Database, vault: Vault, quarantine: Quarantine, monkeypatch: pytest.MonkeyPatch, method: str
@@ -703,8 +707,8 @@ async def test_failure_after_the_applier_wrote_leaves_nothing(
     result = await ing.ingest(data, name="sync-atomic.xml")
     assert seen, "the step was not reached"
     assert seen[0][0] == 3  # this message's log row was written before the failure
-    if method == "_notify_new_tax":
-        assert seen[0][1] == 1  # and so was its outbox row
+    if method in ("_notify_new_tax", "_notify_list_status"):
+        assert seen[0][1] >= 1  # and so was its outbox row
     assert result.status == REJECTED
     assert result.reason == "CEB621: internal error (RuntimeError), nothing written"
     assert await table_checksums(db) == before
@@ -713,7 +717,7 @@ async def test_failure_after_the_applier_wrote_leaves_nothing(
     assert (await ing.ingest(data)).status == ACCEPTED
     async with db.read() as s:
         kinds = sorted((await s.execute(select(Outbox.kind))).scalars())
-    assert kinds == sorted([outbox.NEW_TAX])
+    assert kinds == sorted([outbox.NEW_TAX, outbox.LIST_STATUS])  # "released" (800)
 
 
 async def test_copy_of_a_stored_receipt_changes_nothing_even_if_it_now_names_two_lists(

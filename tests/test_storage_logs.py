@@ -68,7 +68,8 @@ async def test_storage_logs_hold_no_personal_data(
             await ing.ingest(ceb622(key, 800, ListSpec(key, p).app_time, pre=pre_no(key)))
             await ing.ingest(ceb816(key, ListSpec(key, p).app_time))
         await ing.ingest(ceb621(ListSpec("log0", persons[0])))  # duplicate
-        assert (await ing.ingest(ceb621(ListSpec("x", persons[1], id_number=bad.id_number)))).status == REJECTED
+        spec = ListSpec("x", persons[1], id_number=bad.id_number, extra_head={"buyerIdType": "9"})
+        assert (await ing.ingest(ceb621(spec))).status == REJECTED
         assert (await ing.ingest(ceb621(ListSpec("y", persons[2], freight="99999999999999")))).status == REJECTED
 
         async def boom(self: object, *args: object) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import select, text
 
+from bot.domain import cebxml
 from bot.domain.identity import make_id_number
 from storage.db import Database
 from storage.ingest import Ingestor, IngestResult
@@ -26,7 +27,11 @@ from storage.models import (
     Binding,
     Inventory,
     InventoryLine,
+    ListRequest,
+    ListRequestLine,
+    Outbox,
     Receipt,
+    RequestReceipt,
     TaxLine,
     TaxSlip,
     TaxStatusEvent,
@@ -35,7 +40,6 @@ from storage.models import (
 from storage.quarantine import Quarantine
 from storage.vault import Vault
 
-NS = "http://www.chinaport.gov.cn/ceb"
 EBC = "4401962010"
 EBP = "3301964J31"
 
@@ -132,6 +136,9 @@ class ListSpec:
     root_guid: str | None = None
     id_number: str | None = None  # override the buyer's (e.g. an invalid one)
     extra_head: dict[str, str] = field(default_factory=dict)
+    app_status: str = "2"  # "1": a draft (暂存)
+    signed: bool = False
+    style: cebxml.Style = field(default_factory=cebxml.Style)
 
     @property
     def order(self) -> str:
@@ -166,8 +173,9 @@ def tax_no(key: str) -> str:
     return invt_no(key) + "_0"
 
 
-def _el(name: str, value: str | None) -> str:
-    return f"<{name}>{value}</{name}>" if value is not None else ""
+SIGNATURE = cebxml.Signature(
+    digest=hashlib.sha1(b"swbot-test").digest(), value=bytes(range(64)), certificate=bytes(range(256)) * 4
+)
 
 
 def ceb621(spec: ListSpec) -> bytes:
@@ -175,8 +183,8 @@ def ceb621(spec: ListSpec) -> bytes:
     head: dict[str, str | None] = {
         "guid": spec.list_guid,
         "appType": spec.app_type,
-        "appTime": f"{spec.app_time:%Y%m%d%H%M%S}",
-        "appStatus": "2",
+        "appTime": cebxml.app_time(spec.app_time),
+        "appStatus": spec.app_status,
         "orderNo": spec.order,
         "ebpCode": spec.ebp_code,
         "ebpName": spec.ebp_name,
@@ -190,10 +198,10 @@ def ceb621(spec: ListSpec) -> bytes:
         "assureCode": "330766K00Q",
         "invtNo": spec.invt,
         "ieFlag": "I",
-        "declTime": f"{decl:%Y%m%d}",
+        "declTime": cebxml.day(decl),
         "customsCode": "2924",
         "portCode": "2924",
-        "ieDate": f"{decl:%Y%m%d}",
+        "ieDate": cebxml.day(decl),
         "buyerIdType": spec.buyer.id_type,
         "buyerIdNumber": spec.id_number or spec.buyer.id_number,
         "buyerName": spec.buyer.name,
@@ -212,34 +220,37 @@ def ceb621(spec: ListSpec) -> bytes:
         "netWeight": "1.90",
     }
     head.update(spec.extra_head)
-    lines = "".join(
-        "<InventoryList>"
-        + _el("gnum", str(ln.gnum))
-        + _el("itemNo", f"SKU-{ln.gnum}")
-        + _el("gcode", ln.gcode)
-        + _el("gname", ln.gname)
-        + _el("country", ln.country)
-        + _el("currency", ln.currency)
-        + _el("qty", ln.qty)
-        + _el("unit", ln.unit)
-        + _el("price", ln.unit_price())
-        + _el("totalPrice", ln.total)
-        + "</InventoryList>"
+    lines = [
+        {
+            "gnum": ln.gnum,
+            "itemNo": f"SKU-{ln.gnum}",
+            "gcode": ln.gcode,
+            "gname": ln.gname,
+            "country": ln.country,
+            "currency": ln.currency,
+            "qty": ln.qty,
+            "unit": ln.unit,
+            "price": ln.unit_price(),
+            "totalPrice": ln.total,
+        }
         for ln in spec.lines
+    ]
+    return cebxml.message(
+        "CEB621",
+        spec.root_guid or spec.list_guid,
+        [cebxml.inventory(head, lines)],
+        transfer=TRANSFER,
+        signature=SIGNATURE if spec.signed else None,
+        style=spec.style,
     )
-    body = "".join(_el(k, v) for k, v in head.items())
-    root = spec.root_guid or spec.list_guid
-    return (
-        f'<?xml version="1.0" encoding="UTF-8"?>\n<CEB621Message xmlns="{NS}" guid="{root}" version="1.0">'
-        f"<Inventory><InventoryHead>{body}</InventoryHead>{lines}</Inventory>"
-        "<BaseTransfer><copCode>3301980Z02</copCode><dxpMode>DXP</dxpMode></BaseTransfer>"
-        "</CEB621Message>"
-    ).encode()
+
+
+TRANSFER = cebxml.base_transfer({"copCode": "3301980Z02", "dxpMode": "DXP"})
 
 
 def ret_time(t: dt.datetime) -> str:
     """17-digit yyyyMMddHHmmssfff."""
-    return f"{t:%Y%m%d%H%M%S}{t.microsecond // 1000:03d}"
+    return cebxml.return_time(t)
 
 
 def ceb622(
@@ -256,22 +267,127 @@ def ceb622(
     root_guid: str | None = None,
 ) -> bytes:
     """A receipt; its node guid is NOT the list's guid, so it links by the numbers given."""
-    node = (
-        _el("guid", guid or uid("receipt-node", key))
-        + _el("customsCode", "2924")
-        + _el("ebcCode", ebc_code)
-        + _el("copNo", cop_no)
-        + _el("preNo", pre)
-        + _el("invtNo", invt)
-        + _el("returnStatus", str(status))
-        + _el("returnTime", ret_time(at))
-        + _el("returnInfo", info)
+    node = cebxml.inventory_return(
+        {
+            "guid": guid or uid("receipt-node", key),
+            "customsCode": "2924",
+            "ebcCode": ebc_code,
+            "copNo": cop_no,
+            "preNo": pre,
+            "invtNo": invt,
+            "returnStatus": status,
+            "returnTime": ret_time(at),
+            "returnInfo": info,
+        }
     )
-    root = root_guid or uid("receipt", key, status, ret_time(at))
-    return (
-        f'<CEB622Message xmlns="{NS}" version="1.0" guid="{root}"><InventoryReturn>{node}</InventoryReturn>'
-        "</CEB622Message>"
-    ).encode()
+    return cebxml.message("CEB622", root_guid or uid("receipt", key, status, ret_time(at)), [node])
+
+
+def request_head(
+    spec: ListSpec, at: dt.datetime, *, cop_no: str, app_status: str = "2", app_type: str = "1", reason: str,
+    invt: str | None = "", guid: str | None = None,
+) -> dict[str, str | None]:
+    """The head of a cancellation (CEB623) or a return (CEB625) of `spec`'s list."""
+    return {
+        "guid": guid or uid("request", spec.key, cop_no, app_type, ret_time(at)),
+        "appType": app_type,
+        "appTime": cebxml.app_time(at),
+        "appStatus": app_status,
+        "customsCode": "2924",
+        "orderNo": spec.order,
+        "ebpCode": spec.ebp_code,
+        "ebpName": spec.ebp_name,
+        "ebcCode": spec.ebc_code,
+        "ebcName": "某某跨境电子商务有限公司",
+        "logisticsNo": f"JD{_serial(spec.key):013d}",
+        "logisticsCode": "1105910159",
+        "logisticsName": "京东物流股份有限公司",
+        "copNo": cop_no,
+        "preNo": "",  # E-port assigns it; its receipts carry it
+        "invtNo": spec.invt if invt == "" else invt,
+        "buyerIdType": spec.buyer.id_type,
+        "buyerIdNumber": spec.id_number or spec.buyer.id_number,
+        "buyerName": spec.buyer.name,
+        "buyerTelephone": spec.buyer.phone,
+        "agentCode": "3301980Z02",
+        "agentName": "某某报关有限公司",
+        "reason": reason,
+        "note": "",
+    }
+
+
+def ceb623(spec: ListSpec, at: dt.datetime, *, cop_no: str | None = None, signed: bool = True, **kw: Any) -> bytes:
+    head = request_head(spec, at, cop_no=cop_no or f"CX-{spec.key}", reason="消费者取消订单", **kw)
+    return cebxml.message(
+        "CEB623", uid("ceb623", spec.key, ret_time(at)), [cebxml.invt_cancel(head)], transfer=TRANSFER,
+        signature=SIGNATURE if signed else None, style=cebxml.Style(prefix="ceb"),
+    )
+
+
+def ceb625(
+    spec: ListSpec, at: dt.datetime, returned: Sequence[tuple[int, str]], *, cop_no: str | None = None,
+    signed: bool = True, **kw: Any,
+) -> bytes:
+    """A return of `returned` = (gnum, qty) lines of `spec`'s list."""
+    head = request_head(spec, at, cop_no=cop_no or f"TH-{spec.key}", reason="质量问题退货", **kw)
+    by_gnum = {ln.gnum: ln for ln in spec.lines}
+    lines = [
+        {"gnum": g, "gcode": by_gnum[g].gcode, "gname": by_gnum[g].gname, "qty": q, "unit": by_gnum[g].unit}
+        for g, q in returned
+    ]
+    return cebxml.message(
+        "CEB625", uid("ceb625", spec.key, cop_no, ret_time(at)), [cebxml.invt_refund(head, lines)],
+        transfer=TRANSFER, signature=SIGNATURE if signed else None, style=cebxml.Style(prefix="ceb"),
+    )
+
+
+def _request_return(
+    msg_type: str, key: str, status: int, at: dt.datetime, *, cop_no: str | None, pre: str | None,
+    invt: str | None, info: str, ebc_code: str | None = EBC,
+) -> bytes:
+    values = {
+        "guid": uid(msg_type, "node", key, status, ret_time(at)),
+        "customsCode": "2924",
+        "agentCode": "3301980Z02",
+        "ebcCode": ebc_code,
+        "copNo": cop_no,
+        "preNo": pre,
+        "invtNo": invt,
+        "returnStatus": status,
+        "returnTime": ret_time(at),
+        "returnInfo": info,
+    }
+    node = (cebxml.invt_cancel_return if msg_type == "CEB624" else cebxml.invt_refund_return)(values)
+    root = uid(msg_type, key, status, ret_time(at))
+    return cebxml.message(msg_type, root, [node], style=cebxml.Style(standalone=True))
+
+
+CANCEL_APPROVED = "[Code:2300;Desc:审核通过],撤单申请审核通过,清单[{invt}]已成功撤单"
+REFUND_APPROVED = "[Code:2300;Desc:审核通过],退货申请审核通过"
+
+
+def ceb624(
+    spec: ListSpec, status: int, at: dt.datetime, *, cop_no: str | None = None, pre: str | None = "",
+    invt: str | None = "", info: str | None = None,
+) -> bytes:
+    """A receipt of `spec`'s cancellation (399 = approved). By default it names the cancellation by
+    its copNo and preNo and the list by its invtNo, as the customs do."""
+    return _request_return(
+        "CEB624", spec.key, status, at, cop_no=cop_no or f"CX-{spec.key}",
+        pre=f"C{spec.pre[1:]}" if pre == "" and spec.pre else pre, invt=spec.invt if invt == "" else invt,
+        info=info or CANCEL_APPROVED.format(invt=spec.invt),
+    )
+
+
+def ceb626(
+    spec: ListSpec, status: int, at: dt.datetime, *, cop_no: str | None = None, pre: str | None = "",
+    invt: str | None = "", info: str = REFUND_APPROVED,
+) -> bytes:
+    return _request_return(
+        "CEB626", spec.key + (cop_no or ""), status, at, cop_no=cop_no or f"TH-{spec.key}",
+        pre=f"T{spec.pre[1:]}" if pre == "" and spec.pre else pre, invt=spec.invt if invt == "" else invt,
+        info=info,
+    )
 
 
 @dataclass(frozen=True)
@@ -300,35 +416,32 @@ def ceb816(
         return str(sum((Decimal(getattr(ln, attr)) for ln in lines), Decimal(0)))
 
     guid = root_guid or uid("tax", key, ret_time(at))
-    head = (
-        _el("guid", guid)
-        + _el("returnTime", ret_time(at))
-        + _el("invtNo", invt or invt_no(key))
-        + _el("taxNo", tax or tax_no(key))
-        + _el("customsTax", total("customs"))
-        + _el("valueAddedTax", total("vat"))
-        + _el("consumptionTax", total("consumption"))
-        + _el("status", str(status))
-        + _el("entDutyNo", ent_duty_no)
-        + _el("ebcCode", EBC)
-        + _el("customsCode", "2924")
-        + _el("orderNo", order_no)
-    )
-    body = "".join(
-        "<TaxListRd>"
-        + _el("gnum", str(ln.gnum))
-        + _el("gcode", ln.gcode)
-        + _el("taxPrice", ln.tax_price)
-        + _el("customsTax", ln.customs)
-        + _el("valueAddedTax", ln.vat)
-        + _el("consumptionTax", ln.consumption)
-        + "</TaxListRd>"
+    head = {
+        "guid": guid,
+        "returnTime": ret_time(at),
+        "invtNo": invt or invt_no(key),
+        "taxNo": tax or tax_no(key),
+        "customsTax": total("customs"),
+        "valueAddedTax": total("vat"),
+        "consumptionTax": total("consumption"),
+        "status": status,
+        "entDutyNo": ent_duty_no,
+        "ebcCode": EBC,
+        "customsCode": "2924",
+        "orderNo": order_no,
+    }
+    rows = [
+        {
+            "gnum": ln.gnum,
+            "gcode": ln.gcode,
+            "taxPrice": ln.tax_price,
+            "customsTax": ln.customs,
+            "valueAddedTax": ln.vat,
+            "consumptionTax": ln.consumption,
+        }
         for ln in lines
-    )
-    return (
-        f'<CEB816Message xmlns="{NS}" version="1.0" guid="{guid}"><Tax><TaxHeadRd>{head}</TaxHeadRd>{body}</Tax>'
-        "</CEB816Message>"
-    ).encode()
+    ]
+    return cebxml.message("CEB816", guid, [cebxml.tax(head, rows)])
 
 
 def ceb818(
@@ -342,18 +455,17 @@ def ceb818(
     root_guid: str | None = None,
 ) -> bytes:
     guid = root_guid or uid("taxstatus", key, status, ret_time(at))
-    node = (
-        _el("guid", guid)
-        + _el("returnTime", ret_time(at))
-        + _el("invtNo", invt or invt_no(key))
-        + _el("taxNo", tax or tax_no(key))
-        + _el("status", str(status))
-        + _el("entDutyNo", ent_duty_no)
+    node = cebxml.tax_status(
+        {
+            "guid": guid,
+            "returnTime": ret_time(at),
+            "invtNo": invt or invt_no(key),
+            "taxNo": tax or tax_no(key),
+            "status": status,
+            "entDutyNo": ent_duty_no,
+        }
     )
-    return (
-        f'<CEB818Message xmlns="{NS}" version="1.0" guid="{guid}"><Tax><TaxHeadStatus>{node}</TaxHeadStatus>'
-        "</Tax></CEB818Message>"
-    ).encode()
+    return cebxml.message("CEB818", guid, [node], style=cebxml.Style(declaration=False))
 
 
 # -- running and reading back ----------------------------------------------------------------------
@@ -395,6 +507,17 @@ async def wipe(db: Database) -> None:
             await s.execute(table.delete())
 
 
+_PEOPLE_TABLES = frozenset({"accounts", "tg_users", "bindings", "link_tokens", "bind_failures"})
+
+
+async def wipe_records(db: Database) -> None:
+    """Delete the customs records, the ingest log and the outbox; keep accounts and bindings."""
+    async with db.write() as s:
+        for table in reversed(Base.metadata.sorted_tables):
+            if table.name not in _PEOPLE_TABLES:
+                await s.execute(table.delete())
+
+
 async def records_state(db: Database) -> dict[str, Any]:
     """The customs records by natural keys (no surrogate ids, no bookkeeping times)."""
     async with db.read() as s:
@@ -403,11 +526,23 @@ async def records_state(db: Database) -> dict[str, Any]:
         inventories = {
             (i.ebc_code, i.order_no): (
                 i.pre_no, i.invt_no, i.status, i.status_time, i.status_info, i.status_group, i.counted,
-                i.total_value, i.identity_key, i.app_time, i.guid,
-                tuple((ln.gnum, ln.qty, ln.price, ln.total_price) for ln in i.lines),
+                i.total_value, i.identity_key, i.app_time, i.guid, i.draft, i.cancelled, i.cancel_state,
+                i.cancel_time, i.cancel_info, i.refund_state, i.refund_time, i.refund_info, i.returned_value,
+                i.returned_items, tuple((ln.gnum, ln.qty, ln.price, ln.total_price, ln.returned_qty) for ln in i.lines),
             )
             for i in invs
         }
+        requests = {
+            (r.kind, r.ebc_code, r.order_no, r.doc_no): (
+                r.guid, r.invt_no, r.cop_no, r.pre_no, r.app_type, r.app_status, r.app_time, r.reason,
+                tuple((ln.gnum, ln.qty) for ln in r.lines),
+            )
+            for r in (await s.execute(select(ListRequest))).scalars()
+        }
+        answers = sorted(
+            (a.kind, a.guid, a.return_status, a.return_time, a.cop_no, a.pre_no, a.invt_no, a.return_info)
+            for a in (await s.execute(select(RequestReceipt))).scalars()
+        )
         receipts = sorted(
             (r.guid, r.return_status, r.return_time, by_id.get(r.inventory_id))
             for r in (await s.execute(select(Receipt))).scalars()
@@ -425,9 +560,21 @@ async def records_state(db: Database) -> dict[str, Any]:
         )
         counts = {
             m.__tablename__: (await s.execute(text(f"SELECT count(*) FROM {m.__tablename__}"))).scalar_one()
-            for m in (Inventory, InventoryLine, Receipt, TaxSlip, TaxLine, TaxStatusEvent)
+            for m in (
+                Inventory, InventoryLine, Receipt, TaxSlip, TaxLine, TaxStatusEvent, ListRequest, ListRequestLine,
+                RequestReceipt,
+            )
         }
-    return {"inventories": inventories, "receipts": receipts, "slips": slips, "events": events, "counts": counts}
+    return {
+        "inventories": inventories, "receipts": receipts, "slips": slips, "events": events, "requests": requests,
+        "request_receipts": answers, "counts": counts,
+    }
+
+
+async def outbox_events(db: Database) -> list[tuple[str, str]]:
+    """The notifications queued, by kind and dedupe key (no ids, no times)."""
+    async with db.read() as s:
+        return sorted((o.kind, o.dedupe_key) for o in (await s.execute(select(Outbox))).scalars())
 
 
 async def bind(db: Database, account_id: str, telegram_user_id: int, **settings: bool) -> int:

@@ -16,10 +16,14 @@ from telegram import InlineKeyboardMarkup, ReplyKeyboardMarkup, ReplyKeyboardRem
 from bot import callbacks as cb
 from bot.domain import cbec
 from bot.domain.records import (
+    NOTIFY_LIST_STATUS,
+    NOTIFY_MISMATCH,
+    NOTIFY_OVER_LIMIT,
     NOTIFY_QUOTA,
     NOTIFY_SUSPICIOUS,
     NOTIFY_TAX_NEW,
     NOTIFY_TAX_STATUS,
+    NOTIFY_VERIFY,
     Holder,
     ListDetail,
     ListLine,
@@ -657,6 +661,10 @@ def test_settings(lang: str) -> None:
     assert b["English" if zh else "✓ English"] == cb.SetLanguage("en")
     switches = [v for v in b.values() if isinstance(v, cb.SetNotify)]
     assert switches == [
+        cb.SetNotify(NOTIFY_LIST_STATUS, True),
+        cb.SetNotify(NOTIFY_VERIFY, True),
+        cb.SetNotify(NOTIFY_OVER_LIMIT, True),
+        cb.SetNotify(NOTIFY_MISMATCH, True),
         cb.SetNotify(NOTIFY_TAX_NEW, False),
         cb.SetNotify(NOTIFY_TAX_STATUS, True),
         cb.SetNotify(NOTIFY_QUOTA, False),

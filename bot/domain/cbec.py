@@ -36,6 +36,7 @@ __all__ = [
     "is_counted",
     "line_tax",
     "quota_for",
+    "returned_value",
     "round_fen",
     "single_limit",
     "status_group",
@@ -125,6 +126,31 @@ def status_group(status: int | None, *, cancelled: bool = False, returned: bool 
 def dutiable_value(line_totals: Iterable[Decimal], freight: Decimal, insured_fee: Decimal) -> Decimal:
     """完税价格 of a list: Σ line totalPrice + freight + insuredFee (tax excluded; not rounded)."""
     return sum(line_totals, ZERO) + freight + insured_fee
+
+
+def returned_value(total_value: Decimal, lines: Iterable[tuple[Decimal, Decimal, Decimal]]) -> Decimal:
+    """The part of a list's dutiable value that approved returns take out of the quota.
+
+    `lines`: (line totalPrice, line qty, returned qty) for every goods line. A returned line's
+    完税价格 is its goods value plus its share of freight and insurance, shared in proportion to
+    line value (domain.md §1.2, §1.5 and Q5), so a full return gives back exactly `total_value`.
+    Returned quantities above the line's are capped; the result is rounded half-up to the fen.
+    """
+    rows = list(lines)
+    goods = sum((total for total, _, _ in rows), ZERO)
+    back = ZERO
+    everything = True
+    for total, qty, returned in rows:
+        part = min(max(returned, ZERO), qty)
+        everything = everything and part == qty
+        back += total if part == qty else (total * part / qty if qty > 0 else ZERO)
+    if everything and rows:
+        return total_value
+    if goods <= 0:
+        return ZERO
+    with localcontext() as ctx:
+        ctx.prec = _PREC
+        return min(round_fen(total_value * back / goods), total_value)
 
 
 @dataclass(frozen=True)

@@ -184,6 +184,13 @@ LIST_STATUSES: Final[dict[int, tuple[str, str, str, str]]] = {
         "detained, passed to the legal department",
     ),
     599: ("其它扣留", "Other detention", "被海关扣留", "detained by customs"),
+    # Not in the official list; two non-official code bases use it (next-features.md §1.1).
+    600: (
+        "挂起",
+        "Suspended",
+        "海关挂起，等待处理（如交易真实性验核）",
+        "suspended by customs (e.g. a purchase check)",
+    ),
     700: ("退运", "Returned abroad", "货物已退运出境", "goods sent back abroad"),
     800: ("放行", "Released", "海关已放行", "released by customs"),
     899: ("结关", "Closed", "已结关，通关完成", "customs clearance closed"),

@@ -12,6 +12,7 @@ from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Generic, TypeVar
 
+from bot.domain import cbec
 from bot.domain.identity import mask_id_number, mask_name
 
 T = TypeVar("T")
@@ -74,6 +75,8 @@ class ListRow:
     group: str
     disputed: bool = False
     counted: bool = False  # counts toward the quota (shown in exports)
+    cancelled: bool = False  # an approved cancellation
+    returned: bool = False  # approved returns took (some of) it back
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,7 @@ class ListLine:
     total_price: Decimal
     currency: str
     country: str
+    returned_qty: Decimal | None = None  # what approved returns sent back of this line
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,25 @@ class ListDetail:
     currency: str
     disputed: bool
     lines: tuple[ListLine, ...]
+    decl_year: int = 0
+    cancelled: bool = False  # approved cancellation (or a CEB621 deletion): no longer counts
+    # Cancellation and returns: state None / "pending" / "approved" / "refused", its time, the note.
+    cancel_state: str | None = None
+    cancel_time: datetime | None = None
+    cancel_info: str | None = None
+    refund_state: str | None = None
+    refund_time: datetime | None = None
+    refund_info: str | None = None
+    returned_value: Decimal = Decimal(0)  # taken out of the quota by approved returns
+    returned_items: int = 0  # goods lines sent back (in whole or in part)
+
+    @property
+    def freed(self) -> Decimal:
+        """What a cancellation or return gave back to the year's quota: nothing when the list's
+        status would not count it anyway (not yet at customs, refused, shipped back)."""
+        if not cbec.is_counted(self.status):
+            return Decimal(0)
+        return self.total if self.cancelled else self.returned_value
 
 
 @dataclass(frozen=True)
@@ -180,7 +203,20 @@ NOTIFY_TAX_NEW = "tax_new"  # a new tax slip arrived
 NOTIFY_TAX_STATUS = "tax_status"  # a tax slip was summarised or voided
 NOTIFY_QUOTA = "quota"  # the year's consumption crossed 80 % / 100 % of the limit
 NOTIFY_SUSPICIOUS = "suspicious"  # a declaration under the user's identity looks like someone else's
-NOTIFY_KINDS: tuple[str, ...] = (NOTIFY_TAX_NEW, NOTIFY_TAX_STATUS, NOTIFY_QUOTA, NOTIFY_SUSPICIOUS)
+NOTIFY_VERIFY = "verify"  # customs suspended a list for 交易真实性验核: confirm within 15 days
+NOTIFY_OVER_LIMIT = "over_limit"  # a list was refused: over the annual limit (1313)
+NOTIFY_MISMATCH = "mismatch"  # a list was refused: name / ID or phone differs from the order
+NOTIFY_LIST_STATUS = "list_status"  # a list was released, or refused / shipped back
+NOTIFY_KINDS: tuple[str, ...] = (
+    NOTIFY_LIST_STATUS,
+    NOTIFY_VERIFY,
+    NOTIFY_OVER_LIMIT,
+    NOTIFY_MISMATCH,
+    NOTIFY_TAX_NEW,
+    NOTIFY_TAX_STATUS,
+    NOTIFY_QUOTA,
+    NOTIFY_SUSPICIOUS,
+)
 
 
 @dataclass(frozen=True)

@@ -77,6 +77,9 @@ def _compact(t: Translator, amount: Decimal | float) -> str:
     return "¥" + format_decimal(whole, "#,##0", locale=t.locale)
 
 
+MIN_BAR = 0.02  # share of the axis height
+
+
 def render(data: MonthlyConsumption, t: Translator) -> bytes:
     """The chart as a PNG, labelled in the translator's language."""
     from matplotlib.figure import Figure
@@ -101,10 +104,12 @@ def render(data: MonthlyConsumption, t: Translator) -> bytes:
     ax.grid(axis="y", color="#e5e7eb", linewidth=0.8)
     ax.set_axisbelow(True)
 
-    # Only months with consumption get a bar: an empty month draws nothing at all.
+    # Only months with consumption get a bar: an empty month draws nothing at all, and a small one
+    # is drawn at least MIN_BAR of the axis high so it does not vanish under the limit's scale.
     xs = [i for i, m in enumerate(months) if m > 0]
+    heights = [max(months[i], top * MIN_BAR) for i in xs]
     bars = ax.bar(
-        xs, [months[i] for i in xs], width=BAR_WIDTH, color=BAR_COLOR, edgecolor=BAR_COLOR, linewidth=1,
+        xs, heights, width=BAR_WIDTH, color=BAR_COLOR, edgecolor=BAR_COLOR, linewidth=1,
         label=_("Consumption per month"),
     )  # fmt: skip
     for rect, i in zip(bars, xs, strict=True):

@@ -22,7 +22,8 @@ Side-panel shortcuts
     phone, each once the bot has answered the step before · ``POST /api/new-tax`` {account_id}:
     a new list, its receipt and its tax slip (:mod:`bot.sandbox.demofeed`) pushed one by one through
     the signed operator API (``POST /v1/messages``), so the notifier's message arrives as in
-    production.
+    production · ``POST /api/story`` {account_id, story}: the same for a new order that customs
+    suspend for 交易真实性验核 (``verify``) or that is cancelled and approved (``cancel``).
 
 Everything the page shows comes from the core's own records; the page builds DOM nodes from the
 message text and its entities (never ``innerHTML``), so a message can only render as Telegram's
@@ -38,6 +39,7 @@ import logging
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from random import Random
 from typing import Any
@@ -49,7 +51,7 @@ from sqlalchemy import select
 
 from bot.domain.clock import Clock
 from bot.sandbox.core import BotApiCore
-from bot.sandbox.demofeed import Person, new_tax_messages
+from bot.sandbox.demofeed import STORIES, Person, new_tax_messages, story_messages
 from bot.sandbox.models import MessageView, SandboxError
 
 log = logging.getLogger(__name__)
@@ -338,10 +340,11 @@ class WebChat:
         bound = await self.bound_account(self.user_id)
         return {"ok": bound == person.account_id, "bound": bound}
 
-    async def new_tax(self, person: Person) -> dict[str, Any]:
+    async def _push_feed(self, make: Callable[[datetime], Any]) -> tuple[Any, list[dict[str, Any]]]:
+        """Build a feed's messages for now (in a thread) and push them through the operator API."""
         if self.ceb_dir is None:
             raise ApiProblem(503, "no demo feed to copy from")
-        feed = await asyncio.to_thread(new_tax_messages, self.ceb_dir, person, now=self.clock.now(), rng=self.rng)
+        feed = await asyncio.to_thread(make, self.clock.now())
         results = []
         for msg_type, xml in feed.messages:
             status, payload = await self.operator("/v1/messages", xml, "application/xml")
@@ -349,8 +352,22 @@ class WebChat:
                             "reason": payload.get("reason")})
             if status != 200:
                 raise ApiProblem(502, f"the operator API answered {status} to {msg_type}: {payload}")
+        return feed, results
+
+    async def new_tax(self, person: Person) -> dict[str, Any]:
+        feed, results = await self._push_feed(
+            lambda now: new_tax_messages(self.ceb_dir, person, now=now, rng=self.rng)  # type: ignore[arg-type]
+        )
         return {"tax_no": feed.tax_no, "invt_no": feed.invt_no, "total_tax": f"{feed.total_tax:.2f}",
                 "goods": feed.goods, "results": results}
+
+    async def story(self, person: Person, story: str) -> dict[str, Any]:
+        if story not in STORIES:
+            raise ApiProblem(400, f"story must be one of {', '.join(STORIES)}")
+        feed, results = await self._push_feed(
+            lambda now: story_messages(self.ceb_dir, person, story, now=now, rng=self.rng)  # type: ignore[arg-type]
+        )
+        return {"story": story, "invt_no": feed.invt_no, "goods": feed.goods, "results": results}
 
     async def wait_answer(self, query_id: str) -> dict[str, Any] | None:
         await self.settle(None, within=ANSWER_TIMEOUT, until=lambda: self.core.callback_answer(query_id) is not None)
@@ -583,6 +600,12 @@ async def post_new_tax(request: web.Request) -> web.Response:
     return web.json_response(await chat.new_tax(chat.person(data.get("account_id"))))
 
 
+async def post_story(request: web.Request) -> web.Response:
+    chat = _chat(request)
+    data = await _body(request)
+    return web.json_response(await chat.story(chat.person(data.get("account_id")), str(data.get("story"))))
+
+
 def _dumps(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
@@ -606,4 +629,5 @@ def add_webchat(app: web.Application, chat: WebChat) -> web.Application:
     app.router.add_post("/api/link", post_link)
     app.router.add_post("/api/bind-chat", post_bind_chat)
     app.router.add_post("/api/new-tax", post_new_tax)
+    app.router.add_post("/api/story", post_story)
     return app

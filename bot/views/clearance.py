@@ -8,6 +8,7 @@ from bot import callbacks as cb
 from bot.domain import cbec, codes
 from bot.domain.records import ListDetail, ListLine, ListRow, Page
 from bot.i18n import N_
+from bot.views import guidance
 from bot.views.common import Screen, bold, calendar_screen, clip, code, esc, line, money, page_summary, qty, screen
 from bot.widgets import Ctx, calendar_for, date_filter_label, date_presets, markup, nav_row, pager, radio
 
@@ -27,8 +28,11 @@ GROUP_SUMMARY: dict[str | None, str] = {
 }
 
 
-def status_text(ctx: Ctx, status: int | None) -> str:
-    """The status code's name, or "no customs receipt yet" before the first receipt."""
+def status_text(ctx: Ctx, status: int | None, *, cancelled: bool = False) -> str:
+    """The status code's name, or "no customs receipt yet" before the first receipt; "Cancelled"
+    once a cancellation is approved, whatever the last receipt said."""
+    if cancelled:
+        return ctx._("Cancelled")
     if status is None:
         return codes.list_status_note(None, ctx.t.lang)
     return codes.list_status_name(status, ctx.t.lang)
@@ -60,9 +64,9 @@ def clearance_list(ctx: Ctx, state: cb.ClearanceList, page: Page[ListRow], term:
             lines.append(_("No clearance lists match these filters."))
     item_rows = []
     for n, row in enumerate(page.items, start=1):
-        mark = " ⚠️" if row.disputed else ""
+        mark = (" ⚠️" if row.disputed else "") + (" ↩️" if row.returned else "")
         number = row.pre_no or row.invt_no or row.order_no
-        status = esc(status_text(ctx, row.status))
+        status = esc(status_text(ctx, row.status, cancelled=row.cancelled))
         lines.append(f"<b>{n}.</b> <code>{esc(number)}</code>{mark}")
         lines.append(f"    {ctx.t.date(row.decl_date)} · {esc(row.platform)} · {money(ctx, row.total)} · {status}")
         label = f"{n}.{mark} {ctx.t.short_date(row.decl_date)} · {clip(row.platform, 10)} · {ctx.t.money(row.total)}"
@@ -108,8 +112,8 @@ def clearance_detail(ctx: Ctx, state: cb.ClearanceDetail, data: ListDetail) -> S
     _ = ctx._
     lang = ctx.t.lang
     cur = data.currency
-    status = esc(status_text(ctx, data.status))
-    if data.status is not None:
+    status = esc(status_text(ctx, data.status, cancelled=data.cancelled))
+    if data.status is not None and not data.cancelled:
         status += " — " + esc(codes.list_status_note(data.status, lang))
     lines = [bold(_("📦 Clearance list"))]
     if data.disputed:
@@ -126,10 +130,14 @@ def clearance_detail(ctx: Ctx, state: cb.ClearanceDetail, data: ListDetail) -> S
         line(ctx, _("Status"), status),
     ]
     if data.status_info and data.status_info.strip():
-        note = esc(data.status_info)
+        note = guidance.note(ctx, data.status_info)
         if data.status_time is not None:
             note += f" ({ctx.t.datetime(data.status_time)})"
         lines.append(line(ctx, _("Customs note"), note))
+    happened = guidance.what_happened(ctx, data)
+    action = guidance.action_lines(ctx, data, today=ctx.today)
+    if happened or action:
+        lines += ["", *happened, *([""] if happened and action else []), *action]
     lines += [
         line(ctx, _("Customs office"), esc(codes.customs_name(data.customs_code or None, lang))),
         line(ctx, _("Trade mode"), esc(codes.trade_mode_name(data.trade_mode or None, lang))),
@@ -139,6 +147,8 @@ def clearance_detail(ctx: Ctx, state: cb.ClearanceDetail, data: ListDetail) -> S
         line(ctx, _("Insurance"), money(ctx, data.insured_fee, cur)),
         bold(line(ctx, _("Total"), money(ctx, data.total, cur))),
     ]
+    if data.returned_value and not data.cancelled:
+        lines.append(line(ctx, _("Counted toward the quota"), money(ctx, data.total - data.returned_value, cur)))
     for item in data.lines:
         lines += ["", *_goods_line(ctx, item)]
     rows = []
@@ -172,4 +182,5 @@ def _goods_line(ctx: Ctx, item: ListLine) -> list[str]:
                 line(ctx, _("Origin"), esc(codes.country_name(item.country or None, lang))),
             ]
         ),
+        *([line(ctx, _("↩️ Returned"), qty(ctx, item.returned_qty))] if item.returned_qty else []),
     ]

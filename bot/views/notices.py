@@ -7,13 +7,16 @@ the normal views.
 from __future__ import annotations
 
 from bot import callbacks as cb
-from bot.domain import cbec, codes
+from bot.domain import cbec, codes, receipts
 from bot.domain.records import Holder, ListDetail, ListRow, QuotaOverview, TaxDetail
+from bot.views import guidance
 from bot.views.common import Screen, bold, code, esc, line, money, screen
 from bot.widgets import Ctx, markup, nav_row
 
-HOTLINE_CUSTOMS = "12360"
-HOTLINE_EPORT = "010-95198"
+HOTLINE_CUSTOMS = guidance.HOTLINE_CUSTOMS
+HOTLINE_EPORT = guidance.HOTLINE_EPORT
+RELEASED = "released"
+REFUSED = "refused"
 
 
 def _tax_head(ctx: Ctx, tax: TaxDetail) -> list[str]:
@@ -152,4 +155,74 @@ def not_me_report(ctx: Ctx, holder: Holder, data: ListDetail) -> Screen:
         "<pre>" + "\n".join(report) + "</pre>",
     ]
     rows = [[ctx.button(_("📦 Details"), cb.ClearanceDetail(data.id))], nav_row(ctx)]
+    return screen(lines, markup(rows))
+
+
+# ---------------------------------------------------------------- lists: act, released, refused, quota back
+
+
+def _list_head(ctx: Ctx, data: ListDetail) -> list[str]:
+    _ = ctx._
+    return [
+        line(ctx, _("Order no."), code(data.order_no)),
+        line(ctx, _("Platform"), esc(data.platform)),
+        line(ctx, _("Amount"), money(ctx, data.total, data.currency)),
+    ]
+
+
+def _open_list(ctx: Ctx, data: ListDetail) -> list:
+    return [ctx.button(ctx._("📦 Open the list"), cb.ClearanceDetail(data.id))]
+
+
+def action_needed(ctx: Ctx, data: ListDetail, action: receipts.Action) -> Screen:
+    """A receipt that asks the buyer to act: confirm a purchase (验核), or a refusal they can do
+    something about (over the annual limit, buyer details that differ). The list's detail shows
+    the same guidance."""
+    lines = [*guidance.action_lines(ctx, data, today=ctx.today), "", *_list_head(ctx, data)]
+    rows = [_open_list(ctx, data)]
+    if action.kind in (receipts.VERIFY, receipts.OVER_LIMIT) and not data.disputed:
+        rows.append([ctx.button(ctx._("🚨 This was not me"), cb.Suspicious(data.id, cb.NOT_ME))])
+    return screen(lines, markup(rows))
+
+
+def list_status(ctx: Ctx, data: ListDetail, outcome: str) -> Screen:
+    """A short push: the list cleared customs, or was refused or shipped back (with the reason)."""
+    _ = ctx._
+    if outcome == RELEASED:
+        lines = [
+            bold(_("✅ Cleared customs")),
+            _("Customs released your order on {date}.").format(date=ctx.t.date(data.status_time or data.decl_date)),
+        ]
+    elif data.status == 700:
+        lines = [
+            bold(_("⛔ Shipped back")),
+            _("Customs had the goods of this order shipped back abroad. Ask the seller for a refund."),
+        ]
+    else:
+        lines = [
+            bold(_("⛔ Refused by customs")),
+            _("Customs refused this list. The seller must fix it or refund you."),
+        ]
+        if data.status_info:
+            lines.append(line(ctx, _("Reason"), guidance.note(ctx, data.status_info)))
+    lines += ["", *_list_head(ctx, data)]
+    return screen(lines, markup([_open_list(ctx, data)]))
+
+
+def quota_back(ctx: Ctx, data: ListDetail, quota: QuotaOverview) -> Screen:
+    """ "¥X of your 2026 quota is back": an approved cancellation or return."""
+    _ = ctx._
+    title = _("💳 {amount} of your {year} quota is back").format(amount=money(ctx, data.freed), year=quota.year)
+    if data.cancelled:
+        why = _("Customs approved the cancellation of this order.")
+    else:
+        why = ctx.t.ngettext(
+            "Customs approved the return of {n} item of this order.",
+            "Customs approved the return of {n} items of this order.",
+            data.returned_items,
+        ).format(n=data.returned_items)
+    lines = [bold(title), why, "", *_list_head(ctx, data)]
+    if quota.available is not None:
+        lines.append(line(ctx, _("Available now"), money(ctx, quota.available)))
+    rows = [_open_list(ctx, data), [ctx.button(_("💳 Open quota"), cb.Quota(quota.year))]]
     return screen(lines, markup(rows))

@@ -5,10 +5,14 @@ from __future__ import annotations
 from bot import callbacks as cb
 from bot.domain.records import (
     NOTIFY_KINDS,
+    NOTIFY_LIST_STATUS,
+    NOTIFY_MISMATCH,
+    NOTIFY_OVER_LIMIT,
     NOTIFY_QUOTA,
     NOTIFY_SUSPICIOUS,
     NOTIFY_TAX_NEW,
     NOTIFY_TAX_STATUS,
+    NOTIFY_VERIFY,
     UserSettings,
 )
 from bot.i18n import N_
@@ -19,9 +23,13 @@ from bot.widgets import Ctx, markup, nav_row, radio
 LANGUAGE_NAMES: dict[str, str] = {"zh_CN": "中文", "en": "English"}
 
 NOTIFY_LABELS: dict[str, str] = {
+    NOTIFY_LIST_STATUS: N_("Released or refused by customs"),
+    NOTIFY_VERIFY: N_("Confirm a purchase (验核)"),
+    NOTIFY_OVER_LIMIT: N_("Refused: over the annual limit"),
+    NOTIFY_MISMATCH: N_("Refused: buyer details differ"),
     NOTIFY_TAX_NEW: N_("New tax slip"),
     NOTIFY_TAX_STATUS: N_("Tax slip status change"),
-    NOTIFY_QUOTA: N_("Quota at 80% and 100%"),
+    NOTIFY_QUOTA: N_("Quota: 80%, 100% and amounts back"),
     NOTIFY_SUSPICIOUS: N_("Suspicious declaration"),
 }
 

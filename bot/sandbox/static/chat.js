@@ -552,6 +552,9 @@
     const bound = state && state.bound ? people.find((p) => p.account_id === state.bound) : null;
     btn.disabled = !bound || !isReady() || btn.classList.contains("busy");
     btn.textContent = bound ? `New tax slip arrives for ${bound.name}` : "New tax slip arrives";
+    for (const story of document.querySelectorAll("button.story")) {
+      story.disabled = !bound || !isReady() || story.classList.contains("busy");
+    }
     $("new-tax-hint").textContent = bound
       ? "A new list, its receipt and its CEB816 tax slip go through the signed operator API; the notifier tells the chat."
       : "Bind a person first: the notification goes to the chat bound to them.";
@@ -590,6 +593,23 @@
     btn.classList.remove("busy");
     renderNewTax();
   });
+
+  for (const storyBtn of document.querySelectorAll("button.story")) {
+    storyBtn.addEventListener("click", async () => {
+      const bound = state && state.bound;
+      if (!bound) return;
+      storyBtn.classList.add("busy");
+      storyBtn.disabled = true;
+      const story = storyBtn.dataset.story;
+      const res = await act(story, () => api("/api/story", { account_id: bound, story }));
+      if (res) {
+        log(`operator API: ${res.results.map((r) => `${r.type} ${r.status}`).join(" · ")}`);
+        log(`${story === "verify" ? "suspended for 验核" : "cancelled"}: list ${res.invt_no} (${res.goods.join(", ")})`);
+      }
+      storyBtn.classList.remove("busy");
+      renderNewTax();
+    });
+  }
 
   function renderLanguage() {
     const code = (state.user.language_code || "en").startsWith("zh") ? "zh-hans" : "en";
