@@ -2,8 +2,9 @@
 
 Startup work lives in `post_init` (database check and migrations, command menus and
 descriptions per language), like python-telegram-bot's rules-bot; handler wiring lives in
-`handlers.register`. Interactive traffic goes through python-telegram-bot's rate limiter;
-notifications have their own pacing (bot.notifier) so a 429 there never freezes taps.
+`handlers.register`. Interactive traffic goes through bot.ratelimiter.SendLimiter (replies under
+the per-chat limit only, faults retried within a budget); notifications have their own pacing
+(bot.notifier) under the bot-wide ceiling (bot.ceiling), so a 429 there never freezes taps.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from typing import Any
 
 from telegram import BotCommand, BotCommandScopeAllPrivateChats, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
-from telegram.ext import AIORateLimiter, ApplicationBuilder, ContextTypes, Defaults
+from telegram.ext import ApplicationBuilder, ContextTypes, Defaults
 from telegram.request import BaseRequest
 
 from bot.i18n import get_translator
+from bot.ratelimiter import SendLimiter
 from bot.runtime import BotApp, BotContext, PerUserUpdateProcessor, Services
 from bot.settings import Settings
 from storage.db import Database
@@ -80,7 +82,11 @@ async def post_shutdown(app: BotApp) -> None:
             await hook(app)
         except Exception:
             log.exception("shutdown hook failed")
-    await app.bot_data["services"].db.dispose()
+    services: Services = app.bot_data["services"]
+    try:
+        await services.db.dispose()
+    finally:
+        await services.ceiling.close()
 
 
 def build_application(
@@ -89,7 +95,6 @@ def build_application(
     *,
     request: BaseRequest | None = None,
     get_updates_request: BaseRequest | None = None,
-    rate_limiter: bool = True,
 ) -> BotApp:
     from handlers import register
 
@@ -112,8 +117,7 @@ def build_application(
         .post_init(post_init)
         .post_shutdown(post_shutdown)
     )
-    if rate_limiter:
-        builder = builder.rate_limiter(AIORateLimiter(max_retries=1))
+    builder = builder.rate_limiter(SendLimiter(services.ceiling, services.answered))
     if request is not None:
         builder = builder.request(request)
     if get_updates_request is not None:

@@ -140,12 +140,17 @@ def translator_for(update: Update) -> Translator:
     return get_translator(resolve_lang(None, user.language_code if user else None))
 
 
-async def send_screen(context: BotContext, chat_id: int, screen: Screen) -> Message | None:
+async def send_screen(
+    context: BotContext, chat_id: int, screen: Screen, *, unsolicited: bool = False
+) -> Message | None:
+    """`unsolicited`: not a reply to the update being handled (another chat): it goes under the
+    bot-wide send ceiling (bot.ratelimiter)."""
     parts = screen.messages
     last = None
+    extra: dict[str, Any] = {"rate_limit_args": {"unsolicited": True}} if unsolicited else {}
     for i, text in enumerate(parts):
         keyboard = screen.keyboard if i == len(parts) - 1 else None
-        last = await context.bot.send_message(chat_id, text, reply_markup=keyboard)
+        last = await context.bot.send_message(chat_id, text, reply_markup=keyboard, **extra)
     return last
 
 

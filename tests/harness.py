@@ -58,6 +58,8 @@ class Harness:
 
 
 def make_settings(tmp: Path, **extra: object) -> Settings:
+    # Scripted users act far faster than people: no per-user throttle unless a test asks for one.
+    extra.setdefault("user_rate", 1000)
     return Settings(
         token=TOKEN,  # type: ignore[arg-type]
         data_dir=tmp,
@@ -67,9 +69,9 @@ def make_settings(tmp: Path, **extra: object) -> Settings:
     )
 
 
-async def start_harness(tmp: Path, core: BotApiCore | None = None) -> Harness:
+async def start_harness(tmp: Path, core: BotApiCore | None = None, **settings_extra: object) -> Harness:
     core = core or BotApiCore()
-    settings = make_settings(tmp)
+    settings = make_settings(tmp, **settings_extra)
     db = Database(settings.db_url)
     await db.check()
     await upgrade(db)

@@ -101,9 +101,9 @@ class ViewWatch:
         self._waiting[chat_id] = future
         return future
 
-    async def wait(self, chat_id: int, future: asyncio.Future[float], timeout: float) -> float | None:
+    async def wait(self, chat_id: int, future: asyncio.Future[float], seconds: float) -> float | None:
         try:
-            return await asyncio.wait_for(asyncio.shield(future), timeout)
+            return await asyncio.wait_for(asyncio.shield(future), seconds)
         except TimeoutError:
             return None
         finally:
@@ -251,18 +251,18 @@ async def prepare(db_url: str, secret: str, demo_dir: Path, consumers: int, *, s
     return Prepared(people, tokens, demo_dir / "ceb")
 
 
-async def bind_all(core: BotApiCore, users: list[int], tokens: list[str], *, timeout: float = 60.0,
+async def bind_all(core: BotApiCore, users: list[int], tokens: list[str], *, within: float = 60.0,
                    language_code: str = "en") -> None:
     """Each user opens their deep link; returns once every one sees the main menu."""
     for uid, token in zip(users, tokens, strict=True):
         core.add_user(uid, f"User{uid}", language_code=language_code)
         core.user_message(uid, f"/start {token}")
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     waiting = set(users)
     while waiting:
         waiting = {u for u in waiting if not _has_menu(core, u)}
         if waiting and time.monotonic() > deadline:
-            raise AssertionError(f"{len(waiting)} users not bound after {timeout} s")
+            raise AssertionError(f"{len(waiting)} users not bound after {within} s")
         await asyncio.sleep(0.1)
 
 
