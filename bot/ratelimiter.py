@@ -49,7 +49,11 @@ SENDS = frozenset({
 # … and those that change one: per chat, editing and sending share one limit (levlam, td#3034).
 EDITS = frozenset({"editMessageText", "editMessageReplyMarkup", "editMessageCaption", "editMessageMedia"})
 
-PRIVATE_PER_SECOND = 3  # "about one message a second" per chat, with the short bursts Telegram allows
+# Per private chat Telegram says "about one message a second", allowing short bursts (limits.md §2).
+# A person tapping through screens makes one edit per tap; a binding step two or three messages.
+# So the window is a burst ceiling, not a 1/s pace (that would put every quick tapper behind a
+# queue); a chat that really goes too fast gets a 429, which pauses that chat alone.
+PRIVATE_PER_SECOND = 6
 GROUP_PER_MINUTE = 20  # Bots FAQ
 REPLY_BUDGET = 8.0  # seconds a reply may spend waiting and retrying (a tap's spinner is still up)
 BACKOFF_FIRST, BACKOFF_CAP = 0.2, 2.0
