@@ -172,7 +172,9 @@ _NOW = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 """
-_ACQUIRE = _NOW + """
+_ACQUIRE = (
+    _NOW
+    + """
 local window, cap, hold = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local paused = redis.call('PTTL', KEYS[2])
 if paused > 0 then return {0, tostring(paused / 1000), 1} end
@@ -185,16 +187,23 @@ end
 local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 return {0, tostring(tonumber(first[2]) + window - now), 0}
 """
-_RELEASE = _NOW + """
+)
+_RELEASE = (
+    _NOW
+    + """
 redis.call('ZADD', KEYS[1], 'XX', now, ARGV[1])
 return 1
 """
-_NOTE = _NOW + """
+)
+_NOTE = (
+    _NOW
+    + """
 local ttl = tonumber(ARGV[1])
 for i = 2, #ARGV do redis.call('ZADD', KEYS[1], now, ARGV[i]) end
 redis.call('PEXPIRE', KEYS[1], ttl)
 return 1
 """
+)
 
 
 class RedisCeiling(Ceiling):
@@ -202,14 +211,17 @@ class RedisCeiling(Ceiling):
 
     RETRY_REDIS_AFTER = 10.0
 
-    def __init__(self, url: str, rate: float, bot_key: str, *, prefix: str = "swbot",
-                 window: float = WINDOW, client: Any = None) -> None:
+    def __init__(
+        self, url: str, rate: float, bot_key: str, *, prefix: str = "swbot", window: float = WINDOW, client: Any = None
+    ) -> None:
         super().__init__(rate)
         import redis.asyncio as aioredis
 
         self.window = window
-        self.redis = client if client is not None else aioredis.from_url(
-            url, socket_timeout=2.0, socket_connect_timeout=2.0, health_check_interval=30
+        self.redis = (
+            client
+            if client is not None
+            else aioredis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0, health_check_interval=30)
         )
         self.key = f"{prefix}:{bot_key}:sends"
         self.pause_key = f"{prefix}:{bot_key}:paused"
@@ -222,8 +234,11 @@ class RedisCeiling(Ceiling):
 
     def _redis_failed(self, exc: Exception) -> None:
         if time.monotonic() >= self._down_until:
-            log.warning("send ceiling: Redis unavailable (%s); this process keeps its own ceiling for %.0f s",
-                        type(exc).__name__, self.RETRY_REDIS_AFTER)
+            log.warning(
+                "send ceiling: Redis unavailable (%s); this process keeps its own ceiling for %.0f s",
+                type(exc).__name__,
+                self.RETRY_REDIS_AFTER,
+            )
         self._down_until = time.monotonic() + self.RETRY_REDIS_AFTER
 
     def _use_fallback(self) -> bool:

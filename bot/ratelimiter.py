@@ -146,8 +146,14 @@ class SendLimiter(BaseRateLimiter[dict[str, Any]]):
     """See the module docstring. `rate_limit_args`: {"unsolicited": True} for sends that are not
     replies; {"budget": seconds} to change how long a request may wait and retry."""
 
-    def __init__(self, ceiling: Ceiling, answered: AnsweredQueries | None = None, *,
-                 budget: float = REPLY_BUDGET, chats: ChatLimits | None = None) -> None:
+    def __init__(
+        self,
+        ceiling: Ceiling,
+        answered: AnsweredQueries | None = None,
+        *,
+        budget: float = REPLY_BUDGET,
+        chats: ChatLimits | None = None,
+    ) -> None:
         self.ceiling = ceiling
         self.answered = answered if answered is not None else AnsweredQueries()
         self.budget = budget

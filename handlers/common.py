@@ -158,9 +158,14 @@ async def edit_screen(context: BotContext, message: Message, screen: Screen) -> 
     parts = screen.messages
     first_keyboard = screen.keyboard if len(parts) == 1 else None
     try:
-        result = await context.bot.edit_message_text(
-            parts[0], chat_id=message.chat_id, message_id=message.message_id, reply_markup=first_keyboard
-        )
+        if _shows(message, parts[0], first_keyboard):
+            # A second tap on a button whose screen is already there: Telegram would refuse the
+            # edit ("message is not modified") and count it against the chat all the same.
+            result: Message | bool = message
+        else:
+            result = await context.bot.edit_message_text(
+                parts[0], chat_id=message.chat_id, message_id=message.message_id, reply_markup=first_keyboard
+            )
     except BadRequest as exc:
         text = str(exc).lower()
         if "not modified" in text:
@@ -173,6 +178,14 @@ async def edit_screen(context: BotContext, message: Message, screen: Screen) -> 
         keyboard = screen.keyboard if i == len(parts) - 1 else None
         result = await context.bot.send_message(message.chat_id, part, reply_markup=keyboard)
     return result if isinstance(result, Message) else None
+
+
+def _shows(message: Message, html: str, keyboard: Any) -> bool:
+    """Whether the tapped message, as the user's client sent it back, already shows this."""
+    try:
+        return message.text_html == html and message.reply_markup == keyboard
+    except Exception:  # entities the renderer cannot map back: just edit
+        return False
 
 
 async def answer(update: Update, text: str | None = None, *, alert: bool = False) -> None:

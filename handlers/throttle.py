@@ -38,8 +38,14 @@ class UserThrottle:
     """Counts one user's updates in a sliding window. `check()` says: "ok" (go on), "notice"
     (over the limit just now: tell them once) or "drop" (still cooling down)."""
 
-    def __init__(self, limit: int, *, window: float = WINDOW, cooldown: float = COOLDOWN,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        limit: int,
+        *,
+        window: float = WINDOW,
+        cooldown: float = COOLDOWN,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.limit = limit
         self.window = window
         self.cooldown = cooldown
@@ -95,8 +101,11 @@ async def on_any_update(update: Update, context: BotContext) -> None:
     if verdict == "ok":
         return
     if verdict == "notice":
-        log.info("a user went over %d updates a second; ignoring them for %.0f s",
-                 context.services.settings.user_rate, COOLDOWN)
+        log.info(
+            "a user went over %d updates a second; ignoring them for %.0f s",
+            context.services.settings.user_rate,
+            COOLDOWN,
+        )
         context.services.count("throttled")
     text = menu_views.slow_down_text(translator_for(update)) if verdict == "notice" else None
     if update.callback_query is not None:

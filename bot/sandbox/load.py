@@ -133,8 +133,10 @@ class LoadStats:
 
     def line(self, name: str) -> str:
         ms = [x * 1000 for x in self.latencies]
-        return (f"{name:18s} taps={self.taps:6d} served/s={self.rate():7.1f} p50={percentile(ms, 50):8.1f} ms "
-                f"p95={percentile(ms, 95):8.1f} ms p99={percentile(ms, 99):8.1f} ms no_view={self.no_view}")
+        return (
+            f"{name:18s} taps={self.taps:6d} served/s={self.rate():7.1f} p50={percentile(ms, 50):8.1f} ms "
+            f"p95={percentile(ms, 95):8.1f} ms p99={percentile(ms, 99):8.1f} ms no_view={self.no_view}"
+        )
 
 
 def next_label(view: MessageView, step: int, tour: tuple[str, ...] = TOUR) -> tuple[int | None, dict[str, Any]]:
@@ -153,15 +155,29 @@ def next_label(view: MessageView, step: int, tour: tuple[str, ...] = TOUR) -> tu
     return None, home
 
 
-async def tap_through(core: BotApiCore, watch: ViewWatch, user_id: int, stats: LoadStats, *, until: float,
-                      think: float, rng: random.Random, view_timeout: float = 10.0,
-                      running: Callable[[], bool] = lambda: True, tour: tuple[str, ...] = TOUR) -> None:
+async def tap_through(
+    core: BotApiCore,
+    watch: ViewWatch,
+    user_id: int,
+    stats: LoadStats,
+    *,
+    until: float,
+    think: float,
+    rng: random.Random,
+    view_timeout: float = 10.0,
+    running: Callable[[], bool] = lambda: True,
+    tour: tuple[str, ...] = TOUR,
+) -> None:
     """One user: tap, wait for the view, think `think` × U(0.5, 1.5) s, until `until` (monotonic)."""
     step = rng.randrange(len(tour))
     while time.monotonic() < until and running():
         view = core.last_with_keyboard(user_id)
-        if view is None:
-            raise AssertionError(f"user {user_id} has no screen with buttons")
+        waited = time.monotonic() + view_timeout
+        while view is None:  # a view of several messages: its keyboard comes with the last one
+            if time.monotonic() > waited:
+                raise AssertionError(f"user {user_id} has no screen with buttons")
+            await asyncio.sleep(0.05)
+            view = core.last_with_keyboard(user_id)
         at, button = next_label(view, step, tour)
         step = 0 if at is None else at + 1
         future = watch.expect(user_id)
@@ -176,20 +192,40 @@ async def tap_through(core: BotApiCore, watch: ViewWatch, user_id: int, stats: L
         await asyncio.sleep(think * rng.uniform(0.5, 1.5))
 
 
-async def run_users(core: BotApiCore, users: list[int], *, seconds: float, think: float, seed: int = 1,
-                    view_timeout: float = 10.0, running: Callable[[], bool] = lambda: True,
-                    tour: tuple[str, ...] = TOUR) -> LoadStats:
+async def run_users(
+    core: BotApiCore,
+    users: list[int],
+    *,
+    seconds: float,
+    think: float,
+    seed: int = 1,
+    view_timeout: float = 10.0,
+    running: Callable[[], bool] = lambda: True,
+    tour: tuple[str, ...] = TOUR,
+) -> LoadStats:
     """All `users` tap through at once for `seconds`."""
     loop = asyncio.get_running_loop()
     watch = ViewWatch(core, loop)
     stats = LoadStats(started=time.monotonic())
     until = stats.started + seconds
     try:
-        await asyncio.gather(*(
-            tap_through(core, watch, uid, stats, until=until, think=think, rng=random.Random(seed * 1_000_003 + uid),
-                        view_timeout=view_timeout, running=running, tour=tour)
-            for uid in users
-        ))
+        await asyncio.gather(
+            *(
+                tap_through(
+                    core,
+                    watch,
+                    uid,
+                    stats,
+                    until=until,
+                    think=think,
+                    rng=random.Random(seed * 1_000_003 + uid),
+                    view_timeout=view_timeout,
+                    running=running,
+                    tour=tour,
+                )
+                for uid in users
+            )
+        )
     finally:
         watch.close()
         stats.ended = time.monotonic()
@@ -215,8 +251,9 @@ class Prepared:
     ceb_dir: Path
 
 
-async def prepare(db_url: str, secret: str, demo_dir: Path, consumers: int, *, seed: int = 1,
-                  quarantine_dir: Path | None = None) -> Prepared:
+async def prepare(
+    db_url: str, secret: str, demo_dir: Path, consumers: int, *, seed: int = 1, quarantine_dir: Path | None = None
+) -> Prepared:
     """Demo data for `consumers` people imported and ingested into `db_url` (migrated first), and a
     binding link token for each: what `swbot demo-data`, `accounts import`, `ingest`, `link` do."""
     from bot.demo import generate
@@ -237,8 +274,9 @@ async def prepare(db_url: str, secret: str, demo_dir: Path, consumers: int, *, s
         await db.check()
         await upgrade(db)
         await import_accounts(db, vault, (demo_dir / "accounts.csv").read_bytes())
-        ingestor = Ingestor(db, vault, Quarantine(quarantine_dir or demo_dir / "quarantine", vault),
-                            max_bytes=10 * 1024 * 1024)
+        ingestor = Ingestor(
+            db, vault, Quarantine(quarantine_dir or demo_dir / "quarantine", vault), max_bytes=10 * 1024 * 1024
+        )
         for path in iter_paths([str(demo_dir / "ceb")]):
             await ingestor.ingest(path.read_bytes(), source="file", name=str(path))
         people = read_people(demo_dir / "accounts.csv")
@@ -251,8 +289,9 @@ async def prepare(db_url: str, secret: str, demo_dir: Path, consumers: int, *, s
     return Prepared(people, tokens, demo_dir / "ceb")
 
 
-async def bind_all(core: BotApiCore, users: list[int], tokens: list[str], *, within: float = 60.0,
-                   language_code: str = "en") -> None:
+async def bind_all(
+    core: BotApiCore, users: list[int], tokens: list[str], *, within: float = 60.0, language_code: str = "en"
+) -> None:
     """Each user opens their deep link; returns once every one sees the main menu."""
     for uid, token in zip(users, tokens, strict=True):
         core.add_user(uid, f"User{uid}", language_code=language_code)
