@@ -45,6 +45,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOpti
 from telegram.constants import ParseMode  # noqa: E402
 from telegram.ext import ApplicationBuilder, CallbackQueryHandler, CommandHandler, ContextTypes, Defaults  # noqa: E402
 
+from bot.domain.clock import today_cn  # noqa: E402
 from bot.runtime import PerUserUpdateProcessor  # noqa: E402
 from bot.sandbox import load  # noqa: E402
 from bot.sandbox.core import BotApiCore  # noqa: E402
@@ -133,7 +134,7 @@ async def run(args: argparse.Namespace) -> int:
     try:
         db_url = args.database_url or f"sqlite+aiosqlite:///{work / 'swbot.db'}"
         t = time.perf_counter()
-        prepared = await load.prepare(db_url, SECRET, work / "demo", args.users, seed=args.seed)
+        prepared = await load.prepare(db_url, SECRET, work / "demo", args.users, seed=args.seed, today=today_cn())
         print(f"prepared {args.users} people in {time.perf_counter() - t:.0f} s ({db_url.split('://')[0]})")
 
         if not args.no_echo:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.domain.clock import today_cn
 from bot.i18n import get_translator
 from bot.sandbox import load
 from bot.sandbox.core import BotApiCore
@@ -46,7 +47,7 @@ class Busy:
 
 async def start_busy(tmp_path: Path, people: int, **settings: object) -> Busy:
     db_url = make_settings(tmp_path).db_url
-    prepared = await load.prepare(db_url, SECRET, tmp_path / "demo", people, seed=3)
+    prepared = await load.prepare(db_url, SECRET, tmp_path / "demo", people, seed=3, today=today_cn())
     h = await start_harness(tmp_path, **settings)
     await h.app.start()
     assert h.app.updater is not None

@@ -22,6 +22,7 @@ import statistics
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -252,12 +253,18 @@ class Prepared:
 
 
 async def prepare(
-    db_url: str, secret: str, demo_dir: Path, consumers: int, *, seed: int = 1, quarantine_dir: Path | None = None
+    db_url: str,
+    secret: str,
+    demo_dir: Path,
+    consumers: int,
+    *,
+    today: date,
+    seed: int = 1,
+    quarantine_dir: Path | None = None,
 ) -> Prepared:
     """Demo data for `consumers` people imported and ingested into `db_url` (migrated first), and a
     binding link token for each: what `swbot demo-data`, `accounts import`, `ingest`, `link` do."""
     from bot.demo import generate
-    from bot.domain.clock import today_cn
     from bot.sandbox.demofeed import read_people
     from storage.accounts import import_accounts
     from storage.db import Database
@@ -267,7 +274,7 @@ async def prepare(
     from storage.quarantine import Quarantine
     from storage.vault import Keys, Vault
 
-    generate(demo_dir, consumers=consumers, seed=seed, today=today_cn())
+    generate(demo_dir, consumers=consumers, seed=seed, today=today)
     vault = Vault(Keys.derive(secret.encode()))
     db = Database(db_url)
     try:
@@ -308,6 +315,33 @@ async def bind_all(
 def _has_menu(core: BotApiCore, uid: int) -> bool:
     view = core.last_with_keyboard(uid)
     return view is not None and "💳 Quota" in view.labels
+
+
+def new_tax_slips(prepared: Prepared, index: int, now: datetime, rng: random.Random) -> tuple[str, list[bytes]]:
+    """A new cleared order and its tax slip for person `index`: (tax slip number, CEB messages)."""
+    from bot.sandbox.demofeed import new_tax_messages
+
+    feed = new_tax_messages(prepared.ceb_dir, prepared.people[index], now=now, rng=rng)
+    return feed.tax_no, [xml for _, xml in feed.messages]
+
+
+async def push(api_url: str, key: str, body: bytes, *, now: int) -> int:
+    """POST one CEB message to the operator API, signed; the HTTP status (0: no answer)."""
+    import aiohttp
+
+    from bot.api import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+
+    headers = {TIMESTAMP_HEADER: str(now), SIGNATURE_HEADER: sign(key.encode(), now, body)}
+    headers["Content-Type"] = "application/xml"
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session,
+            session.post(api_url + "/v1/messages", data=body, headers=headers) as resp,
+        ):
+            await resp.read()
+            return resp.status
+    except aiohttp.ClientError:
+        return 0
 
 
 def swbot_command() -> list[str]:
