@@ -13,8 +13,10 @@ One cycle (`drain_once`):
 3. Per row: re-read the binding (still there? active? kind still on?), render the text from the
    database in the recipient's language — nothing rendered is ever stored — wait for a send slot,
    send with protect_content, and record the outcome.
-4. Outcomes are written in small batches. A crash between Telegram accepting a message and that
-   commit is the only way to get a duplicate (the lease expires and the row is sent again).
+4. Outcomes are written in small batches, a send's at once (with whatever else came in while
+   the previous batch was written). A crash between Telegram accepting a message and that commit,
+   a few milliseconds, is the only way to get a duplicate (the lease expires and the row is sent
+   again).
 
 Pacing: a limiter at `rate` sends/s in this process — smooth spacing plus a hard window measured
 from Telegram's answers, so no 1-second window ever holds more than `rate` sends on the server's
@@ -431,8 +433,10 @@ class Notifier:
             finally:
                 self._chat_ready[row.binding_id] = time.monotonic() + self.per_chat_interval
         self._outcomes.append(outcome)
-        if len(self._outcomes) >= self.flush_every and (self._flusher is None or self._flusher.done()):
-            # In the background: a sender never waits for the disk.
+        urgent = outcome.action == "sent"
+        if (urgent or len(self._outcomes) >= self.flush_every) and (self._flusher is None or self._flusher.done()):
+            # In the background: a sender never waits for the disk. A send is recorded at once
+            # (with whatever else came in meanwhile): until then a crash would send it again.
             self._flusher = asyncio.create_task(self._flush())
 
     async def _attempt(self, row: Outbox, prepared: _Prepared) -> _Outcome:
