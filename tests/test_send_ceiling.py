@@ -151,3 +151,33 @@ async def test_redis_down_falls_back_to_this_process(redis_prefix: str) -> None:
         assert time.monotonic() - t >= 0.9
     finally:
         await c.close()
+
+
+def test_ceiling_settings_are_checked_in_one_line() -> None:
+    from bot.settings import SettingsError, load_settings
+
+    with pytest.raises(SettingsError, match=r"^SWBOT_BROADCAST_RATE: must be at most 30 unless SWBOT_PAID_BROADCAST"):
+        load_settings(broadcast_rate=31)
+    assert load_settings(broadcast_rate=500, paid_broadcast=True).broadcast_rate == 500
+    with pytest.raises(SettingsError, match=r"^SWBOT_BROADCAST_RATE: must be at most 1000$"):
+        load_settings(broadcast_rate=1001, paid_broadcast=True)
+    with pytest.raises(SettingsError, match=r"^SWBOT_REDIS_URL: must start with redis://"):
+        load_settings(redis_url="http://127.0.0.1:6379")
+    with pytest.raises(SettingsError, match=r"^SWBOT_USER_RATE:"):
+        load_settings(user_rate=0)
+    s = load_settings()
+    assert (s.redis_url, s.paid_broadcast, s.user_rate, s.broadcast_rate) == (None, False, 8, 25.0)
+
+
+async def test_paid_broadcast_marks_notifications(sqlite_db: Database, vault: Vault) -> None:
+    from tests.test_notifier_support import in_process_bot
+
+    core = BotApiCore()
+    open_chats(core, [40_001])
+    await add_rows(sqlite_db, await seed_binding(sqlite_db, 40_001))
+    async with in_process_bot(core) as bot:
+        n = make_notifier(sqlite_db, vault, bot, rate=100, paid_broadcast=True, ceiling=LocalCeiling(100))
+        await n.drain_once()
+    [call] = sends(core)
+    assert call.params.get("allow_paid_broadcast") is True
+    assert await statuses(sqlite_db) == {"sent": 1}
