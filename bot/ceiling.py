@@ -160,6 +160,7 @@ class LocalCeiling(Ceiling):
 
     async def note(self, n: int = 1) -> None:
         now = self.clock()
+        self._purge(now)  # replies may come for hours without a notification to purge them
         self._done.extend([now] * n)
 
     async def pause(self, seconds: float) -> None:

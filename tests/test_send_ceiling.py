@@ -181,3 +181,12 @@ async def test_paid_broadcast_marks_notifications(sqlite_db: Database, vault: Va
     [call] = sends(core)
     assert call.params.get("allow_paid_broadcast") is True
     assert await statuses(sqlite_db) == {"sent": 1}
+
+
+async def test_replies_alone_do_not_pile_up() -> None:
+    clock = FakeClock()
+    c = LocalCeiling(30, clock=clock)
+    for _ in range(10_000):  # hours of replies and no notification
+        await c.note()
+        clock.now += 0.01
+    assert c.used() <= 101
