@@ -133,7 +133,7 @@ async def _tell_old_chat(scope: Scope, chat_id: int) -> None:
     old_user = await bindings.get_user(scope.tx, chat_id)
     t = get_translator(bindings.notice_language(old_user))
     try:
-        await send_screen(scope.context, chat_id, binding_views.moved_away(t))
+        await send_screen(scope.context, chat_id, binding_views.moved_away(t), unsolicited=True)
     except Exception as exc:  # the old chat may have blocked the bot; the binding stands
         log.info("could not tell the old chat about the move: %s", type(exc).__name__)
 

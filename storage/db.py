@@ -45,6 +45,35 @@ def clock_of(session: Session | AsyncSession) -> Clock:
     return clock
 
 
+_ASYNCPG_UNAVAILABLE = (
+    "PostgresConnectionError", "ConnectionDoesNotExistError", "InterfaceError", "OperatorInterventionError",
+    "AdminShutdownError", "CannotConnectNowError", "CrashShutdownError", "TooManyConnectionsError",
+)  # fmt: skip
+
+
+def is_unavailable(exc: BaseException | None) -> bool:
+    """Whether `exc` (or what caused it) says the database cannot be used *for now*: down,
+    restarting, unreachable, the connection lost, too many connections, SQLite locked past its
+    busy timeout. Such a failure is not a bug: it passes once the database is back."""
+    from sqlalchemy import exc as sa
+
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, sa.DBAPIError) and exc.connection_invalidated:
+            return True
+        if isinstance(exc, sa.OperationalError | sa.InterfaceError | sa.DisconnectionError | sa.TimeoutError):
+            return True
+        if isinstance(exc, DatabaseError | ConnectionError | TimeoutError):
+            return True
+        if type(exc).__module__.startswith("asyncpg") and any(
+            c.__name__ in _ASYNCPG_UNAVAILABLE for c in type(exc).__mro__
+        ):
+            return True
+        exc = getattr(exc, "orig", None) or exc.__cause__ or exc.__context__
+    return False
+
+
 def _sqlite_engine(url: str, begin: str, **kw: Any) -> AsyncEngine:
     # hide_parameters: statement parameters never reach error messages or logs.
     engine = create_async_engine(

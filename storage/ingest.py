@@ -72,7 +72,7 @@ from storage.ceb import (
     TaxStatus,
     parse_message,
 )
-from storage.db import Database
+from storage.db import Database, is_unavailable
 from storage.models import (
     Account,
     Binding,
@@ -178,6 +178,9 @@ class Ingestor:
             log.warning("ingest of %s failed on the database: %s", name, type(exc.orig).__name__)
             return IngestResult(REJECTED, reason="database unavailable, nothing written; retry")
         except Exception as exc:
+            if is_unavailable(exc):  # e.g. the driver's own ConnectionRefusedError, unwrapped
+                log.warning("ingest of %s failed on the database: %s", name, type(exc).__name__)
+                return IngestResult(REJECTED, reason="database unavailable, nothing written; retry")
             # Any other failure while applying (the transaction is rolled back, so nothing of the
             # message persists): keep the message in quarantine, like every rejected one, so that it
             # is not lost and can be replayed, and let the caller go on with the next message.

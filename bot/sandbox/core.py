@@ -17,6 +17,7 @@ import asyncio
 import itertools
 import json
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -60,6 +61,17 @@ class _Fault:
 
 
 @dataclass(slots=True)
+class _RandomFaults:
+    """A share of calls answered with a 429 or a 5xx, at random (a busy or flaky Telegram)."""
+
+    rate_429: float
+    rate_5xx: float
+    retry_after: int
+    status_5xx: int
+    rng: random.Random
+
+
+@dataclass(slots=True)
 class _Delay:
     method: str
     seconds: float
@@ -82,6 +94,8 @@ class BotApiCore(BotMethods, UserActions):
         self._released_gen = -1
         self._call_seq = 0  # calls recorded so far, including those the bounded record forgot
         self._delays: list[_Delay] = []
+        self._random_faults: _RandomFaults | None = None
+        self._listeners: list[Callable[[Call], None]] = []
         self.webhook_retry_delay = 0.2  # seconds before re-pushing after a failed webhook delivery
         self.webhook_timeout = 60.0  # Telegram waits 60 s for the answer (levlam, tdlib/telegram-bot-api#211)
         self._holding = False  # hold(): requests over HTTP wait before they take effect
@@ -129,10 +143,13 @@ class BotApiCore(BotMethods, UserActions):
                                       f"(it implements {', '.join(sorted(self._methods))})")
                 if self._faults:
                     self._raise_fault(name, raw)
+                if self._random_faults is not None:
+                    self._raise_random_fault()
                 params = self._decode(name, raw)
                 result = handler(params)
             except ApiError as exc:
-                self._record(Call(name or method, params, False, None, exc.code, exc.description, time.monotonic()))
+                self._record(Call(name or method, params, False, None, exc.code, exc.description, time.monotonic(),
+                                  exc.injected))
                 return exc.code, exc.envelope()
             except Exception as exc:  # a sandbox bug: answer like a failing server, keep the traceback
                 _log.exception("sandbox failed on %s", name)
@@ -164,6 +181,8 @@ class BotApiCore(BotMethods, UserActions):
     def _record(self, call: Call) -> None:
         self._calls.append(call)
         self._call_seq += 1
+        for listener in self._listeners:
+            listener(call)
         if call.method != "getUpdates":
             self._note_activity()
 
@@ -195,7 +214,8 @@ class BotApiCore(BotMethods, UserActions):
                 waiter = (loop, event)
                 self._pollers.append(waiter)
             except ApiError as exc:
-                self._record(Call("getUpdates", params, False, None, exc.code, exc.description, time.monotonic()))
+                self._record(Call("getUpdates", params, False, None, exc.code, exc.description, time.monotonic(),
+                                  exc.injected))
                 return exc.code, exc.envelope()
         try:
             limited = client_timeout is not None and client_timeout < wait
@@ -399,7 +419,44 @@ class BotApiCore(BotMethods, UserActions):
             fault.times -= 1
             if fault.times <= 0:
                 self._faults.remove(fault)
-            raise ApiError(fault.error.code, fault.error.description, fault.error.parameters)
+            raise ApiError(fault.error.code, fault.error.description, fault.error.parameters, injected=True)
+
+    def inject_faults(self, *, rate_429: float = 0.0, rate_5xx: float = 0.0, retry_after: int = 1,
+                      status_5xx: int = 502, seed: int | None = None) -> None:
+        """From now on answer a random share of calls (any method but getUpdates) with a 429 that
+        carries ``retry_after``, and another share with ``status_5xx``, before they take effect, as
+        Telegram's flood control and its front ends do. Both 0 switch it off. Injected answers are
+        recorded with ``Call.injected`` set, so they can be told from real refusals."""
+        if not (0 <= rate_429 <= 1 and 0 <= rate_5xx <= 1 and rate_429 + rate_5xx <= 1):
+            raise ValueError("fault rates must be between 0 and 1 and add up to at most 1")
+        with self._lock:
+            if rate_429 == 0 and rate_5xx == 0:
+                self._random_faults = None
+            else:
+                self._random_faults = _RandomFaults(rate_429, rate_5xx, retry_after, status_5xx,
+                                                    random.Random(seed))
+
+    def _raise_random_fault(self) -> None:
+        f = self._random_faults
+        assert f is not None
+        x = f.rng.random()
+        if x < f.rate_429:
+            raise ApiError(429, f"Too Many Requests: retry after {f.retry_after}",
+                           {"retry_after": f.retry_after}, injected=True)
+        if x < f.rate_429 + f.rate_5xx:
+            raise ApiError(f.status_5xx, _DEFAULT_DESCRIPTIONS.get(f.status_5xx, "Internal Server Error"),
+                           injected=True)
+
+    def add_call_listener(self, listener: Callable[[Call], None]) -> None:
+        """``listener(call)`` runs for every recorded call, under the core's lock, on the thread that
+        made the call: keep it short and hand anything slow to another thread or loop."""
+        with self._lock:
+            self._listeners.append(listener)
+
+    def remove_call_listener(self, listener: Callable[[Call], None]) -> None:
+        with self._lock:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
 
     def slow(self, method: str, seconds: float, *, times: int | None = None) -> None:
         """Answer ``method`` ("*": any) ``seconds`` late, ``times`` times (None: until cleared).
@@ -424,6 +481,7 @@ class BotApiCore(BotMethods, UserActions):
         with self._lock:
             self._faults.clear()
             self._delays.clear()
+            self._random_faults = None
 
     # -- inspection ----------------------------------------------------------------------------
 
@@ -445,6 +503,12 @@ class BotApiCore(BotMethods, UserActions):
             recent = list(itertools.islice(reversed(self._calls), max(self._call_seq - seq, 0)))
         recent.reverse()
         return recent if method is None else [c for c in recent if c.method == method]
+
+    def refusals(self) -> list[Call]:
+        """Calls the stand-in refused on their merits (4xx other than an injected fault): what
+        Telegram would count against a bot that sends wrong requests."""
+        with self._lock:
+            return [c for c in self._calls if not c.ok and not c.injected and 400 <= (c.error_code or 0) < 500]
 
     def clear_calls(self) -> None:
         with self._lock:
