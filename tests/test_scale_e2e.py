@@ -8,7 +8,9 @@ in new tax slips; midway one instance is SIGKILLed. Then:
 
 - every tap was answered and its screen shown, and Telegram (the stand-in) has nothing left to deliver;
 - every new tax slip was notified exactly once, to its owner;
-- no 1-second window holds more message sends than the configured ceiling, measured at the stand-in;
+- no 1-second window holds more notifications than the configured ceiling for the whole bot,
+  measured at the stand-in (replies to the user being answered are counted in that ceiling but
+  never held back by it: Telegram's ~30/s is for bulk sends, bot/ceiling.py);
 - both instances served updates (nginx balances per request), the killed one lost nothing, and
   the other drains and exits 0 on SIGTERM.
 
@@ -35,6 +37,7 @@ from bot.sandbox import cluster
 from bot.sandbox.client import SandboxClient
 from bot.sandbox.core import BotApiCore
 from bot.sandbox.demofeed import Person, new_tax_messages, read_people
+from bot.sandbox.models import Call
 from bot.sandbox.server import SandboxServer
 from tests.conftest import POSTGRES_ENV, _postgres_problem
 
@@ -42,7 +45,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 USERS = 12
 SECONDS = 30.0  # of tapping; the kill comes at 40 % of it
-CEILING = 8  # SWBOT_BROADCAST_RATE: message sends a second, the whole bot
+CEILING = 5  # SWBOT_BROADCAST_RATE: notifications a second for the whole bot (2 × 5 without sharing)
 NEW_SLIPS = 48  # tax slips ingested while the users tap, in 4 batches: bursts over the ceiling
 SECRET_KEY = "e2e-scale-master-secret-0123456789-abcdefghijkl"
 WEBHOOK_SECRET = "e2e-Scale_secret"
@@ -51,6 +54,7 @@ MESSAGE_SENDS = frozenset({"sendMessage", "copyMessage", "forwardMessage", "send
 # "▶": next page). Nothing that changes settings, unbinds, asks for typing or renders files.
 TOUR = ("💳 Quota", "🏠 Menu", "🧾 Tax slips", "▶", "1. ", "🏠 Menu", "📦 Clearance", "▶", "1. ", "🏠 Menu")
 FIRST_USER = 880_000_001
+REDIS_ENV = "SWBOT_TEST_REDIS_URL"
 
 
 def _skip_reason() -> str | None:
@@ -60,6 +64,8 @@ def _skip_reason() -> str | None:
         return "the swbot console script is not installed (pip install -e .)"
     if not os.environ.get(POSTGRES_ENV):
         return f"needs a PostgreSQL server at {POSTGRES_ENV}"
+    if not os.environ.get(REDIS_ENV):
+        return f"needs Redis for the bot-wide send ceiling at {REDIS_ENV} (e.g. redis://127.0.0.1:6379/0)"
     return None
 
 
@@ -162,16 +168,19 @@ async def _kill_between_requests(core: BotApiCore, instances: cluster.Instances)
         core.release()
 
 
-def _notifications(core: BotApiCore) -> dict[str, list[int]]:
-    """tax slip number → the chats its "New tax slip" message was sent to."""
-    sent: dict[str, list[int]] = {}
+def _is_notification(call: Call) -> bool:
+    return call.ok and call.method == "sendMessage" and "New tax slip" in str(call.params.get("text", ""))
+
+
+def _notifications(core: BotApiCore, expected: dict[str, int]) -> dict[str, list[int]]:
+    """Each expected tax slip number → the chats a "New tax slip" message about it was sent to."""
+    sent: dict[str, list[int]] = {no: [] for no in expected}
     for call in core.calls("sendMessage"):
-        text = str(call.params.get("text", ""))
-        if call.ok and "New tax slip" in text:
-            for word in text.replace("<", " ").replace(">", " ").split():
-                if len(word) > 10 and word[0].isdigit():
-                    sent.setdefault(word, []).append(int(call.params["chat_id"]))
-                    break
+        if _is_notification(call):
+            text = str(call.params["text"])
+            for no in expected:
+                if no in text:
+                    sent[no].append(int(call.params["chat_id"]))
     return sent
 
 
@@ -202,8 +211,7 @@ async def test_two_instances_behind_nginx_lose_nothing(tmp_path: Path, clock: Cl
             "SWBOT_OUTBOX_POLL_INTERVAL": "0.5",
             "SWBOT_LOG_LEVEL": "INFO",
         })
-        if os.environ.get("SWBOT_TEST_REDIS_URL"):
-            env["SWBOT_REDIS_URL"] = os.environ["SWBOT_TEST_REDIS_URL"]
+        env["SWBOT_REDIS_URL"] = os.environ[REDIS_ENV]  # the token is this run's own: so is its key
         demo = tmp_path / "demo"
         await _cli(env, "demo-data", "--out", str(demo), "--consumers", str(USERS), "--seed", "5",
                    "--today", clock.today().isoformat())
@@ -238,25 +246,27 @@ async def test_two_instances_behind_nginx_lose_nothing(tmp_path: Path, clock: Cl
             # Every new tax slip reaches its owner (rows the killed instance had claimed come back
             # once their lease runs out), then nothing more arrives.
             deadline = time.monotonic() + 90
-            while set(_notifications(core)) < set(expected) and time.monotonic() < deadline:
+            while not all(_notifications(core, expected).values()) and time.monotonic() < deadline:
                 await asyncio.sleep(0.5)
             await asyncio.sleep(3)
-            notified = _notifications(core)
+            notified = _notifications(core, expected)
 
             assert len(run.taps) > USERS * 10, f"only {len(run.taps)} taps"
             assert run.unanswered == []
             assert [q for q in run.taps if core.callback_answer(q) is None] == []
             assert core.webhook_info()["pending_update_count"] == 0
-            missing = sorted(set(expected) - set(notified))
+            missing = sorted(no for no, chats in notified.items() if not chats)
             assert missing == [], f"{len(missing)} of {len(expected)} new tax slips never notified"
-            twice = {no: chats for no, chats in notified.items() if no in expected and len(chats) != 1}
+            twice = {no: chats for no, chats in notified.items() if len(chats) > 1}
             assert twice == {}, f"notified more than once: {twice}"
-            assert all(notified[no] == [chat] for no, chat in expected.items())
-            sends = [c.at for c in core.calls_since(seq) if c.ok and c.method in MESSAGE_SENDS]
-            print(f"taps={len(run.taps)} sends={len(sends)} busiest second={max_in_window(sends)} "
-                  f"ceiling={CEILING} notified={len(notified)} served={nginx.upstream_counts()} "
-                  f"passed on={nginx.passed_on()} nginx statuses={nginx.statuses()}")
-            assert max_in_window(sends) <= CEILING, f"{max_in_window(sends)} sends in one second"
+            assert notified == {no: [chat] for no, chat in expected.items()}  # each to its owner
+            calls = core.calls_since(seq)
+            sends = [c.at for c in calls if c.ok and c.method in MESSAGE_SENDS]
+            notices = [c.at for c in calls if _is_notification(c)]
+            print(f"taps={len(run.taps)} sends={len(sends)} busiest second: sends {max_in_window(sends)} "
+                  f"notifications {max_in_window(notices)} ceiling={CEILING} notified={len(notices)} "
+                  f"served={nginx.upstream_counts()} passed on={nginx.passed_on()} statuses={nginx.statuses()}")
+            assert max_in_window(notices) <= CEILING, f"{max_in_window(notices)} notifications in one second"
             served = nginx.upstream_counts()
             assert all(served.get(f"127.0.0.1:{p}", 0) > 0 for p in instances.ports), served
             # Updates were in flight at the killed instance, and nginx gave them to the other.

@@ -152,7 +152,7 @@ pid {workdir}/nginx.pid;
 error_log {workdir}/error.log warn;
 events {{ worker_connections 1024; }}
 http {{
-    log_format swbot '$msec $status $upstream_addr $upstream_status $request_time';
+    log_format swbot '$msec|$status|$upstream_addr|$upstream_status|$request_time';
     access_log {workdir}/access.log swbot;
     client_body_temp_path {workdir}/temp/body;
     proxy_temp_path {workdir}/temp/proxy;
@@ -204,33 +204,31 @@ http {{
                 self.proc.wait()
         self.proc = None
 
-    def upstream_counts(self) -> dict[str, int]:
-        """Requests per upstream address that answered them (from the access log); a request
-        passed on after a failure counts for the one that answered."""
-        counts: dict[str, int] = {}
+    def _log(self) -> list[list[str]]:
+        """The access log's records: [time, status, upstream addresses, their statuses, duration]."""
         log = self.dir / "access.log"
-        if not log.exists():
-            return counts
-        for line in log.read_text().splitlines():
-            parts = line.split()
-            if len(parts) >= 3 and parts[1] == "200":
-                answered = parts[2].split(",")[-1].strip()
+        return [line.split("|") for line in log.read_text().splitlines()] if log.exists() else []
+
+    def upstream_counts(self) -> dict[str, int]:
+        """Requests answered 200, per instance that answered them (a request passed on after a
+        failure counts for the last one)."""
+        counts: dict[str, int] = {}
+        for record in self._log():
+            if len(record) >= 3 and record[1] == "200":
+                answered = record[2].split(",")[-1].strip()
                 counts[answered] = counts.get(answered, 0) + 1
         return counts
 
     def passed_on(self) -> int:
         """Requests nginx had to pass to another instance (the first refused, dropped or 503)."""
-        log = self.dir / "access.log"
-        lines = log.read_text().splitlines() if log.exists() else []
-        return sum(1 for line in lines if len(line.split()) >= 3 and "," in line.split(None, 2)[2])
+        return sum(1 for record in self._log() if len(record) >= 3 and "," in record[2])
 
     def statuses(self) -> dict[str, int]:
+        """How many requests nginx answered with each status."""
         counts: dict[str, int] = {}
-        log = self.dir / "access.log"
-        for line in log.read_text().splitlines() if log.exists() else ():
-            parts = line.split()
-            if len(parts) >= 2:
-                counts[parts[1]] = counts.get(parts[1], 0) + 1
+        for record in self._log():
+            if len(record) >= 2:
+                counts[record[1]] = counts.get(record[1], 0) + 1
         return counts
 
 
