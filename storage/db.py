@@ -135,8 +135,9 @@ def _check_pragmas(found: dict[str, Any]) -> None:
 class Database:
     """Two views of one database: `read()` sessions and `write()` transactions.
 
-    On SQLite they are separate engines because a write transaction must start with
-    BEGIN IMMEDIATE while readers should not take the write lock; on PostgreSQL they share one.
+    They are separate engines. On SQLite because a write transaction must start with
+    BEGIN IMMEDIATE while readers should not take the write lock; on PostgreSQL because reads run
+    in autocommit (no transaction round trips around a tap's queries) while writes are transactions.
     SQLite has a third, synchronous write engine (`sync_write_engine`, None on PostgreSQL) for
     `run_write`, used only from this database's own writer thread.
 
@@ -174,7 +175,19 @@ class Database:
                 connect_args=connect_args or {},
                 execution_options=options,
             )
-            self.read_engine = self.write_engine
+            # Reads (every tap) in autocommit, as on SQLite: each statement its own snapshot, and
+            # no BEGIN, ROLLBACK or pre-ping round trips around them (with them, a tap's page cost
+            # three extra round trips for one or two queries). A connection the server dropped
+            # fails one read, which invalidates the pool's older connections (SQLAlchemy's
+            # "optimistic" disconnect handling) and is answered as "temporarily unavailable".
+            self.read_engine = create_async_engine(
+                url,
+                echo=echo,
+                hide_parameters=True,
+                isolation_level="AUTOCOMMIT",
+                connect_args=connect_args or {},
+                execution_options=options,
+            )
         self._write = async_sessionmaker(self.write_engine, expire_on_commit=False, info=info)
         self._read = async_sessionmaker(self.read_engine, expire_on_commit=False, info=info)
 

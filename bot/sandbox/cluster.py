@@ -244,7 +244,7 @@ class Instances:
         self.ports = [self.base + i for i in range(1, count + 1)]
         self.env = env
         self.dir = workdir
-        self.log_path = workdir / "instances.log"
+        self.log_path = workdir / f"instances-{self.base}.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.pids: dict[int, int] = {}  # port → pid
 
@@ -253,7 +253,7 @@ class Instances:
         if swbot is None:
             raise RuntimeError("the swbot console script is not installed (pip install -e .)")
         env = {**self.env, "SWBOT_BIN": swbot}
-        with self.log_path.open("ab") as log:
+        with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(  # noqa: S603 (deploy/swbot-instances)
                 [str(DEPLOY / "swbot-instances"), str(self.count), str(self.base)],
                 env=env, cwd=self.dir, stdout=log, stderr=subprocess.STDOUT,
