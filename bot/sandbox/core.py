@@ -7,8 +7,10 @@ through :meth:`calls`, :meth:`messages`, :meth:`last_message`.
 
 Threading: the HTTP server runs its own event loop in a thread while the test and the bot run in
 others, so all state sits behind one lock and every call is answered synchronously under it. Only
-getUpdates (long polling) and injected delays wait, on the caller's own loop; an update queued from
-any thread wakes them with ``loop.call_soon_threadsafe``.
+getUpdates (long polling), injected delays and held requests (:meth:`BotApiCore.hold`) wait, on the
+caller's own loop; an update queued from any thread wakes them with ``loop.call_soon_threadsafe``.
+Webhook updates are pushed by pusher threads (:mod:`bot.sandbox.webhook`), as many as the
+webhook's max_connections, which take their next update under the same lock.
 """
 
 from __future__ import annotations
