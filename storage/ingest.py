@@ -4,8 +4,9 @@ Each message is parsed (storage.ceb), checked for duplicates by type + root guid
 hash, and applied together with the notifications it causes (outbox) inside a SAVEPOINT of a
 write transaction that carries a batch of messages (group commit: one commit, one fsync, for up to
 `BATCH_SIZE` messages). A message that fails is rolled back to its savepoint and changes nothing;
-the others commit with the batch, and no result is reported before that commit. Raw events (receipts, tax-slip status events, cancellations and returns and their
-receipts) are stored as they come; derived columns (a list's current status, whether it was
+the others commit with the batch, and no result is reported before that commit. Raw events
+(receipts, tax-slip status events, cancellations and returns and their receipts) are stored as
+they come; derived columns (a list's current status, whether it was
 cancelled or what came back, a tax slip's status, the links between them) are recomputed from the
 events, so the final state is the same whatever order the messages arrive in. A rejected message
 changes no row and is kept, encrypted, in the quarantine folder with a plain-text reason beside it.
@@ -58,7 +59,7 @@ from sqlalchemy.orm import Session
 from bot.domain import cbec
 from bot.domain import receipts as receipt_rules
 from bot.domain.identity import InvalidPhone, mask_phone, normalize_phone
-from storage import outbox
+from storage import outbox, sqlite_exec
 from storage.ceb import (
     CANCEL,
     REFUND,
@@ -353,7 +354,7 @@ class Ingestor:
             # hash is stored already (unique columns; in this batch too) inserts nothing, and then
             # nothing else is written.
             if not _LOG_MESSAGE.run(
-                conn, guid=message.guid, sha256=parsed.digest, msg_type=message.msg_type, source=source
+                applier.c, guid=message.guid, sha256=parsed.digest, msg_type=message.msg_type, source=source
             ):
                 outcome: IngestResult | str = IngestResult(DUPLICATE, msg_type=message.msg_type)
             else:
@@ -526,7 +527,7 @@ class _InsertOrSkip:
         statement = text(sql).bindparams(*(bindparam(c.name, type_=c.type) for c in cols))
         return cls(statement, {c.name: c.default for c in cols if isinstance(c.default, ColumnDefault)})
 
-    def run(self, conn: Connection, **values: Any) -> bool:
+    def run(self, conn: Connection | sqlite_exec.Executor, **values: Any) -> bool:
         """Whether the row was inserted."""
         # A callable default gets what an execution context would give it: the engine's options
         # (the clock for `created_at`).
@@ -546,7 +547,7 @@ class _InsertRow:
         self.columns = [c for c in table.columns if not c.primary_key]
         self.defaults = {c.name: c.default for c in self.columns if isinstance(c.default, ColumnDefault)}
 
-    def run(self, conn: Connection, **values: Any) -> dict[str, Any]:
+    def run(self, conn: Connection | sqlite_exec.Executor, **values: Any) -> dict[str, Any]:
         context = SimpleNamespace(execution_options=conn.get_execution_options())
         for c in self.columns:
             if c.name not in values:
@@ -718,6 +719,18 @@ _SUSPICIOUS_FACTS = select(
     exists().where(*_OTHER_LISTS),  # has any history
 )
 
+# Built once: on SQLite they run straight on the driver (storage.sqlite_exec). Not _REQUEST_LINES,
+# whose IN list expands per call.
+sqlite_exec.register(
+    _LOG_MESSAGE.statement, _ADD_RECEIPT.statement, _ADD_REQUEST_RECEIPT.statement, _ADD_STATUS_EVENT.statement,
+    *(head.statement for head in _INSERT_HEAD.values()),
+    _LIST_BY_ORDER, _LISTS_OF_RECEIPT, _LIST_LINK, _DELETE_LIST_LINES, _ADD_LIST_LINES, _RECEIPTS_OF_LIST,
+    _ATTACH_RECEIPTS, _RECEIPT_STORED, _STORED_RECEIPT, _REQUEST_BY_KEY, _DELETE_REQUEST_LINES, _ADD_REQUEST_LINES,
+    _REQUESTS_OF_LIST, _REQUEST_RECEIPTS_OF_LIST, _STORED_REQUEST_RECEIPT, _REQUESTS_OF_RECEIPT, _LISTS_OF_REQUEST,
+    _LINES_OF_LIST, _SET_RETURNED_QTY, _SLIP_BY_NO, _SLIP_STATUS_BY_NO, _SLIPS_OF_LIST, _DELETE_SLIP_LINES,
+    _ADD_SLIP_LINES, _STATUS_EVENTS, _QUOTA_CONSUMED, _SUSPICIOUS_FACTS,
+)  # fmt: skip
+
 
 class _Stored:
     """A stored head row (list or tax slip): its columns as attributes, as read with Core or as
@@ -733,11 +746,13 @@ _Head = Any  # a `_Stored` list or tax slip
 @cache
 def _update_columns(table: Table, columns: frozenset[str]) -> Update:
     """UPDATE of these columns of one row by id (built once per table and set of columns)."""
-    return (
+    stmt = (
         update(table)
         .where(table.c.id == bindparam("b_id"))
         .values({name: bindparam(f"b_{name}", type_=table.c[name].type) for name in sorted(columns)})
     )
+    sqlite_exec.register(stmt)
+    return stmt
 
 
 def _tax_status_of(events: Sequence[Row[Any]]) -> dict[str, Any]:
@@ -838,7 +853,9 @@ class _Applier:
     """
 
     def __init__(self, conn: Connection, vault: Vault, locks: _Locks | None = None) -> None:
-        self.c = conn  # Core statements go straight to the transaction's connection
+        self.conn = conn
+        # Core statements go straight to the transaction's connection (on SQLite to its driver).
+        self.c = sqlite_exec.Executor(conn)
         self.vault = vault
         self.locks = locks
         self.notified = 0
@@ -900,11 +917,11 @@ class _Applier:
 
     def _recipient(self, identity_key: bytes | None) -> outbox.Recipient | None:
         if identity_key not in self._recipients:
-            self._recipients[identity_key] = outbox.recipient_for_sync(self.c, identity_key)
+            self._recipients[identity_key] = outbox.recipient_for_sync(self.conn, identity_key)
         return self._recipients[identity_key]
 
     def _enqueue(self, recipient: outbox.Recipient | None, kind: str, event_key: str, **kw: Any) -> None:
-        if outbox.enqueue_sync(self.c, recipient, kind, event_key, **kw):
+        if outbox.enqueue_sync(self.conn, recipient, kind, event_key, **kw):
             self.notified += 1
 
     # -- CEB621 ----------------------------------------------------------------------------------
