@@ -343,18 +343,19 @@ class Ingestor:
             locks = _Locks(conn)
             locks.acquire(keys, alone=alone)
         applier = _Applier(conn, self.vault, locks)
-        return [self._apply_one(applier, conn, parsed, source) for parsed in batch]
+        return [self._apply_one(applier, parsed, source) for parsed in batch]
 
-    def _apply_one(self, applier: _Applier, conn: Connection, parsed: Parsed, source: str) -> IngestResult | str:
+    def _apply_one(self, applier: _Applier, parsed: Parsed, source: str) -> IngestResult | str:
         """One message inside its savepoint: released when it applied, rolled back when it did not."""
         message = parsed.message
+        conn = applier.c
         conn.exec_driver_sql(_SAVEPOINT)
         try:
             # The duplicate check is the insert itself: a message whose type + root guid or content
             # hash is stored already (unique columns; in this batch too) inserts nothing, and then
             # nothing else is written.
             if not _LOG_MESSAGE.run(
-                applier.c, guid=message.guid, sha256=parsed.digest, msg_type=message.msg_type, source=source
+                conn, guid=message.guid, sha256=parsed.digest, msg_type=message.msg_type, source=source
             ):
                 outcome: IngestResult | str = IngestResult(DUPLICATE, msg_type=message.msg_type)
             else:
@@ -370,7 +371,7 @@ class Ingestor:
             # A unique constraint refused a row this message carries: stored by a concurrent writer
             # (or by an earlier message of this batch). A duplicate, or a conflict.
             _rollback_to_savepoint(conn)
-            if _seen(conn, message.msg_type, message.guid, parsed.digest):
+            if _seen(applier.conn, message.msg_type, message.guid, parsed.digest):
                 return IngestResult(DUPLICATE, msg_type=message.msg_type)
             return f"{message.msg_type}: conflicts with stored records"
         except DBAPIError as exc:
@@ -408,7 +409,7 @@ _ROLLBACK = "ROLLBACK TO SAVEPOINT swbot_message"
 _RETRYABLE = frozenset({"40001", "40P01"})
 
 
-def _rollback_to_savepoint(conn: Connection) -> None:
+def _rollback_to_savepoint(conn: sqlite_exec.Executor) -> None:
     conn.exec_driver_sql(_ROLLBACK)
     conn.exec_driver_sql(_RELEASE)
 

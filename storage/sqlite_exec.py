@@ -134,6 +134,21 @@ class Executor:
         self._direct = conn.dialect.name == "sqlite" and conn.dialect.driver == "pysqlite"
         self._cursor: sqlite3.Cursor | None = None
 
+    def exec_driver_sql(self, sql: str) -> None:
+        """A statement without parameters or result (SAVEPOINT and the like)."""
+        if not self._direct:
+            self.conn.exec_driver_sql(sql)
+            return
+        try:
+            self._cursor_of().execute(sql)
+        except sqlite3.Error as exc:
+            raise self._error(sql, exc) from exc
+
+    def _cursor_of(self) -> sqlite3.Cursor:
+        if self._cursor is None:
+            self._cursor = self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        return self._cursor
+
     def get_execution_options(self) -> Any:
         return self.conn.get_execution_options()
 
@@ -141,9 +156,7 @@ class Executor:
         plan = _plan(stmt, self.dialect, params) if self._direct else None
         if plan is None:
             return self.conn.execute(stmt, params)  # type: ignore[arg-type]
-        if self._cursor is None:
-            self._cursor = self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        cur = self._cursor
+        cur = self._cursor_of()
         try:
             if isinstance(params, list):
                 cur.executemany(plan.sql, [plan.values(p) for p in params])
@@ -157,7 +170,10 @@ class Executor:
                     for raw in cur.fetchall()
                 ]
         except sqlite3.Error as exc:
-            raise DBAPIError.instance(
-                plan.sql, None, exc, sqlite3.Error, hide_parameters=True, dialect=self.dialect
-            ) from exc
+            raise self._error(plan.sql, exc) from exc
         return Result(rows, cur.rowcount, cur.lastrowid)
+
+    def _error(self, sql: str, exc: sqlite3.Error) -> DBAPIError:
+        """SQLAlchemy's exception for a driver error (IntegrityError, OperationalError …), as
+        `Connection.execute` would raise it: parameters hidden."""
+        return DBAPIError.instance(sql, None, exc, sqlite3.Error, hide_parameters=True, dialect=self.dialect)
