@@ -113,7 +113,7 @@ _ACTION_KINDS = {
 }
 _INGEST_LOCK = 0x5357_424F_5449_4E47  # PostgreSQL advisory lock key of ingest transactions ("SWBOTING")
 BATCH_SIZE = 256  # messages per transaction (group commit)
-_MAX_ATTEMPTS = 5  # of a batch on PostgreSQL; the last one runs alone
+_MAX_ATTEMPTS = 5  # transactions for a batch on PostgreSQL at most; the last one runs alone
 
 
 # -- PostgreSQL: which writers may run at once ------------------------------------------------------
@@ -130,23 +130,29 @@ _MAX_ATTEMPTS = 5  # of a batch on PostgreSQL; the last one runs alone
 #   transaction holds that key's lock, and every write that would change what such a read finds
 #   holds it too — so two transactions that touch the same records take turns, and the second sees
 #   what the first committed (READ COMMITTED: each statement reads what is committed when it starts);
-# * the keys a message names itself are taken when its batch starts, all at once, in sorted order,
-#   after the shared lock on `_INGEST_LOCK`. Keys learnt while applying (the numbers of a list a
-#   receipt found, a list number learnt from a receipt, a person whose quota is summed) are only
-#   *tried*: if another transaction holds one, this one rolls back (`_NeedLocks`) and the batch
-#   starts again with those keys taken up front. Nobody ever waits while holding a lock taken out of
-#   order, so there is no deadlock; a batch that keeps losing runs its last attempt alone (the
-#   exclusive lock on `_INGEST_LOCK`, which is also what older versions take for every message).
+# * a batch's first transaction only *tries* for locks: the keys each message names itself when
+#   the batch starts, and the keys learnt while applying (the numbers of a list a receipt found, a
+#   list number learnt from a receipt, a person whose quota is summed). A message whose keys another
+#   transaction holds is left out (or rolled back to its savepoint) and deferred: since the final
+#   state does not depend on arrival order, it may as well come later. The deferred messages then
+#   go in a transaction of their own that takes all their keys up front, in sorted order, waiting
+#   for them. Nobody ever waits while holding a lock taken out of that order, so there is no
+#   deadlock; messages deferred again and again finally run alone (the exclusive lock on
+#   `_INGEST_LOCK`; every other ingest transaction holds it shared, and older versions take it
+#   exclusively for every message).
 #
 # Keys are 64-bit hashes of a kind and a value: a collision only makes two writers take turns.
 
 
 class _NeedLocks(Exception):
-    """This transaction needs locks another one holds: roll back, and start again with `keys`."""
+    """A message needs locks another transaction holds: roll it back and defer it."""
 
-    def __init__(self, keys: set[int]) -> None:
-        super().__init__(f"{len(keys)} advisory locks")
-        self.keys = keys
+
+@dataclass(frozen=True, slots=True)
+class _Deferred:
+    """A message left for a later transaction, with every key it is known to need."""
+
+    keys: frozenset[int]
 
 
 def _key(kind: str, *parts: str | bytes | None) -> int | None:
@@ -199,7 +205,9 @@ _LOCK_SHARED = text("SELECT pg_advisory_xact_lock_shared(:key)")
 _LOCK_ALONE = text("SELECT pg_advisory_xact_lock(:key)")
 # unnest keeps the array's order: the keys are taken one after another in sorted order.
 _LOCK_KEYS = text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k")
-_TRY_KEYS = text("SELECT bool_and(pg_try_advisory_xact_lock(k)) FROM unnest(CAST(:keys AS bigint[])) AS k")
+_TRY_KEYS = text("SELECT k, pg_try_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k")
+
+TRY, WAIT, ALONE = "try", "wait", "alone"  # how a transaction takes its keys (see above)
 
 
 class _Locks:
@@ -208,24 +216,36 @@ class _Locks:
     def __init__(self, conn: Connection) -> None:
         self.c = conn
         self.held: set[int] = set()
+        self.wanted: set[int] = set()  # by the message being applied
 
-    def acquire(self, keys: list[int], *, alone: bool) -> None:
-        """At the start of the transaction: the ingest lock (shared, or exclusive when `alone`),
-        then `keys` in sorted order, waiting for each."""
-        self.c.execute(_LOCK_ALONE if alone else _LOCK_SHARED, {"key": _INGEST_LOCK})
-        if keys:
+    def start(self, key_sets: list[frozenset[int]], mode: str) -> list[bool]:
+        """At the start of the transaction: the ingest lock (shared, or exclusive to run ALONE),
+        then the keys of each message. TRY: without waiting, and says which messages got all
+        theirs; WAIT and ALONE: all of them in sorted order, waiting for each."""
+        self.c.execute(_LOCK_ALONE if mode == ALONE else _LOCK_SHARED, {"key": _INGEST_LOCK})
+        keys = sorted(set().union(*key_sets))
+        if not keys:
+            return [True] * len(key_sets)
+        if mode != TRY:
             self.c.execute(_LOCK_KEYS, {"keys": keys}).all()
             self.held.update(keys)
+            return [True] * len(key_sets)
+        got = dict(self.c.execute(_TRY_KEYS, {"keys": keys}).all())
+        self.held.update(k for k, ok in got.items() if ok)
+        return [all(got[k] for k in ks) for ks in key_sets]
 
     def need(self, *keys: int | None) -> None:
-        """Hold these keys from now on, or roll the batch back (`_NeedLocks`) if another writer holds
-        one of them: never wait here."""
-        missing = {k for k in keys if k is not None and k not in self.held}
+        """Hold these keys from now on, or give up on the message (`_NeedLocks`) if another
+        transaction holds one of them: never wait here."""
+        wanted = {k for k in keys if k is not None}
+        self.wanted |= wanted
+        missing = wanted - self.held
         if not missing:
             return
-        if not self.c.execute(_TRY_KEYS, {"keys": sorted(missing)}).scalar_one():
-            raise _NeedLocks(self.held | missing)
-        self.held |= missing
+        got = dict(self.c.execute(_TRY_KEYS, {"keys": sorted(missing)}).all())
+        self.held.update(k for k, ok in got.items() if ok)
+        if not all(got.values()):
+            raise _NeedLocks
 
 
 class ApplyRejected(Exception):
@@ -310,46 +330,66 @@ class Ingestor:
         return results
 
     async def _write(self, batch: list[Parsed], source: str) -> list[IngestResult | str]:
-        """One write transaction for the batch (retried on PostgreSQL when it must wait for a lock it
-        could only try for, or lost a deadlock). Per message: a result, or a refusal reason."""
-        keys: set[int] = set()
-        if not self.db.is_sqlite:
-            keys = set().union(*(_direct_keys(p.message, self.vault) for p in batch))
+        """The batch's write transaction. Per message: a result, or a refusal reason.
+
+        On PostgreSQL a message that needs locks another transaction holds is deferred to a
+        follow-up transaction that waits for them (see the locking notes above); a transaction
+        that loses a deadlock or a serialization conflict is run again."""
+        outcomes: list[IngestResult | str | None] = [None] * len(batch)
+        todo = list(range(len(batch)))
+        keys = [frozenset(_direct_keys(p.message, self.vault)) if not self.db.is_sqlite else frozenset() for p in batch]
         for attempt in range(1, _MAX_ATTEMPTS + 1):
-            # The last attempt runs alone (every other ingest transaction waits): it always ends.
-            apply = partial(self._apply_batch, batch, source, sorted(keys), attempt == _MAX_ATTEMPTS)
+            mode = TRY if attempt == 1 else ALONE if attempt == _MAX_ATTEMPTS else WAIT
+            apply = partial(self._apply_batch, [batch[i] for i in todo], [keys[i] for i in todo], mode, source)
             try:
-                return await self.db.run_write(apply)
-            except _NeedLocks as need:
-                keys |= need.keys  # the next attempt takes them up front, in order
+                done = await self.db.run_write(apply)
             except DBAPIError as exc:
                 if attempt < _MAX_ATTEMPTS and _retryable(exc):
-                    log.info("ingest batch lost a deadlock or serialization conflict; retrying")
+                    log.info("ingest transaction lost a deadlock or serialization conflict; again")
                     continue
-                log.warning("ingest batch of %d failed on the database: %s", len(batch), type(exc.orig).__name__)
-                return [_UNAVAILABLE] * len(batch)
+                log.warning("ingest of %d messages failed on the database: %s", len(todo), type(exc.orig).__name__)
+                done = [_UNAVAILABLE] * len(todo)
             except Exception as exc:  # not any message's fault (they are guarded one by one)
-                log.error("ingest batch of %d failed: %s", len(batch), type(exc).__name__, exc_info=True)
-                return [_UNAVAILABLE] * len(batch)
-        raise AssertionError("the last attempt takes every lock it needs")  # pragma: no cover
+                log.error("ingest of %d messages failed: %s", len(todo), type(exc).__name__, exc_info=True)
+                done = [_UNAVAILABLE] * len(todo)
+            deferred = []
+            for i, outcome in zip(todo, done, strict=True):
+                if isinstance(outcome, _Deferred):
+                    keys[i] = outcome.keys
+                    deferred.append(i)
+                else:
+                    outcomes[i] = outcome
+            if not deferred:
+                break
+            log.debug("ingest: %d of %d messages deferred (locked by another transaction)", len(deferred), len(todo))
+            todo = deferred
+        assert all(o is not None for o in outcomes), "the transaction that runs alone takes every lock"
+        return outcomes  # type: ignore[return-value]
 
     def _apply_batch(
-        self, batch: list[Parsed], source: str, keys: list[int], alone: bool, session: Session
-    ) -> list[IngestResult | str]:
-        """The write transaction of a batch (synchronous; `Database.run_write` commits it)."""
+        self, batch: list[Parsed], keys: list[frozenset[int]], mode: str, source: str, session: Session
+    ) -> list[IngestResult | str | _Deferred]:
+        """One write transaction of a batch (synchronous; `Database.run_write` commits it)."""
         conn = session.connection()
         locks = None
+        got = [True] * len(batch)
         if conn.dialect.name == "postgresql":
             locks = _Locks(conn)
-            locks.acquire(keys, alone=alone)
+            got = locks.start(keys, mode)
         applier = _Applier(conn, self.vault, locks)
-        return [self._apply_one(applier, parsed, source) for parsed in batch]
+        return [
+            self._apply_one(applier, parsed, source, ks) if ok else _Deferred(ks)
+            for parsed, ks, ok in zip(batch, keys, got, strict=True)
+        ]
 
-    def _apply_one(self, applier: _Applier, parsed: Parsed, source: str) -> IngestResult | str:
+    def _apply_one(
+        self, applier: _Applier, parsed: Parsed, source: str, keys: frozenset[int]
+    ) -> IngestResult | str | _Deferred:
         """One message inside its savepoint: released when it applied, rolled back when it did not."""
         message = parsed.message
         conn = applier.c
         conn.exec_driver_sql(_SAVEPOINT)
+        applier.start()
         try:
             # The duplicate check is the insert itself: a message whose type + root guid or content
             # hash is stored already (unique columns; in this batch too) inserts nothing, and then
@@ -357,13 +397,15 @@ class Ingestor:
             if not _LOG_MESSAGE.run(
                 conn, guid=message.guid, sha256=parsed.digest, msg_type=message.msg_type, source=source
             ):
-                outcome: IngestResult | str = IngestResult(DUPLICATE, msg_type=message.msg_type)
+                outcome: IngestResult | str | _Deferred = IngestResult(DUPLICATE, msg_type=message.msg_type)
             else:
-                applier.start()
                 applier.apply(message)
                 outcome = IngestResult(ACCEPTED, msg_type=message.msg_type, notifications=applier.notified)
         except _NeedLocks:
-            raise  # the whole batch again, with these locks taken first
+            # Another transaction holds records this message reaches: later, with those keys first.
+            _rollback_to_savepoint(conn)
+            assert applier.locks is not None
+            return _Deferred(keys | applier.locks.wanted)
         except ApplyRejected as exc:
             _rollback_to_savepoint(conn)
             return exc.reason
@@ -376,7 +418,7 @@ class Ingestor:
             return f"{message.msg_type}: conflicts with stored records"
         except DBAPIError as exc:
             if _retryable(exc):
-                raise  # a deadlock or serialization conflict: the whole batch again
+                raise  # a deadlock or serialization conflict: the whole transaction again
             # Not the message's fault as far as we can tell: nothing of it is written, and it is not
             # quarantined (it can simply be ingested again). If even the savepoint cannot be rolled
             # back, the transaction is lost: the batch fails as a whole.
@@ -873,6 +915,8 @@ class _Applier:
         """Forget what the previous message learnt (its notifications, the recipients it read)."""
         self.notified = 0
         self._recipients = {}
+        if self.locks is not None:
+            self.locks.wanted = set()
 
     def apply(self, message: CebMessage) -> None:
         for item in message.items:

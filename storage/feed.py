@@ -1,0 +1,186 @@
+"""A feed of many messages (`swbot ingest`, the ingest benchmark): batches, parsing beside the
+database, and on PostgreSQL several worker processes.
+
+Messages are cut into batches of `Ingestor.batch_size`, each committed as one transaction
+(`Ingestor.commit`). Results come back batch by batch, in input order, each only after its batch
+committed: what `on_results` is told is durable.
+
+* `ingest_feed`: one transaction at a time, in this process. Parsing (`storage.ingest.prepare`,
+  pure CPU work) can run in `parsers` worker processes, so it happens beside the transactions
+  instead of between them.
+* `ingest_feed_parallel` (PostgreSQL): `workers` processes, each with its own connection, each
+  parsing and committing whole batches; transactions run side by side (the locking notes in
+  storage.ingest keep them apart). Processes, not tasks: one Python process spends most of a
+  PostgreSQL ingest in the driver and the event loop, so tasks in it would only take turns.
+
+Worker processes are started fresh ("spawn"): nothing of this process's threads or connections is
+inherited. Parser processes receive message bytes and hand back parsed messages; ingest workers
+also get the keys (to index identities and encrypt what they quarantine) and open the database
+themselves. If this process dies, they finish at most the batch in hand and exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import multiprocessing
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+from bot.domain.clock import Clock
+from storage.db import Database
+from storage.ingest import Incoming, Ingestor, IngestResult, Parsed, Refused, prepare
+from storage.quarantine import Quarantine
+from storage.vault import Keys, Vault
+
+
+@dataclass(frozen=True, slots=True)
+class FeedItem:
+    """One message of a feed: its bytes, or why they could not be read (then it is reported as
+    rejected, not quarantined: there is nothing to keep)."""
+
+    name: str
+    data: bytes | None
+    error: str | None = None
+
+
+Reported = list[tuple[FeedItem, IngestResult | None]]  # None: the item could not be read
+
+
+def _spawn() -> Any:
+    return multiprocessing.get_context("spawn")
+
+
+def _batches(items: Iterator[FeedItem], size: int) -> Iterator[list[FeedItem]]:
+    while batch := list(islice(items, size)):
+        yield batch
+
+
+def _report(batch: list[FeedItem], results: list[IngestResult]) -> Reported:
+    """The batch's results beside its items (the unreadable ones have none)."""
+    found = iter(results)
+    return [(item, None if item.data is None else next(found)) for item in batch]
+
+
+# -- one committer, optional parser processes -------------------------------------------------------
+
+
+def prepare_all(datas: list[bytes], max_bytes: int) -> list[Parsed | Refused]:
+    """`prepare` for a batch (what a parser process runs)."""
+    return [prepare(data, max_bytes) for data in datas]
+
+
+async def ingest_feed(
+    ingestor: Ingestor,
+    items: Iterable[FeedItem],
+    on_results: Callable[[Reported], None],
+    *,
+    source: str = "file",
+    parsers: int = 0,
+) -> None:
+    """Ingest `items` one batch after another; `on_results` gets each batch's results once it
+    committed. `parsers`: how many worker processes parse, a few batches ahead (0: inline)."""
+    pool = ProcessPoolExecutor(parsers, mp_context=_spawn()) if parsers > 0 else None
+    loop = asyncio.get_running_loop()
+    # Batches parsed ahead of the one being committed: bounded, so memory is too.
+    ahead: deque[tuple[list[FeedItem], asyncio.Future[list[Parsed | Refused]]]] = deque()
+
+    async def commit(batch: list[FeedItem], parsed: asyncio.Future[list[Parsed | Refused]]) -> None:
+        readable = [item for item in batch if item.data is not None]
+        incoming = [
+            Incoming(item.data, item.name, p)  # type: ignore[arg-type]
+            for item, p in zip(readable, await parsed, strict=True)
+        ]
+        on_results(_report(batch, await ingestor.commit(incoming, source=source)))
+
+    try:
+        for batch in _batches(iter(items), ingestor.batch_size):
+            datas = [item.data for item in batch if item.data is not None]
+            if pool is None:
+                parsed: asyncio.Future[list[Parsed | Refused]] = loop.create_future()
+                parsed.set_result(prepare_all(datas, ingestor.max_bytes))
+            else:
+                parsed = asyncio.wrap_future(pool.submit(prepare_all, datas, ingestor.max_bytes))
+            ahead.append((batch, parsed))
+            if len(ahead) > 2 * parsers:
+                await commit(*ahead.popleft())
+        while ahead:
+            await commit(*ahead.popleft())
+    finally:
+        for _, parsed in ahead:
+            parsed.cancel()
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+# -- worker processes (PostgreSQL) --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WorkerSetup:
+    """What an ingest worker process needs to open the database and ingest on its own (the caller
+    has migrated it already). `log_init` sets up its logging (picklable: a module-level function or
+    a functools.partial of one)."""
+
+    db_url: str
+    keys: Keys
+    quarantine_dir: Path
+    max_bytes: int
+    batch_size: int
+    clock: Clock
+    log_init: Callable[[], None] | None = None
+
+
+_worker: dict[str, Any] = {}  # in a worker process: its event loop and Ingestor
+
+
+def _worker_start(setup: WorkerSetup) -> None:
+    if setup.log_init is not None:
+        setup.log_init()
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    vault = Vault(setup.keys)
+    db = Database(setup.db_url, clock=setup.clock)
+    quarantine = Quarantine(setup.quarantine_dir, vault, setup.clock)
+    _worker["loop"] = loop
+    _worker["ingestor"] = Ingestor(db, vault, quarantine, max_bytes=setup.max_bytes, batch_size=setup.batch_size)
+    atexit.register(lambda: loop.run_until_complete(db.dispose()))
+
+
+def _worker_ingest(items: list[tuple[bytes, str]], source: str) -> list[IngestResult]:
+    """One batch, parsed and committed in this worker process."""
+    loop, ingestor = _worker["loop"], _worker["ingestor"]
+    return loop.run_until_complete(ingestor.ingest_many(items, source=source))  # type: ignore[no-any-return]
+
+
+async def ingest_feed_parallel(
+    setup: WorkerSetup,
+    items: Iterable[FeedItem],
+    on_results: Callable[[Reported], None],
+    *,
+    workers: int,
+    source: str = "file",
+) -> None:
+    """Ingest `items` in `workers` processes, a batch each at a time; `on_results` gets each batch's
+    results in input order, once it committed (a later batch may commit first: it waits)."""
+    pool = ProcessPoolExecutor(workers, mp_context=_spawn(), initializer=_worker_start, initargs=(setup,))
+    pending: deque[tuple[list[FeedItem], asyncio.Future[list[IngestResult]]]] = deque()
+    try:
+        for batch in _batches(iter(items), setup.batch_size):
+            readable = [(item.data, item.name) for item in batch if item.data is not None]
+            pending.append((batch, asyncio.wrap_future(pool.submit(_worker_ingest, readable, source))))
+            if len(pending) >= 2 * workers:  # every worker busy, and one more batch each queued
+                batch, done = pending.popleft()
+                on_results(_report(batch, await done))
+        while pending:
+            batch, done = pending.popleft()
+            on_results(_report(batch, await done))
+    finally:
+        for _, done in pending:
+            done.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)
