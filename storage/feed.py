@@ -16,7 +16,8 @@ committed: what `on_results` is told is durable.
 Worker processes are started fresh ("spawn"): nothing of this process's threads or connections is
 inherited. Parser processes receive message bytes and hand back parsed messages; ingest workers
 also get the keys (to index identities and encrypt what they quarantine) and open the database
-themselves. If this process dies, they finish at most the batch in hand and exit.
+themselves. Each watches this process and exits the moment it is gone (a worker's open
+transaction is then rolled back: nothing it held was reported).
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ from __future__ import annotations
 import asyncio
 import atexit
 import multiprocessing
+import multiprocessing.connection
+import os
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -56,6 +60,20 @@ def _spawn() -> Any:
     return multiprocessing.get_context("spawn")
 
 
+def _exit_with_parent() -> None:
+    """In a worker process: exit as soon as the process that started it is gone (a SIGKILL leaves
+    workers blocked on their task queue otherwise, for ever)."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(1)
+
+    threading.Thread(target=watch, name="swbot-parent-watch", daemon=True).start()
+
+
 def _batches(items: Iterator[FeedItem], size: int) -> Iterator[list[FeedItem]]:
     while batch := list(islice(items, size)):
         yield batch
@@ -85,7 +103,7 @@ async def ingest_feed(
 ) -> None:
     """Ingest `items` one batch after another; `on_results` gets each batch's results once it
     committed. `parsers`: how many worker processes parse, a few batches ahead (0: inline)."""
-    pool = ProcessPoolExecutor(parsers, mp_context=_spawn()) if parsers > 0 else None
+    pool = ProcessPoolExecutor(parsers, mp_context=_spawn(), initializer=_exit_with_parent) if parsers > 0 else None
     loop = asyncio.get_running_loop()
     # Batches parsed ahead of the one being committed: bounded, so memory is too.
     ahead: deque[tuple[list[FeedItem], asyncio.Future[list[Parsed | Refused]]]] = deque()
@@ -140,6 +158,7 @@ _worker: dict[str, Any] = {}  # in a worker process: its event loop and Ingestor
 
 
 def _worker_start(setup: WorkerSetup) -> None:
+    _exit_with_parent()
     if setup.log_init is not None:
         setup.log_init()
     loop = asyncio.new_event_loop()
