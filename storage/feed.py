@@ -93,6 +93,10 @@ def prepare_all(datas: list[bytes], max_bytes: int) -> list[Parsed | Refused]:
     return [prepare(data, max_bytes) for data in datas]
 
 
+def _ready() -> None:
+    """A first task for a new parser pool: done once a process is up."""
+
+
 async def ingest_feed(
     ingestor: Ingestor,
     items: Iterable[FeedItem],
@@ -102,36 +106,45 @@ async def ingest_feed(
     parsers: int = 0,
 ) -> None:
     """Ingest `items` one batch after another; `on_results` gets each batch's results once it
-    committed. `parsers`: how many worker processes parse, a few batches ahead (0: inline)."""
+    committed. Batches are parsed while the one before them commits: in `parsers` worker processes
+    (until they are up, which takes a moment, inline), or inline with `parsers` = 0."""
     pool = ProcessPoolExecutor(parsers, mp_context=_spawn(), initializer=_exit_with_parent) if parsers > 0 else None
-    loop = asyncio.get_running_loop()
-    # Batches parsed ahead of the one being committed: bounded, so memory is too.
-    ahead: deque[tuple[list[FeedItem], asyncio.Future[list[Parsed | Refused]]]] = deque()
+    warm = pool.submit(_ready) if pool is not None else None
+    # Parsed batches waiting for the committer: bounded, so memory is too.
+    queue: asyncio.Queue[tuple[list[FeedItem], asyncio.Future[list[Parsed | Refused]]] | None]
+    queue = asyncio.Queue(2 * parsers if pool is not None else 1)
 
-    async def commit(batch: list[FeedItem], parsed: asyncio.Future[list[Parsed | Refused]]) -> None:
-        readable = [item for item in batch if item.data is not None]
-        incoming = [
-            Incoming(item.data, item.name, p)  # type: ignore[arg-type]
-            for item, p in zip(readable, await parsed, strict=True)
-        ]
-        on_results(_report(batch, await ingestor.commit(incoming, source=source)))
-
-    try:
+    async def parse() -> None:
+        loop = asyncio.get_running_loop()
         for batch in _batches(iter(items), ingestor.batch_size):
             datas = [item.data for item in batch if item.data is not None]
-            if pool is None:
-                parsed: asyncio.Future[list[Parsed | Refused]] = loop.create_future()
-                parsed.set_result(prepare_all(datas, ingestor.max_bytes))
-            else:
+            if pool is not None and warm is not None and warm.done():
                 parsed = asyncio.wrap_future(pool.submit(prepare_all, datas, ingestor.max_bytes))
-            ahead.append((batch, parsed))
-            if len(ahead) > 2 * parsers:
-                await commit(*ahead.popleft())
-        while ahead:
-            await commit(*ahead.popleft())
+            else:  # here, while the committer waits for the database
+                parsed = loop.create_future()
+                parsed.set_result(prepare_all(datas, ingestor.max_bytes))
+            await queue.put((batch, parsed))
+        await queue.put(None)
+
+    async def commit() -> None:
+        while (job := await queue.get()) is not None:
+            batch, parsed = job
+            readable = [item for item in batch if item.data is not None]
+            incoming = [
+                Incoming(item.data, item.name, p)  # type: ignore[arg-type]
+                for item, p in zip(readable, await parsed, strict=True)
+            ]
+            on_results(_report(batch, await ingestor.commit(incoming, source=source)))
+
+    try:
+        async with asyncio.TaskGroup() as tasks:  # one failing stops the other
+            tasks.create_task(parse())
+            tasks.create_task(commit())
     finally:
-        for _, parsed in ahead:
-            parsed.cancel()
+        while not queue.empty():
+            job = queue.get_nowait()
+            if job is not None:
+                job[1].cancel()
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
 

@@ -24,6 +24,7 @@ from sqlalchemy.exc import DBAPIError
 
 _REGISTERED: dict[int, Executable] = {}  # id → statement (held, so the id stays its own)
 _PLANS: dict[tuple[int, frozenset[str] | None], _Plan | None] = {}
+_MISSING = object()
 
 
 def register(*statements: Executable) -> None:
@@ -46,15 +47,36 @@ class _Plan:
             (name, processors.get(name)) for name in compiled.positiontup or []
         ]
         self.defaults: dict[str, Any] = compiled.construct_params(_check=False)  # LIMIT 2 and the like
+        # The common case, parameters as given: a plain list of them in order.
+        self.plain = all(process is None for _, process in self.binds)
+        self.names = [name for name, _ in self.binds]
         columns = compiled._result_columns
         self.row: type | None = _row_type([c.keyname for c in columns]) if columns else None
-        self.results = [c.type._cached_result_processor(dialect, None) for c in columns]
+        processors = [c.type._cached_result_processor(dialect, None) for c in columns]
+        self.results = [(i, p) for i, p in enumerate(processors) if p is not None]
 
     def values(self, params: dict[str, Any]) -> list[Any]:
+        if self.plain and len(params) >= len(self.names):
+            try:
+                return [params[name] for name in self.names]
+            except KeyError:
+                pass  # a parameter with a default value (LIMIT 2)
         out = []
         for name, process in self.binds:
             value = params[name] if name in params else self.defaults[name]
             out.append(value if process is None else process(value))
+        return out
+
+    def rows(self, fetched: list[Any]) -> list[Any]:
+        make = self.row._make  # type: ignore[union-attr]
+        if not self.results:
+            return [make(raw) for raw in fetched]
+        out = []
+        for raw in fetched:
+            values = list(raw)
+            for i, process in self.results:
+                values[i] = process(values[i])
+            out.append(make(values))
         return out
 
 
@@ -76,6 +98,10 @@ def _row_type(fields: list[str]) -> type:
 def _plan(stmt: Executable, dialect: Dialect, params: Any) -> _Plan | None:
     if id(stmt) not in _REGISTERED:
         return None
+    if not isinstance(stmt, Insert):
+        found = _PLANS.get((id(stmt), None), _MISSING)
+        if found is not _MISSING:
+            return found  # type: ignore[return-value]
     keys = None
     if isinstance(stmt, Insert):  # an INSERT without VALUES names the columns it is given
         first = params[0] if isinstance(params, list) else params
@@ -162,13 +188,7 @@ class Executor:
                 cur.executemany(plan.sql, [plan.values(p) for p in params])
             else:
                 cur.execute(plan.sql, plan.values(params or {}))
-            rows: list[Any] = []
-            if plan.row is not None:
-                make, processors = plan.row._make, plan.results  # type: ignore[attr-defined]
-                rows = [
-                    make([v if p is None else p(v) for p, v in zip(processors, raw, strict=True)])
-                    for raw in cur.fetchall()
-                ]
+            rows = plan.rows(cur.fetchall()) if plan.row is not None else []
         except sqlite3.Error as exc:
             raise self._error(plan.sql, exc) from exc
         return Result(rows, cur.rowcount, cur.lastrowid)
