@@ -269,18 +269,21 @@ def _tally(outcome: dict[str, int]) -> Any:
     return on_results
 
 
-async def swbot_sqlite(work: Path, vault: Vault, data: list[bytes], parsers: int) -> tuple[float, dict[str, int], int]:
-    """Seconds, outcome counts, statements SQLite ran."""
+async def swbot_sqlite(
+    work: Path, vault: Vault, data: list[bytes], parsers: int
+) -> tuple[float, dict[str, int], int, float]:
+    """Seconds, outcome counts, statements SQLite ran, CPU seconds of this process (its threads;
+    not the parser processes)."""
     db = await fresh_db(f"sqlite+aiosqlite:///{work / f'swbot-{parsers}.db'}")
     counter = _count_statements(db)
     await db.dispose()  # connections open anew, with the trace callback
     ing = Ingestor(db, vault, Quarantine(work / "quarantine", vault, CLOCK), max_bytes=MAX_BYTES)
     outcome: dict[str, int] = {}
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     await ingest_feed(ing, _items(data), _tally(outcome), parsers=parsers)
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     await db.dispose()
-    return elapsed, outcome, counter[0]
+    return elapsed, outcome, counter[0], cpu
 
 
 async def swbot_postgres(server: str, work: Path, data: list[bytes], workers: int) -> tuple[float, dict[str, int]]:
@@ -360,10 +363,10 @@ async def main() -> None:
         one_s = bare_one_transaction(work / "bare1.db", rows)
 
         print(f"rows per run: {n_rows} ({n_rows / n:.1f} per message)")
-        for p, (secs, _outcome, statements) in runs.items():
+        for p, (secs, _outcome, statements, cpu) in runs.items():
             how = f"{p} parser process{'es' if p > 1 else ''}" if p else "parsing inline"
             print(f"swbot, SQLite ({how:18}): {secs:7.2f} s  {n / secs:9.1f} msg/s  {n_rows / secs:10.0f} rows/s"
-                  f"  ({statements / n:.2f} statements per message)")
+                  f"  ({statements / n:.2f} statements, {cpu / n * 1e6:.0f} µs CPU here per message)")
         print(f"bare, one txn              : {one_s:7.2f} s  {n / one_s:9.1f} msg/s  {n_rows / one_s:10.0f} rows/s")
         print(f"bare, txn/message (context): {bare_s:7.2f} s  {n / bare_s:9.1f} msg/s  {n_rows / bare_s:10.0f} rows/s")
         best = runs[parsers][0]

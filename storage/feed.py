@@ -32,13 +32,12 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from itertools import islice
 from pathlib import Path
 from typing import Any
 
 from bot.domain.clock import Clock
 from storage.db import Database
-from storage.ingest import Incoming, Ingestor, IngestResult, Parsed, Refused, prepare
+from storage.ingest import BATCH_BYTES, Incoming, Ingestor, IngestResult, Parsed, Refused, prepare
 from storage.quarantine import Quarantine
 from storage.vault import Keys, Vault
 
@@ -74,8 +73,19 @@ def _exit_with_parent() -> None:
     threading.Thread(target=watch, name="swbot-parent-watch", daemon=True).start()
 
 
-def _batches(items: Iterator[FeedItem], size: int) -> Iterator[list[FeedItem]]:
-    while batch := list(islice(items, size)):
+def _batches(items: Iterator[FeedItem], size: int, max_bytes: int = BATCH_BYTES) -> Iterator[list[FeedItem]]:
+    """`size` items at most, and no more bytes than `max_bytes` unless one item alone has more (a
+    feed of large messages is held a few at a time, not hundreds)."""
+    batch: list[FeedItem] = []
+    held = 0
+    for item in items:
+        size_of = len(item.data or b"")
+        if batch and (len(batch) == size or held + size_of > max_bytes):
+            yield batch
+            batch, held = [], 0
+        batch.append(item)
+        held += size_of
+    if batch:
         yield batch
 
 

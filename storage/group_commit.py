@@ -17,7 +17,7 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 
-from storage.ingest import BATCH_SIZE, Ingestor, IngestResult
+from storage.ingest import BATCH_BYTES, BATCH_SIZE, Ingestor, IngestResult
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +67,19 @@ class GroupCommit:
                 continue
             if len(self._queue) < self.max_batch and self.linger > 0:
                 await asyncio.sleep(self.linger)
-            batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
-            await self._write(batch)
+            await self._write(self._take())
+
+    def _take(self) -> list[_Push]:
+        """The next batch: `max_batch` pushes at most, and no more bytes than BATCH_BYTES unless
+        the first alone has more."""
+        held, n = 0, 0
+        for push in self._queue[: self.max_batch]:
+            if n and held + len(push.data) > BATCH_BYTES:
+                break
+            held += len(push.data)
+            n += 1
+        batch, self._queue = self._queue[:n], self._queue[n:]
+        return batch
 
     async def _write(self, batch: list[_Push]) -> None:
         try:

@@ -112,7 +112,8 @@ _ACTION_KINDS = {
     receipt_rules.MISMATCH: outbox.MISMATCH,
 }
 _INGEST_LOCK = 0x5357_424F_5449_4E47  # PostgreSQL advisory lock key of ingest transactions ("SWBOTING")
-BATCH_SIZE = 256  # messages per transaction (group commit)
+BATCH_SIZE = 256  # messages per transaction (group commit) ...
+BATCH_BYTES = 8 * 1024 * 1024  # ... and their bytes, about: a batch ends before the one that passes this
 _MAX_ATTEMPTS = 5  # transactions for a batch on PostgreSQL at most; the last one runs alone
 
 

@@ -100,3 +100,13 @@ async def test_a_caller_that_stops_waiting_does_not_take_its_message_out(
     waiting.cancel()
     await group.close()
     assert await stored_orders(db) == {spec.order}
+
+
+async def test_large_pushes_are_written_a_few_at_a_time(db: Database, vault: Vault, quarantine: Quarantine) -> None:
+    """Pushes are taken up to BATCH_BYTES a batch: twelve 2 MB bodies (junk: refused) go in several."""
+    group = GroupCommit(ingestor(db, vault, quarantine), source="api", linger=0.05)
+    bodies = [b"<x>" + bytes([65 + i]) * (2 * 1024 * 1024) + b"</x>" for i in range(12)]
+    results = await asyncio.gather(*(group.ingest(body, name=f"big{i}") for i, body in enumerate(bodies)))
+    await group.close()
+    assert {r.status for r in results} == {REJECTED}
+    assert group.batches >= 3

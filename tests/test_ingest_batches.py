@@ -495,3 +495,19 @@ async def test_a_list_number_learnt_while_another_transaction_stores_a_receipt_b
         unlinked = select(func.count()).select_from(Receipt).where(Receipt.inventory_id.is_(None))
         assert (await s.execute(unlinked)).scalar_one() == 0
         assert (await s.execute(select(Inventory.status, Inventory.invt_no))).one() == (800, number)
+
+
+def test_a_feed_of_large_messages_is_held_a_few_at_a_time() -> None:
+    """Batches end at BATCH_SIZE messages or at BATCH_BYTES, whichever comes first (a message
+    larger than that alone is a batch of its own); unreadable files cost nothing."""
+    from storage.feed import FeedItem, _batches
+
+    mb = 1024 * 1024
+    items = [FeedItem(f"{i}", b"x" * (3 * mb)) for i in range(5)] + [FeedItem("big", b"x" * (9 * mb))]
+    items += [FeedItem("gone", None, "cannot read")] + [FeedItem(f"s{i}", b"x") for i in range(600)]
+    sizes = [[item.name for item in batch] for batch in _batches(iter(items), 256)]
+    assert sizes[:3] == [["0", "1"], ["2", "3"], ["4"]]
+    assert sizes[3] == ["big"]
+    assert [len(b) for b in sizes[4:]] == [256, 256, 89]
+    assert sizes[4][0] == "gone"
+    assert ingest_module.BATCH_BYTES == 8 * mb
