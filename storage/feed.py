@@ -1,9 +1,9 @@
 """A feed of many messages (`swbot ingest`, the ingest benchmark): batches, parsing beside the
 database, and on PostgreSQL several worker processes.
 
-Messages are cut into batches of `Ingestor.batch_size`, each committed as one transaction
-(`Ingestor.commit`). Results come back batch by batch, in input order, each only after its batch
-committed: what `on_results` is told is durable.
+Messages are cut into batches of `Ingestor.batch_size` (fewer when they add up to more than
+`BATCH_BYTES`), each committed as one transaction (`Ingestor.commit`). Results come back batch by
+batch, in input order, each only after its batch committed: what `on_results` is told is durable.
 
 * `ingest_feed`: one transaction at a time, in this process. Parsing (`storage.ingest.prepare`,
   pure CPU work) can run in `parsers` worker processes, so it happens beside the transactions
