@@ -35,7 +35,7 @@ EXIT_REJECTED = 3
 
 log = logging.getLogger("swbot")
 TODAY_HELP = "as of this day, China time (default: the real day)"
-MAX_WORKERS = 8  # ingest transactions at once (each holds one of the pool's connections)
+MAX_WORKERS = 8  # ingest worker processes (PostgreSQL), each with a connection of its own
 
 
 class _Parser(argparse.ArgumentParser):
@@ -201,7 +201,7 @@ def _secrets(settings: Settings) -> list[SecretStr | None]:
 
 def _parsers(files: int, batch_size: int) -> int:
     """Worker processes to parse in: one or two beside the database work when there are cores to
-    spare and enough files to repay starting them (about half a second)."""
+    spare and enough files to repay starting them (a second or so)."""
     if files <= 2 * batch_size:
         return 0
     return max(0, min((os.cpu_count() or 1) - 1, 2))
