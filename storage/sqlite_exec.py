@@ -8,7 +8,8 @@ cursor, with the bind and result processors SQLAlchemy itself would apply, so wh
 read back is exactly what `Connection.execute` would store and read. Anything else — statements
 built per call, expanding parameters, columns with Python-side defaults, other databases — goes
 through `Connection.execute` unchanged. Driver errors come out as SQLAlchemy's exception classes
-(statement parameters hidden, as the engines are configured).
+(statement parameters hidden, as the engines are configured). Engine events and `echo` do not see
+the direct statements (`bench/ingest_throughput.py` counts them with SQLite's trace callback).
 """
 
 from __future__ import annotations
