@@ -2,8 +2,8 @@
 
 Each kind can be switched off per binding (Settings); an inactive binding gets nothing.
 Writers call `enqueue` inside their own transaction (`enqueue_sync` and `recipient_for_sync` on a
-synchronous session, as the ingest applier runs); the notifier (bot.notifier) claims due rows
-with a lease (`claim_due`) and finishes each one (`mark_sent`, `reschedule`, `mark_failed`,
+synchronous session or connection, as the ingest applier runs); the notifier (bot.notifier) claims
+due rows with a lease (`claim_due`) and finishes each one (`mark_sent`, `reschedule`, `mark_failed`,
 `mark_blocked`, `cancel`, `release`). SQL dialect differences stay in this module.
 """
 
@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Insert, Row, Select, and_, bindparam, case, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -110,8 +111,8 @@ async def recipient_for(session: AsyncSession, identity_key: bytes | None) -> Re
     return _recipient((await session.execute(_RECIPIENT, {"identity_key": identity_key})).one_or_none())
 
 
-def recipient_for_sync(session: Session, identity_key: bytes | None) -> Recipient | None:
-    """`recipient_for` on a synchronous session (the ingest applier runs in one)."""
+def recipient_for_sync(session: Session | Connection, identity_key: bytes | None) -> Recipient | None:
+    """`recipient_for` on a synchronous session or connection (the ingest applier runs on one)."""
     if identity_key is None:
         return None
     return _recipient(session.execute(_RECIPIENT, {"identity_key": identity_key}).one_or_none())
@@ -162,7 +163,7 @@ async def enqueue(
 
 
 def enqueue_sync(
-    session: Session,
+    session: Session | Connection,
     recipient: Recipient | None,
     kind: str,
     event_key: str,
@@ -170,8 +171,9 @@ def enqueue_sync(
     ref_id: int | None = None,
     payload: dict[str, Any] | None = None,
 ) -> bool:
-    """`enqueue` on a synchronous session (the ingest applier runs in one)."""
-    stmt = _enqueue_statement(session.get_bind().dialect.name, recipient, kind, event_key, ref_id, payload)
+    """`enqueue` on a synchronous session or connection (the ingest applier runs on one)."""
+    dialect = session.dialect if isinstance(session, Connection) else session.get_bind().dialect
+    stmt = _enqueue_statement(dialect.name, recipient, kind, event_key, ref_id, payload)
     if stmt is None:
         return False
     return bool(session.execute(stmt).rowcount)
