@@ -31,7 +31,6 @@ the list is queried (`DateFilter.resolve`), so an old button means the same thin
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import re
 import string
@@ -455,8 +454,18 @@ class State:
         cls._wire_order = order
 
 
-@functools.cache
+_SPECS: Final[dict[type[State], tuple[tuple[str, Codec], ...]]] = {}
+
+
 def _wire_fields(cls: type[State]) -> tuple[tuple[str, Codec], ...]:
+    """(name, codec) of a state's fields in wire order, from its declaration (checked once)."""
+    spec = _SPECS.get(cls)
+    if spec is None:
+        spec = _SPECS[cls] = _declared_fields(cls)
+    return spec
+
+
+def _declared_fields(cls: type[State]) -> tuple[tuple[str, Codec], ...]:
     declared = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     order = cls._wire_order or tuple(declared)
     if set(order) != set(declared):

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import date
 from functools import partial
 from pathlib import Path
+from typing import NoReturn
 
 from pydantic import SecretStr
 from sqlalchemy.engine import make_url
@@ -39,7 +40,7 @@ MAX_WORKERS = 8  # ingest worker processes (PostgreSQL), each with a connection 
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2, like a settings error
+    def error(self, message: str) -> NoReturn:  # one line, exit 2, like a settings error
         self.exit(EXIT_USAGE, f"swbot: {message}\n")
 
 
@@ -254,11 +255,14 @@ async def _ask_username(settings: Settings) -> str:
     bot = Bot(settings.require_token(), base_url=settings.bot_api_url)
     try:
         async with bot:
-            return (await bot.get_me()).username
+            username = (await bot.get_me()).username
     except TelegramError as exc:
         raise SettingsError(
             f"SWBOT_BOT_USERNAME: not set and getMe failed ({type(exc).__name__}); set it to print links offline"
         ) from None
+    if not username:  # every bot has one; a stand-in that says otherwise is misconfigured
+        raise SettingsError("SWBOT_BOT_USERNAME: not set and getMe gave no username; set it")
+    return username
 
 
 async def _db_upgrade(settings: Settings, clock: Clock) -> int:

@@ -30,7 +30,7 @@ from bot.domain.records import (
     NOTIFY_TAX_STATUS,
     NOTIFY_VERIFY,
 )
-from storage.db import clock_of
+from storage.db import affected, clock_of
 from storage.models import Account, Binding, Outbox
 
 NEW_TAX = NOTIFY_TAX_NEW
@@ -159,7 +159,7 @@ async def enqueue(
     if stmt is None:
         return False
     result = await session.execute(stmt)
-    return bool(result.rowcount)
+    return bool(affected(result))
 
 
 def enqueue_sync(
@@ -176,7 +176,7 @@ def enqueue_sync(
     stmt = _enqueue_statement(dialect.name, recipient, kind, event_key, ref_id, payload)
     if stmt is None:
         return False
-    return bool(session.execute(stmt).rowcount)
+    return bool(affected(session.execute(stmt)))
 
 
 # -- delivery: claiming and finishing --------------------------------------------------------------
@@ -279,7 +279,7 @@ async def mark_sent(
             last_error=None,
         )
     )
-    return bool(result.rowcount)
+    return bool(affected(result))
 
 
 async def mark_sent_many(
@@ -304,7 +304,7 @@ async def mark_sent_many(
         ),
         execution_options={"synchronize_session": False},
     )
-    return int(result.rowcount)
+    return affected(result)
 
 
 async def reschedule(
@@ -323,7 +323,7 @@ async def reschedule(
     if error is not None:
         values["last_error"] = _clip(error)
     result = await session.execute(update(Outbox).where(_held(outbox_id, worker_id)).values(**values))
-    return bool(result.rowcount)
+    return bool(affected(result))
 
 
 async def release(session: AsyncSession, outbox_ids: list[int], worker_id: str) -> int:
@@ -335,7 +335,7 @@ async def release(session: AsyncSession, outbox_ids: list[int], worker_id: str) 
         .where(Outbox.id.in_(outbox_ids), Outbox.status == SENDING, Outbox.lease_owner == worker_id)
         .values(status=PENDING, lease_owner=None, lease_until=None)
     )
-    return int(result.rowcount)
+    return affected(result)
 
 
 async def mark_failed(
@@ -351,7 +351,7 @@ async def mark_failed(
             status=status, last_error=_clip(reason), attempts=Outbox.attempts + 1, lease_owner=None, lease_until=None
         )
     )
-    return bool(result.rowcount)
+    return bool(affected(result))
 
 
 async def mark_blocked(session: AsyncSession, outbox_id: int, worker_id: str | None, reason: str) -> bool:
@@ -370,7 +370,7 @@ async def cancel(session: AsyncSession, outbox_id: int, worker_id: str | None, r
         .where(_held(outbox_id, worker_id))
         .values(status=CANCELLED, last_error=_clip(reason), lease_owner=None, lease_until=None)
     )
-    return bool(result.rowcount)
+    return bool(affected(result))
 
 
 async def requeue_blocked(session: AsyncSession, telegram_user_id: int) -> int:
@@ -382,4 +382,4 @@ async def requeue_blocked(session: AsyncSession, telegram_user_id: int) -> int:
         .where(Outbox.binding_id.in_(binding_ids), Outbox.status == BLOCKED)
         .values(status=PENDING, next_attempt_at=clock_of(session).now(), lease_owner=None, lease_until=None)
     )
-    return int(result.rowcount)
+    return affected(result)

@@ -17,11 +17,11 @@ from __future__ import annotations
 import sqlite3
 from collections import namedtuple
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Executable, Insert
 from sqlalchemy.engine import Connection, Dialect
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, StatementError
 
 _REGISTERED: dict[int, Executable] = {}  # id → statement (held, so the id stays its own)
 _PLANS: dict[tuple[int, frozenset[str] | None], _Plan | None] = {}
@@ -39,7 +39,9 @@ class _Plan:
     processors, and for a SELECT (or RETURNING) its row type and result processors."""
 
     def __init__(self, stmt: Executable, dialect: Dialect, column_keys: frozenset[str] | None) -> None:
-        compiled = stmt.compile(dialect=dialect, column_keys=sorted(column_keys) if column_keys else None)  # type: ignore[call-arg]
+        # SQLCompiler's own attributes (bind and result processors) are what this reuses: typed loosely.
+        keys = sorted(column_keys) if column_keys else None
+        compiled: Any = cast(Any, stmt).compile(dialect=dialect, column_keys=keys)
         # Python-side column defaults are computed by SQLAlchemy's execution context: not here.
         self.usable = not (compiled.insert_prefetch or compiled.update_prefetch)
         self.sql: str = compiled.string
@@ -173,7 +175,9 @@ class Executor:
 
     def _cursor_of(self) -> sqlite3.Cursor:
         if self._cursor is None:
-            self._cursor = self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            dbapi = self.conn.connection.dbapi_connection
+            assert dbapi is not None, "a connection that is not open"
+            self._cursor = cast(sqlite3.Cursor, dbapi.cursor())
         return self._cursor
 
     def get_execution_options(self) -> Any:
@@ -185,16 +189,16 @@ class Executor:
             return self.conn.execute(stmt, params)  # type: ignore[arg-type]
         cur = self._cursor_of()
         try:
-            if isinstance(params, list):
-                cur.executemany(plan.sql, [plan.values(p) for p in params])
-            else:
+            if params is None or isinstance(params, dict):
                 cur.execute(plan.sql, plan.values(params or {}))
+            else:
+                cur.executemany(plan.sql, [plan.values(p) for p in params])
             rows = plan.rows(cur.fetchall()) if plan.row is not None else []
         except sqlite3.Error as exc:
             raise self._error(plan.sql, exc) from exc
         return Result(rows, cur.rowcount, cur.lastrowid)
 
-    def _error(self, sql: str, exc: sqlite3.Error) -> DBAPIError:
+    def _error(self, sql: str, exc: sqlite3.Error) -> StatementError:
         """SQLAlchemy's exception for a driver error (IntegrityError, OperationalError …), as
         `Connection.execute` would raise it: parameters hidden."""
         return DBAPIError.instance(sql, None, exc, sqlite3.Error, hide_parameters=True, dialect=self.dialect)
