@@ -8,11 +8,12 @@ Endpoints
 ``POST /v1/messages``
     Body: one CEB message (the raw XML bytes, any content type), at most
     ``SWBOT_MAX_MESSAGE_BYTES``. Ingested exactly as ``swbot ingest`` does (same checks, same
-    quarantine for rejected messages). Answers JSON ``{"status": "accepted"|"duplicate"|"rejected",
-    "reason": str|null}``: 200 for accepted and duplicate, 422 for rejected (the reason says why;
-    it holds no personal data), 503 when the database was unavailable (nothing was written; send
-    it again later). Sending the same message twice is harmless: the second answer is
-    ``duplicate``.
+    quarantine for rejected messages); pushes that arrive together share one transaction (group
+    commit), and each is answered only once its transaction committed. Answers JSON
+    ``{"status": "accepted"|"duplicate"|"rejected", "reason": str|null}``: 200 for accepted and
+    duplicate, 422 for rejected (the reason says why; it holds no personal data), 503 when the
+    database was unavailable (nothing was written; send it again later). Sending the same message
+    twice is harmless: the second answer is ``duplicate``.
 ``POST /v1/links``
     Body: JSON ``{"account_id": "...", "ttl_minutes": 15}`` (``ttl_minutes`` optional, 1-10080,
     default 15). Issues a one-time binding deep link for that Single Window account: 200
@@ -65,6 +66,7 @@ from aiohttp import web
 
 from bot.health import health
 from bot.runtime import Services
+from storage.group_commit import GroupCommit
 from storage.ingest import ACCEPTED, DUPLICATE, Ingestor
 from storage.links import UnknownAccount, issue_token
 
@@ -78,6 +80,7 @@ LINKS_BODY_MAX = 4096
 
 SERVICES_KEY: web.AppKey[Services] = web.AppKey("swbot_services", Services)
 INGESTOR_KEY: web.AppKey[Ingestor] = web.AppKey("swbot_ingestor", Ingestor)
+GROUP_COMMIT_KEY: web.AppKey[GroupCommit] = web.AppKey("swbot_group_commit", GroupCommit)
 USERNAME_KEY: web.AppKey[Callable[[], Awaitable[str]]] = web.AppKey("swbot_username")
 SEEN_KEY: web.AppKey[dict[str, float]] = web.AppKey("swbot_seen_signatures")
 
@@ -135,7 +138,7 @@ async def messages(request: web.Request) -> web.Response:
     body = await _authenticated_body(request, services.settings.max_message_bytes)
     if isinstance(body, web.Response):
         return body
-    result = await request.app[INGESTOR_KEY].ingest(body, source="api", name="api")
+    result = await request.app[GROUP_COMMIT_KEY].ingest(body, name="api")
     payload = {"status": result.status, "reason": result.reason}
     if result.status in (ACCEPTED, DUPLICATE):
         return web.json_response(payload)
@@ -196,6 +199,12 @@ def make_api_app(services: Services, ingestor: Ingestor, bot_username_provider: 
     app = web.Application(client_max_size=max(services.settings.max_message_bytes, LINKS_BODY_MAX))
     app[SERVICES_KEY] = services
     app[INGESTOR_KEY] = ingestor
+    app[GROUP_COMMIT_KEY] = group = GroupCommit(ingestor, source="api")
+
+    async def finish_pushes(_app: web.Application) -> None:
+        await group.close()  # after the handlers: what they handed over is written first
+
+    app.on_cleanup.append(finish_pushes)
     app[USERNAME_KEY] = bot_username_provider
     app[SEEN_KEY] = {}
     app.router.add_post("/v1/messages", messages)

@@ -30,12 +30,14 @@ the list is queried (`DateFilter.resolve`), so an old button means the same thin
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 import string
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Final
+from typing import Any, ClassVar, Final, Protocol
 
 from bot.domain import calculator, cbec
 from bot.domain.records import (
@@ -178,59 +180,346 @@ def _month_len(year: int, month: int) -> int:
     return (date(y, m, 1) - date(year, month, 1)).days
 
 
-# ---------------------------------------------------------------- states
+# ---------------------------------------------------------------- wire codes
+
+# Values are stable: they are part of the wire format.
+_TAX_STATUS_CODES: Final = {cbec.TAX_GENERATED: "1", cbec.TAX_SUMMARISED: "2", cbec.TAX_VOID: "3"}
+_GROUP_CODES: Final = {cbec.IN_PROGRESS: "p", cbec.RELEASED: "r", cbec.REJECTED: "x"}
+_PRESET_CODES: Final = {ALL: "a", LAST_30_DAYS: "d", LAST_3_MONTHS: "m", THIS_YEAR: "y"}
+_LANG_CODES: Final = {"zh_CN": "z", "en": "e"}
+_NOTIFY_CODES: Final = {
+    NOTIFY_TAX_NEW: "t",
+    NOTIFY_TAX_STATUS: "s",
+    NOTIFY_QUOTA: "q",
+    NOTIFY_SUSPICIOUS: "x",
+    NOTIFY_VERIFY: "v",
+    NOTIFY_OVER_LIMIT: "l",
+    NOTIFY_MISMATCH: "m",
+    NOTIFY_LIST_STATUS: "r",
+}
+assert set(_NOTIFY_CODES) == set(NOTIFY_KINDS)
+ME: Final = "me"
+NOT_ME: Final = "not_me"
+_ANSWER_CODES: Final = {ME: "y", NOT_ME: "n"}
+_UNIT_CODES: Final = {calculator.VOLUME: "l", calculator.WEIGHT: "g", calculator.PIECES: "p"}
+_CATEGORY_CODES: Final = {key: key for key in calculator.BY_KEY}  # category keys are wire-safe already
+EXPORT_TAX: Final = "tax"
+EXPORT_CLEARANCE: Final = "clr"
+CSV: Final = "csv"
+PDF: Final = "pdf"
+_EXPORT_CODES: Final = {EXPORT_TAX: "t", EXPORT_CLEARANCE: "c"}
+_FORMAT_CODES: Final = {CSV: "c", PDF: "p"}
+MAX_PRICE_FEN: Final = int(calculator.MAX_PRICE * 100)
+MAX_MEASURE_CENTI: Final = int(calculator.MAX_MEASURE * 100)
+_MAX_MONTH: Final = (MAX_YEAR - EPOCH.year + 1) * 12 - 1
 
 
-class State:
-    """Base of every view state (a marker; the codec knows the concrete classes)."""
+def _b36(n: int) -> str:
+    if n == 0:
+        return "0"
+    out = []
+    while n:
+        n, r = divmod(n, 36)
+        out.append(_B36[r])
+    return "".join(reversed(out))
 
-    __slots__ = ()
+
+def _day(d: date) -> str:
+    return _b36((d - EPOCH).days)
+
+
+class _Reader:
+    """The tokens after `<version>.<tag>`, read left to right by the field codecs."""
+
+    def __init__(self, tokens: list[str]) -> None:
+        self.tokens = tokens
+        self.i = 0
+
+    def next(self) -> str:
+        if self.i >= len(self.tokens):
+            raise BadCallback("too few fields")
+        tok = self.tokens[self.i]
+        self.i += 1
+        return tok
+
+    def peek(self) -> str | None:
+        return self.tokens[self.i] if self.i < len(self.tokens) else None
+
+    def b36(self, hi: int, lo: int = 0) -> int:
+        tok = self.next()
+        if not _B36_RE.fullmatch(tok) or len(tok) > 13:
+            raise BadCallback("bad number")
+        n = int(tok, 36)
+        if not lo <= n <= hi:
+            raise BadCallback("number out of range")
+        return n
+
+    def day(self) -> date:
+        return EPOCH + timedelta(days=self.b36((MAX_DATE - EPOCH).days))
+
+    def state(self) -> State:
+        cls = _BY_KIND.get(self.next())
+        if cls is None:
+            raise BadCallback("unknown view")
+        return cls(**{name: codec.read(self) for name, codec in _wire_fields(cls)})
+
+
+# ---------------------------------------------------------------- field codecs
+#
+# A state declares each field's codec once (`wire(...)`); encoding and decoding both follow from
+# it. A codec writes a value as tokens and reads it back strictly: anything it would not write is
+# BadCallback (or a ValueError from the state's own checks, which `decode` turns into one).
+
+
+class Codec(Protocol):
+    def write(self, value: Any) -> list[str]: ...
+    def read(self, r: _Reader) -> Any: ...
 
 
 @dataclass(frozen=True)
-class Noop(State):
+class _Year:
+    def write(self, value: int) -> list[str]:
+        return [str(value)]
+
+    def read(self, r: _Reader) -> int:
+        tok = r.next()
+        if not _YEAR_RE.fullmatch(tok):
+            raise BadCallback("bad year")
+        return int(tok)
+
+
+@dataclass(frozen=True)
+class _Number:
+    """Base36 in [lo, hi]; with `empty_zero`, 0 is written as an empty token (an absent amount)."""
+
+    hi: int
+    lo: int = 0
+    empty_zero: bool = False
+
+    def write(self, value: int) -> list[str]:
+        return [""] if self.empty_zero and value == 0 else [_b36(value)]
+
+    def read(self, r: _Reader) -> int:
+        if self.empty_zero and r.peek() == "":
+            r.next()
+            return 0
+        return r.b36(self.hi, self.lo)
+
+
+@dataclass(frozen=True)
+class _Code:
+    """One of a closed set, by its wire code; `none` is the token for None when None is allowed."""
+
+    table: Mapping[Any, str]
+    none: str | None = None
+
+    def write(self, value: Any) -> list[str]:
+        if value is None:
+            assert self.none is not None, "None where the wire format has no code for it"
+            return [self.none]
+        return [self.table[value]]
+
+    def read(self, r: _Reader) -> Any:
+        tok = r.next()
+        if self.none is not None and tok == self.none:
+            return None
+        for value, code in self.table.items():
+            if code == tok:
+                return value
+        raise BadCallback("unknown code")
+
+
+@dataclass(frozen=True)
+class _Bool:
+    def write(self, value: bool) -> list[str]:
+        return ["1" if value else "0"]
+
+    def read(self, r: _Reader) -> bool:
+        tok = r.next()
+        if tok not in ("0", "1"):
+            raise BadCallback("bad switch")
+        return tok == "1"
+
+
+@dataclass(frozen=True)
+class _Dates:
+    """A preset's letter, or a custom range `<first day>-<last day>`."""
+
+    def write(self, value: DateFilter) -> list[str]:
+        if value.preset == CUSTOM:
+            assert value.start is not None and value.end is not None
+            return [f"{_day(value.start)}-{_day(value.end)}"]
+        return [_PRESET_CODES[value.preset]]
+
+    def read(self, r: _Reader) -> DateFilter:
+        tok = r.next()
+        if "-" in tok:
+            a, _, b = tok.partition("-")
+            return DateFilter.custom(_Reader([a, b]).day(), _Reader([b]).day())
+        return DateFilter(_Code(_PRESET_CODES).read(_Reader([tok])))
+
+
+@dataclass(frozen=True)
+class _Day:
+    """A day, or an empty token for None."""
+
+    def write(self, value: date | None) -> list[str]:
+        return [""] if value is None else [_day(value)]
+
+    def read(self, r: _Reader) -> date | None:
+        if r.peek() == "":
+            r.next()
+            return None
+        return r.day()
+
+
+@dataclass(frozen=True)
+class _Month:
+    """(year, month) as months since 2000-01."""
+
+    def write(self, value: tuple[int, int]) -> list[str]:
+        return [_b36((value[0] - EPOCH.year) * 12 + value[1] - 1)]
+
+    def read(self, r: _Reader) -> tuple[int, int]:
+        n = r.b36(_MAX_MONTH)
+        return (EPOCH.year + n // 12, n % 12 + 1)
+
+
+@dataclass(frozen=True)
+class _Fingerprint:
+    """A search-term fingerprint, or an empty token for no search."""
+
+    def write(self, value: str | None) -> list[str]:
+        return [value or ""]
+
+    def read(self, r: _Reader) -> str | None:
+        tok = r.next()
+        if tok and not _FP_RE.fullmatch(tok):
+            raise BadCallback("bad fingerprint")
+        return tok or None
+
+
+@dataclass(frozen=True)
+class _Nested:
+    """Another state, inline with its own kind letter (the list a detail goes back to)."""
+
+    allowed: tuple[type[State], ...]
+
+    def write(self, value: State) -> list[str]:
+        return _fields(value)
+
+    def read(self, r: _Reader) -> State:
+        s = r.state()
+        if not isinstance(s, self.allowed):
+            raise BadCallback("wrong nested view")
+        return s
+
+
+YEAR: Final = _Year()
+PAGE: Final = _Number(MAX_PAGE)
+ID: Final = _Number(MAX_ID, 1)
+DATES: Final = _Dates()
+_WIRE: Final = "wire"
+
+
+def wire(codec: Codec, **options: Any) -> Any:
+    """A state's field and how it goes on the wire (`dataclasses.field` options pass through)."""
+    return field(metadata={_WIRE: codec}, **options)
+
+
+def nested(*allowed: type[State], **options: Any) -> Any:
+    return wire(_Nested(allowed), **options)
+
+
+# ---------------------------------------------------------------- states
+
+_KINDS: Final[dict[type[State], str]] = {}  # state class → its kind letter (registered below)
+_BY_KIND: Final[dict[str, type[State]]] = {}
+
+
+class State:
+    """Base of every view state. A subclass names its kind letter (`class Quota(State, kind="q")`)
+    and declares its fields with `wire(...)`; that declaration is the whole wire format. `order`
+    lists the fields in wire order where it differs from declaration order."""
+
+    __slots__ = ()
+    _wire_order: ClassVar[tuple[str, ...] | None] = None
+
+    def __init_subclass__(cls, kind: str, order: tuple[str, ...] | None = None, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        if len(kind) != 1 or not kind.isascii() or not kind.isalpha() or kind in _BY_KIND:
+            raise TypeError(f"{cls.__name__}: kind {kind!r} must be one unused ASCII letter")
+        _KINDS[cls] = kind
+        _BY_KIND[kind] = cls
+        cls._wire_order = order
+
+
+_SPECS: Final[dict[type[State], tuple[tuple[str, Codec], ...]]] = {}
+
+
+def _wire_fields(cls: type[State]) -> tuple[tuple[str, Codec], ...]:
+    """(name, codec) of a state's fields in wire order, from its declaration (checked once)."""
+    spec = _SPECS.get(cls)
+    if spec is None:
+        spec = _SPECS[cls] = _declared_fields(cls)
+    return spec
+
+
+def _declared_fields(cls: type[State]) -> tuple[tuple[str, Codec], ...]:
+    declared = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    order = cls._wire_order or tuple(declared)
+    if set(order) != set(declared):
+        raise TypeError(f"{cls.__name__}: wire order {order} does not list its fields {tuple(declared)}")
+    for name in order:
+        if _WIRE not in declared[name].metadata:
+            raise TypeError(f"{cls.__name__}.{name} has no wire codec")
+    return tuple((name, declared[name].metadata[_WIRE]) for name in order)
+
+
+@dataclass(frozen=True)
+class Noop(State, kind="n"):
     """Buttons that do nothing (calendar blanks and headers, the pager's page label)."""
 
 
 @dataclass(frozen=True)
-class Menu(State):
+class Menu(State, kind="m"):
     pass
 
 
 @dataclass(frozen=True)
-class Help(State):
+class Help(State, kind="h"):
     pass
 
 
 @dataclass(frozen=True)
-class Privacy(State):
+class Privacy(State, kind="p"):
     pass
 
 
 @dataclass(frozen=True)
-class BindStart(State):
+class BindStart(State, kind="b"):
     """Start (or restart) the in-chat binding flow: name → ID number → phone."""
 
 
 @dataclass(frozen=True)
-class BindCancel(State):
+class BindCancel(State, kind="B"):
     pass
 
 
 @dataclass(frozen=True)
-class Quota(State):
-    year: int
+class Quota(State, kind="q"):
+    year: int = wire(YEAR)
 
     def __post_init__(self) -> None:
         _check_year(self.year)
 
 
 @dataclass(frozen=True)
-class QuotaDetails(State):
+class QuotaDetails(State, kind="Q"):
     """The paged counted lists behind a year's consumed amount."""
 
-    year: int
-    page: int = 0
+    year: int = wire(YEAR)
+    page: int = wire(PAGE, default=0)
 
     def __post_init__(self) -> None:
         _check_year(self.year)
@@ -238,10 +527,11 @@ class QuotaDetails(State):
 
 
 @dataclass(frozen=True)
-class TaxList(State):
-    status: int | None = None  # cbec.TAX_GENERATED / TAX_SUMMARISED / TAX_VOID; None = all
-    dates: DateFilter = field(default_factory=DateFilter)
-    page: int = 0
+class TaxList(State, kind="t"):
+    # cbec.TAX_GENERATED / TAX_SUMMARISED / TAX_VOID; None = all
+    status: int | None = wire(_Code(_TAX_STATUS_CODES, none="0"), default=None)
+    dates: DateFilter = wire(DATES, default_factory=DateFilter)
+    page: int = wire(PAGE, default=0)
 
     def __post_init__(self) -> None:
         _check(self.status is None or self.status in _TAX_STATUS_CODES, "unknown tax status")
@@ -257,9 +547,9 @@ class TaxList(State):
 
 
 @dataclass(frozen=True)
-class TaxDetail(State):
-    id: int
-    back: TaxList = field(default_factory=TaxList)
+class TaxDetail(State, kind="T"):
+    id: int = wire(ID)
+    back: TaxList = nested(TaxList, default_factory=TaxList)
 
     def __post_init__(self) -> None:
         _check_id(self.id)
@@ -267,11 +557,12 @@ class TaxDetail(State):
 
 
 @dataclass(frozen=True)
-class ClearanceList(State):
-    group: str | None = None  # cbec.IN_PROGRESS / RELEASED / REJECTED; None = all
-    dates: DateFilter = field(default_factory=DateFilter)
-    page: int = 0
-    search: str | None = None  # fingerprint(term); the term is stored server-side
+class ClearanceList(State, kind="c"):
+    # cbec.IN_PROGRESS / RELEASED / REJECTED; None = all
+    group: str | None = wire(_Code(_GROUP_CODES, none="a"), default=None)
+    dates: DateFilter = wire(DATES, default_factory=DateFilter)
+    page: int = wire(PAGE, default=0)
+    search: str | None = wire(_Fingerprint(), default=None)  # fingerprint(term); the term is stored server-side
 
     def __post_init__(self) -> None:
         _check(self.group is None or self.group in _GROUP_CODES, "unknown status group")
@@ -290,9 +581,9 @@ class ClearanceList(State):
 
 
 @dataclass(frozen=True)
-class ClearanceDetail(State):
-    id: int
-    back: ClearanceList | QuotaDetails = field(default_factory=ClearanceList)
+class ClearanceDetail(State, kind="C"):
+    id: int = wire(ID)
+    back: ClearanceList | QuotaDetails = nested(ClearanceList, QuotaDetails, default_factory=ClearanceList)
 
     def __post_init__(self) -> None:
         _check_id(self.id)
@@ -300,26 +591,26 @@ class ClearanceDetail(State):
 
 
 @dataclass(frozen=True)
-class ClearanceSearch(State):
+class ClearanceSearch(State, kind="f"):
     """Prompt for a typed pre-entry / list / order number; cancelling returns to `back`."""
 
-    back: ClearanceList = field(default_factory=ClearanceList)
+    back: ClearanceList = nested(ClearanceList, default_factory=ClearanceList)
 
     def __post_init__(self) -> None:
         _check(isinstance(self.back, ClearanceList), "back")
 
 
 @dataclass(frozen=True)
-class Calendar(State):
+class Calendar(State, kind="k", order=("month", "start", "back")):
     """Custom date range picker for a list. No `start` yet: picking the start; else the end.
 
     A day button carries the resulting state: picking the start gives Calendar(start=day), picking
     the end gives `back` with the custom range and page 0; Cancel gives `back` unchanged.
     """
 
-    back: TaxList | ClearanceList
-    month: tuple[int, int]  # (year, month) shown
-    start: date | None = None
+    back: TaxList | ClearanceList = nested(TaxList, ClearanceList)
+    month: tuple[int, int] = wire(_Month())  # (year, month) shown
+    start: date | None = wire(_Day(), default=None)
 
     def __post_init__(self) -> None:
         _check(isinstance(self.back, TaxList | ClearanceList), "back")
@@ -344,25 +635,25 @@ class Calendar(State):
 
 
 @dataclass(frozen=True)
-class Settings(State):
+class Settings(State, kind="s"):
     pass
 
 
 @dataclass(frozen=True)
-class SetLanguage(State):
-    lang: str
+class SetLanguage(State, kind="l"):
+    lang: str = wire(_Code(_LANG_CODES))
 
     def __post_init__(self) -> None:
         _check(self.lang in _LANG_CODES, "unknown language")
 
 
 @dataclass(frozen=True)
-class SetNotify(State):
+class SetNotify(State, kind="N"):
     """Switch one notification kind on or off. A target value (not a toggle), so a double tap
     or a redelivered callback cannot flip it back."""
 
-    kind: str
-    on: bool
+    kind: str = wire(_Code(_NOTIFY_CODES))
+    on: bool = wire(_Bool())
 
     def __post_init__(self) -> None:
         _check(self.kind in _NOTIFY_CODES, "unknown notification kind")
@@ -370,25 +661,21 @@ class SetNotify(State):
 
 
 @dataclass(frozen=True)
-class UnbindAsk(State):
+class UnbindAsk(State, kind="u"):
     pass
 
 
 @dataclass(frozen=True)
-class UnbindConfirm(State):
+class UnbindConfirm(State, kind="U"):
     pass
 
 
-ME: Final = "me"
-NOT_ME: Final = "not_me"
-
-
 @dataclass(frozen=True)
-class Suspicious(State):
+class Suspicious(State, kind="S"):
     """The answer to "Was this you?" on a suspicious declaration notice."""
 
-    list_id: int
-    answer: str  # ME / NOT_ME
+    list_id: int = wire(ID)
+    answer: str = wire(_Code(_ANSWER_CODES))  # ME / NOT_ME
 
     def __post_init__(self) -> None:
         _check_id(self.list_id)
@@ -396,45 +683,42 @@ class Suspicious(State):
 
 
 @dataclass(frozen=True)
-class OpenTaxFromNotice(State):
+class OpenTaxFromNotice(State, kind="o"):
     """The "Open tax slip" button under a notification: sends the detail as a new message."""
 
-    id: int
+    id: int = wire(ID)
 
     def __post_init__(self) -> None:
         _check_id(self.id)
 
 
-# -- calculator, chart, exports, copy of my data (issue 11) ----------------------------------------
-
-MAX_PRICE_FEN: Final = int(calculator.MAX_PRICE * 100)
-MAX_MEASURE_CENTI: Final = int(calculator.MAX_MEASURE * 100)
+# -- calculator, chart, exports, copy of my data ---------------------------------------------------
 
 
 @dataclass(frozen=True)
-class Calc(State):
+class Calc(State, kind="a"):
     """The calculator's category keyboard."""
 
 
 @dataclass(frozen=True)
-class CalcAsk(State):
+class CalcAsk(State, kind="i"):
     """Category chosen: waiting for the typed amount (the handler keeps this state with the user)."""
 
-    cat: str
+    cat: str = wire(_Code(_CATEGORY_CODES))
 
     def __post_init__(self) -> None:
         _check(self.cat in calculator.BY_KEY, "unknown category")
 
 
 @dataclass(frozen=True)
-class CalcResult(State):
+class CalcResult(State, kind="r"):
     """An estimate: the category, the 完税价格 in fen and the measure in hundredths of its unit.
     The typed text becomes this state, so the answer is a pure render of it like every screen."""
 
-    cat: str
-    price_fen: int
-    unit: str | None = None  # calculator.VOLUME / WEIGHT / PIECES
-    amount: int = 0  # hundredths of `unit`; 0 without a unit
+    cat: str = wire(_Code(_CATEGORY_CODES))
+    price_fen: int = wire(_Number(MAX_PRICE_FEN, 1))
+    unit: str | None = wire(_Code(_UNIT_CODES, none=""), default=None)  # calculator.VOLUME / WEIGHT / PIECES
+    amount: int = wire(_Number(MAX_MEASURE_CENTI, 1, empty_zero=True), default=0)  # hundredths of `unit`
 
     def __post_init__(self) -> None:
         _check(self.cat in calculator.BY_KEY, "unknown category")
@@ -448,27 +732,21 @@ class CalcResult(State):
 
 
 @dataclass(frozen=True)
-class QuotaChart(State):
+class QuotaChart(State, kind="g"):
     """📊 Chart on the quota screen: sends the year's chart as a photo."""
 
-    year: int
+    year: int = wire(YEAR)
 
     def __post_init__(self) -> None:
         _check_year(self.year)
 
 
-EXPORT_TAX: Final = "tax"
-EXPORT_CLEARANCE: Final = "clr"
-CSV: Final = "csv"
-PDF: Final = "pdf"
-
-
 @dataclass(frozen=True)
-class ExportMenu(State):
+class ExportMenu(State, kind="e"):
     """Pick the year and the format of an export of tax slips or clearance lists."""
 
-    target: str
-    year: int
+    target: str = wire(_Code(_EXPORT_CODES))
+    year: int = wire(YEAR)
 
     def __post_init__(self) -> None:
         _check(self.target in _EXPORT_CODES, "unknown export")
@@ -476,12 +754,12 @@ class ExportMenu(State):
 
 
 @dataclass(frozen=True)
-class ExportFile(State):
+class ExportFile(State, kind="E"):
     """Send one export as a document (the menu it came from stays)."""
 
-    target: str
-    year: int
-    fmt: str
+    target: str = wire(_Code(_EXPORT_CODES))
+    year: int = wire(YEAR)
+    fmt: str = wire(_Code(_FORMAT_CODES))
 
     def __post_init__(self) -> None:
         _check(self.target in _EXPORT_CODES, "unknown export")
@@ -490,144 +768,30 @@ class ExportFile(State):
 
 
 @dataclass(frozen=True)
-class MyData(State):
+class MyData(State, kind="d"):
     """What a copy of my data holds, with the button that sends it."""
 
 
 @dataclass(frozen=True)
-class MyDataSend(State):
+class MyDataSend(State, kind="D"):
     """Send the copy of my data (PDF + JSON); once a day."""
 
 
-# ---------------------------------------------------------------- wire codes
-
-_TAX_STATUS_CODES: Final = {cbec.TAX_GENERATED: "1", cbec.TAX_SUMMARISED: "2", cbec.TAX_VOID: "3"}
-_GROUP_CODES: Final = {cbec.IN_PROGRESS: "p", cbec.RELEASED: "r", cbec.REJECTED: "x"}
-_PRESET_CODES: Final = {ALL: "a", LAST_30_DAYS: "d", LAST_3_MONTHS: "m", THIS_YEAR: "y"}
-_LANG_CODES: Final = {"zh_CN": "z", "en": "e"}
-_NOTIFY_CODES: Final = {
-    NOTIFY_TAX_NEW: "t",
-    NOTIFY_TAX_STATUS: "s",
-    NOTIFY_QUOTA: "q",
-    NOTIFY_SUSPICIOUS: "x",
-    NOTIFY_VERIFY: "v",
-    NOTIFY_OVER_LIMIT: "l",
-    NOTIFY_MISMATCH: "m",
-    NOTIFY_LIST_STATUS: "r",
-}
-_ANSWER_CODES: Final = {ME: "y", NOT_ME: "n"}
-_UNIT_CODES: Final = {calculator.VOLUME: "l", calculator.WEIGHT: "g", calculator.PIECES: "p"}
-_EXPORT_CODES: Final = {EXPORT_TAX: "t", EXPORT_CLEARANCE: "c"}
-_FORMAT_CODES: Final = {CSV: "c", PDF: "p"}
-assert set(_NOTIFY_CODES) == set(NOTIFY_KINDS)
-
-_KINDS: Final[dict[type[State], str]] = {
-    Noop: "n",
-    Menu: "m",
-    Help: "h",
-    Privacy: "p",
-    BindStart: "b",
-    BindCancel: "B",
-    Quota: "q",
-    QuotaDetails: "Q",
-    TaxList: "t",
-    TaxDetail: "T",
-    ClearanceList: "c",
-    ClearanceDetail: "C",
-    ClearanceSearch: "f",
-    Calendar: "k",
-    Settings: "s",
-    SetLanguage: "l",
-    SetNotify: "N",
-    UnbindAsk: "u",
-    UnbindConfirm: "U",
-    Suspicious: "S",
-    OpenTaxFromNotice: "o",
-    Calc: "a",
-    CalcAsk: "i",
-    CalcResult: "r",
-    QuotaChart: "g",
-    ExportMenu: "e",
-    ExportFile: "E",
-    MyData: "d",
-    MyDataSend: "D",
-}
-_BY_KIND: Final = {v: k for k, v in _KINDS.items()}
-_SIMPLE: Final = (
-    Noop, Menu, Help, Privacy, BindStart, BindCancel, Settings, UnbindAsk, UnbindConfirm, Calc, MyData, MyDataSend,
-)
+for _cls in _KINDS:  # every declaration is complete (fails at import, not at the first tap)
+    _wire_fields(_cls)
 
 
-def _rev(table: dict) -> dict:
-    return {v: k for k, v in table.items()}
-
-
-def _b36(n: int) -> str:
-    if n == 0:
-        return "0"
-    out = []
-    while n:
-        n, r = divmod(n, 36)
-        out.append(_B36[r])
-    return "".join(reversed(out))
-
-
-def _day(d: date) -> str:
-    return _b36((d - EPOCH).days)
-
-
-def _month(ym: tuple[int, int]) -> str:
-    return _b36((ym[0] - EPOCH.year) * 12 + ym[1] - 1)
-
-
-def _dates(f: DateFilter) -> str:
-    if f.preset == CUSTOM:
-        assert f.start is not None and f.end is not None
-        return f"{_day(f.start)}-{_day(f.end)}"
-    return _PRESET_CODES[f.preset]
+# ---------------------------------------------------------------- encoding and decoding
 
 
 def _fields(s: State) -> list[str]:
     """The state as tokens: its kind letter, then its fields (nested states inline)."""
-    out = [_KINDS[type(s)]]
-    match s:
-        case Quota(year=y):
-            out.append(str(y))
-        case QuotaDetails(year=y, page=p):
-            out += [str(y), _b36(p)]
-        case TaxList(status=st, dates=d, page=p):
-            out += [_TAX_STATUS_CODES[st] if st is not None else "0", _dates(d), _b36(p)]
-        case TaxDetail(id=i, back=b):
-            out += [_b36(i), *_fields(b)]
-        case ClearanceList(group=g, dates=d, page=p, search=q):
-            out += [_GROUP_CODES[g] if g is not None else "a", _dates(d), _b36(p), q or ""]
-        case ClearanceDetail(id=i, back=b):
-            out += [_b36(i), *_fields(b)]
-        case ClearanceSearch(back=b):
-            out += _fields(b)
-        case Calendar(back=b, month=m, start=st):
-            out += [_month(m), _day(st) if st is not None else "", *_fields(b)]
-        case SetLanguage(lang=lang):
-            out.append(_LANG_CODES[lang])
-        case SetNotify(kind=k, on=on):
-            out += [_NOTIFY_CODES[k], "1" if on else "0"]
-        case Suspicious(list_id=i, answer=a):
-            out += [_b36(i), _ANSWER_CODES[a]]
-        case OpenTaxFromNotice(id=i):
-            out.append(_b36(i))
-        case CalcAsk(cat=c):
-            out.append(c)
-        case CalcResult(cat=c, price_fen=p, unit=u, amount=a):
-            out += [c, _b36(p), _UNIT_CODES[u] if u else "", _b36(a) if u else ""]
-        case QuotaChart(year=y):
-            out.append(str(y))
-        case ExportMenu(target=t, year=y):
-            out += [_EXPORT_CODES[t], str(y)]
-        case ExportFile(target=t, year=y, fmt=f):
-            out += [_EXPORT_CODES[t], str(y), _FORMAT_CODES[f]]
-        case _:
-            if not isinstance(s, _SIMPLE):
-                raise TypeError(f"not a view state: {s!r}")
+    kind = _KINDS.get(type(s))
+    if kind is None:
+        raise TypeError(f"not a view state: {s!r}")
+    out = [kind]
+    for name, codec in _wire_fields(type(s)):
+        out += codec.write(getattr(s, name))
     return out
 
 
@@ -639,141 +803,6 @@ def encode(state: State, tag: str) -> str:
     if not data.isascii() or len(data) > MAX_BYTES:  # a bug in this module, never user input
         raise ValueError(f"callback_data over {MAX_BYTES} bytes: {data!r}")
     return data
-
-
-# ---------------------------------------------------------------- decoding
-
-
-class _Reader:
-    def __init__(self, tokens: list[str]) -> None:
-        self.tokens = tokens
-        self.i = 0
-
-    def next(self) -> str:
-        if self.i >= len(self.tokens):
-            raise BadCallback("too few fields")
-        tok = self.tokens[self.i]
-        self.i += 1
-        return tok
-
-    def b36(self, hi: int, lo: int = 0) -> int:
-        tok = self.next()
-        if not _B36_RE.fullmatch(tok) or len(tok) > 13:
-            raise BadCallback("bad number")
-        n = int(tok, 36)
-        if not lo <= n <= hi:
-            raise BadCallback("number out of range")
-        return n
-
-    def year(self) -> int:
-        tok = self.next()
-        if not _YEAR_RE.fullmatch(tok):
-            raise BadCallback("bad year")
-        return int(tok)
-
-    def day(self) -> date:
-        return EPOCH + timedelta(days=self.b36((MAX_DATE - EPOCH).days))
-
-    def code(self, table: dict) -> object:
-        tok = self.next()
-        rev = _rev(table)
-        if tok not in rev:
-            raise BadCallback("unknown code")
-        return rev[tok]
-
-    def dates(self) -> DateFilter:
-        tok = self.next()
-        if "-" in tok:
-            a, _, b = tok.partition("-")
-            start, end = _Reader([a, b]).day(), _Reader([b]).day()
-            return DateFilter.custom(start, end)
-        preset = _rev(_PRESET_CODES).get(tok)
-        if preset is None:
-            raise BadCallback("bad date filter")
-        return DateFilter(preset)
-
-    def state(self) -> State:
-        cls = _BY_KIND.get(self.next())
-        if cls is None:
-            raise BadCallback("unknown view")
-        if cls in _SIMPLE:
-            return cls()
-        if cls is Quota:
-            return Quota(self.year())
-        if cls is QuotaDetails:
-            return QuotaDetails(self.year(), self.b36(MAX_PAGE))
-        if cls is TaxList:
-            tok = self.next()
-            status = None if tok == "0" else _rev(_TAX_STATUS_CODES).get(tok, -1)
-            if status == -1:
-                raise BadCallback("bad tax status")
-            return TaxList(status, self.dates(), self.b36(MAX_PAGE))
-        if cls is TaxDetail:
-            return TaxDetail(self.b36(MAX_ID, 1), self.nested(TaxList))
-        if cls is ClearanceList:
-            tok = self.next()
-            group = None if tok == "a" else _rev(_GROUP_CODES).get(tok, "")
-            if group == "":
-                raise BadCallback("bad group")
-            dates, page, q = self.dates(), self.b36(MAX_PAGE), self.next()
-            if q and not _FP_RE.fullmatch(q):
-                raise BadCallback("bad fingerprint")
-            return ClearanceList(group, dates, page, q or None)
-        if cls is ClearanceDetail:
-            return ClearanceDetail(self.b36(MAX_ID, 1), self.nested(ClearanceList, QuotaDetails))
-        if cls is ClearanceSearch:
-            return ClearanceSearch(self.nested(ClearanceList))
-        if cls is Calendar:
-            n = self.b36((MAX_YEAR - EPOCH.year + 1) * 12 - 1)
-            start = None if self.peek() == "" else self.day()
-            if start is None:
-                self.next()
-            return Calendar(self.nested(TaxList, ClearanceList), (EPOCH.year + n // 12, n % 12 + 1), start)
-        if cls is SetLanguage:
-            return SetLanguage(str(self.code(_LANG_CODES)))
-        if cls is SetNotify:
-            kind = str(self.code(_NOTIFY_CODES))
-            on = self.next()
-            if on not in ("0", "1"):
-                raise BadCallback("bad switch")
-            return SetNotify(kind, on == "1")
-        if cls is Suspicious:
-            return Suspicious(self.b36(MAX_ID, 1), str(self.code(_ANSWER_CODES)))
-        if cls is OpenTaxFromNotice:
-            return OpenTaxFromNotice(self.b36(MAX_ID, 1))
-        if cls is CalcAsk:
-            return CalcAsk(self.category())
-        if cls is CalcResult:
-            cat, price = self.category(), self.b36(MAX_PRICE_FEN, 1)
-            unit = None if self.peek() == "" else str(self.code(_UNIT_CODES))
-            if unit is None:
-                self.next()
-                if self.next() != "":
-                    raise BadCallback("amount without a unit")
-                return CalcResult(cat, price)
-            return CalcResult(cat, price, unit, self.b36(MAX_MEASURE_CENTI, 1))
-        if cls is QuotaChart:
-            return QuotaChart(self.year())
-        if cls is ExportMenu:
-            return ExportMenu(str(self.code(_EXPORT_CODES)), self.year())
-        if cls is ExportFile:
-            return ExportFile(str(self.code(_EXPORT_CODES)), self.year(), str(self.code(_FORMAT_CODES)))
-        raise BadCallback("unknown view")  # pragma: no cover - every kind is handled above
-
-    def category(self) -> str:
-        tok = self.next()
-        if tok not in calculator.BY_KEY:
-            raise BadCallback("unknown category")
-        return tok
-
-    def peek(self) -> str | None:
-        return self.tokens[self.i] if self.i < len(self.tokens) else None
-
-    def nested(self, *allowed: type[State]) -> State:
-        s = self.state()
-        if not isinstance(s, allowed):
-            raise BadCallback("wrong nested view")
-        return s
 
 
 def decode(data: str | bytes) -> tuple[str, State]:

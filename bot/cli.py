@@ -10,12 +10,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date
+from functools import partial
 from pathlib import Path
+from typing import NoReturn
+
+from pydantic import SecretStr
+from sqlalchemy.engine import make_url
 
 from bot.domain.clock import Clock
 from bot.logs import setup_logging
@@ -30,10 +36,11 @@ EXIT_REJECTED = 3
 
 log = logging.getLogger("swbot")
 TODAY_HELP = "as of this day, China time (default: the real day)"
+MAX_WORKERS = 8  # ingest worker processes (PostgreSQL), each with a connection of its own
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2, like a settings error
+    def error(self, message: str) -> NoReturn:  # one line, exit 2, like a settings error
         self.exit(EXIT_USAGE, f"swbot: {message}\n")
 
 
@@ -43,6 +50,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("run", help="migrate, then run the bot, the notifier and the operator API")
     ingest = sub.add_parser("ingest", help="import CEB messages from files, folders or - (stdin)")
     ingest.add_argument("paths", nargs="+", metavar="PATH")
+    ingest.add_argument(
+        "--workers", type=_workers, default=1, metavar="N",
+        help=f"transactions at once, 1-{MAX_WORKERS} (PostgreSQL only; SQLite has one writer: 1)",
+    )
+    ingest.add_argument(
+        "-v", "--verbose", action="store_true", help="also print `accepted PATH` or `duplicate PATH` for every file"
+    )
     accounts = sub.add_parser("accounts", help="the account registry")
     acc_sub = accounts.add_subparsers(dest="accounts_command", required=True, parser_class=_Parser)
     imp = acc_sub.add_parser("import", help="import accounts from CSV")
@@ -69,6 +83,16 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--today", type=_day, default=None, metavar="YYYY-MM-DD", help=TODAY_HELP)
     return p
+
+
+def _workers(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if not 1 <= n <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to {MAX_WORKERS}: {text!r}")
+    return n
 
 
 def _day(text: str) -> date:
@@ -107,21 +131,27 @@ async def open_storage(settings: Settings, clock: Clock) -> AsyncIterator[Storag
         await db.dispose()
 
 
-async def _ingest(settings: Settings, clock: Clock, paths: Sequence[str]) -> int:
-    from storage.ingest import Ingestor, IngestStats, iter_paths
+async def _ingest(
+    settings: Settings, clock: Clock, paths: Sequence[str], workers: int = 1, verbose: bool = False
+) -> int:
+    """Files in sorted order, a batch of them to a transaction (group commit). Each batch's lines are
+    printed (and flushed) only once it committed: a file reported is in the database, whatever
+    happens to this process afterwards."""
+    from storage.feed import FeedItem, Reported, WorkerSetup, ingest_feed, ingest_feed_parallel
+    from storage.ingest import REJECTED, Ingestor, IngestStats, iter_paths
     from storage.quarantine import Quarantine
 
-    stats = IngestStats()
-    async with open_storage(settings, clock) as st:
-        ingestor = Ingestor(
-            st.db, st.vault, Quarantine(settings.quarantine_dir, st.vault, clock), max_bytes=settings.max_message_bytes,
-        )
-        sources: list[tuple[str, Path | None]] = []
-        for raw in paths:
-            if raw == "-":
-                sources.append(("-", None))
-            else:
-                sources.extend((str(p), p) for p in iter_paths([raw]))
+    if workers > 1 and make_url(settings.db_url).get_backend_name() == "sqlite":
+        print("swbot: --workers above 1 needs PostgreSQL (SQLite takes one writer at a time)", file=sys.stderr)
+        return EXIT_USAGE
+    sources: list[tuple[str, Path | None]] = []
+    for raw in paths:
+        if raw == "-":
+            sources.append(("-", None))
+        else:
+            sources.extend((str(p), p) for p in iter_paths([raw]))
+
+    def read() -> Iterator[FeedItem]:
         for name, path in sources:
             try:
                 data = (
@@ -130,15 +160,52 @@ async def _ingest(settings: Settings, clock: Clock, paths: Sequence[str]) -> int
                     else _read_capped(path, settings.max_message_bytes)
                 )
             except OSError as exc:
-                print(f"rejected {name}: cannot read ({exc.strerror})")
-                stats.rejected += 1
+                yield FeedItem(name, None, f"cannot read ({exc.strerror})")
                 continue
-            result = await ingestor.ingest(data, source="file", name=name)
+            yield FeedItem(name, data)
+
+    stats = IngestStats()
+
+    def report(batch: Reported) -> None:
+        for item, result in batch:
+            if result is None:
+                stats.rejected += 1
+                print(f"rejected {item.name}: {item.error}")
+                continue
             stats.add(result)
-            if result.status == "rejected":
-                print(f"rejected {name}: {result.reason}")
+            if result.status == REJECTED:
+                print(f"rejected {item.name}: {result.reason}")
+            elif verbose:
+                print(f"{result.status} {item.name}")
+        sys.stdout.flush()
+
+    async with open_storage(settings, clock) as st:
+        ingestor = Ingestor(
+            st.db, st.vault, Quarantine(settings.quarantine_dir, st.vault, clock), max_bytes=settings.max_message_bytes,
+        )
+        if workers > 1:
+            setup = WorkerSetup(
+                settings.db_url, settings.keys(), settings.quarantine_dir, settings.max_message_bytes,
+                ingestor.batch_size, clock, partial(setup_logging, settings.log_level, _secrets(settings)),
+            )  # fmt: skip
+            await ingest_feed_parallel(setup, read(), report, workers=workers)
+        else:
+            await ingest_feed(ingestor, read(), report, parsers=_parsers(len(sources), ingestor.batch_size))
     print(stats.line())
     return EXIT_REJECTED if stats.rejected else EXIT_OK
+
+
+def _secrets(settings: Settings) -> list[SecretStr | None]:
+    """What the logs must never show."""
+    return [settings.token, settings.api_key, settings.secret_key]
+
+
+def _parsers(files: int, batch_size: int) -> int:
+    """Worker processes to parse in: one or two beside the database work when there are cores to
+    spare and enough files to repay starting them (a second or so)."""
+    if files <= 2 * batch_size:
+        return 0
+    return max(0, min((os.cpu_count() or 1) - 1, 2))
 
 
 def _read_capped(path: Path, cap: int) -> bytes:
@@ -188,11 +255,14 @@ async def _ask_username(settings: Settings) -> str:
     bot = Bot(settings.require_token(), base_url=settings.bot_api_url)
     try:
         async with bot:
-            return (await bot.get_me()).username
+            username = (await bot.get_me()).username
     except TelegramError as exc:
         raise SettingsError(
             f"SWBOT_BOT_USERNAME: not set and getMe failed ({type(exc).__name__}); set it to print links offline"
         ) from None
+    if not username:  # every bot has one; a stand-in that says otherwise is misconfigured
+        raise SettingsError("SWBOT_BOT_USERNAME: not set and getMe gave no username; set it")
+    return username
 
 
 async def _db_upgrade(settings: Settings, clock: Clock) -> int:
@@ -241,7 +311,7 @@ async def _quarantine(settings: Settings, clock: Clock, args: argparse.Namespace
 
 async def _dispatch(settings: Settings, clock: Clock, args: argparse.Namespace) -> int:
     if args.command == "ingest":
-        return await _ingest(settings, clock, args.paths)
+        return await _ingest(settings, clock, args.paths, args.workers, args.verbose)
     if args.command == "accounts":
         return await _accounts_import(settings, clock, args.file)
     if args.command == "link":
@@ -258,7 +328,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     clock = make_clock(getattr(args, "today", None))
     try:
         settings = load_settings()
-        setup_logging(settings.log_level, secrets=[settings.token, settings.api_key, settings.secret_key])
+        setup_logging(settings.log_level, secrets=_secrets(settings))
         if args.command == "demo-data":
             return _demo(args.out, args.consumers, args.seed, clock)
         if args.command == "run":

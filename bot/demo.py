@@ -49,6 +49,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from random import Random
 
@@ -207,6 +208,10 @@ class Platform:
 
 def _digits(rng: Random, n: int) -> str:
     return "".join(rng.choice("0123456789") for _ in range(n))
+
+
+def _numbered(rng: Random, prefix: str, n: int) -> str:
+    return prefix + _digits(rng, n)
 
 
 PLATFORMS: tuple[Platform, ...] = (
@@ -721,11 +726,11 @@ def _number_lists(rng: Random, lists: list[_List]) -> None:
 
     for lst in lists:
         day = lst.decl_date.strftime("%Y%m%d")
-        lst.order_no = unique(lambda p=lst.platform: p.order_no(rng))
-        lst.logistics_no = unique(lambda c=lst.carrier: c.waybill(rng))
-        lst.cop_no = unique(lambda s=lst.site, d=day: f"{s.prefix}{d}{_digits(rng, 6)}")
-        lst.pre_no = unique(lambda d=day: f"B{d}{_digits(rng, 9)}")
-        lst.invt_no = unique(lambda s=lst.site, y=lst.decl_date.year: f"{s.code}{y}I{_digits(rng, 9)}")
+        lst.order_no = unique(partial(lst.platform.order_no, rng))
+        lst.logistics_no = unique(partial(lst.carrier.waybill, rng))
+        lst.cop_no = unique(partial(_numbered, rng, f"{lst.site.prefix}{day}", 6))
+        lst.pre_no = unique(partial(_numbered, rng, f"B{day}", 9))
+        lst.invt_no = unique(partial(_numbered, rng, f"{lst.site.code}{lst.decl_date.year}I", 9))
 
 
 def _receipts(rng: Random, lst: _List) -> None:
@@ -861,7 +866,7 @@ def _base_transfer(site: CustomsSite) -> cebxml.Node:
 def _inventory_xml(lst: _List, bar_codes: dict[str, str], reached_customs: bool) -> cebxml.Node:
     bonded = lst.trade_mode == "1210"
     net = sum((ln.product.net_kg * ln.qty for ln in lst.lines), ZERO).quantize(KG)
-    head = {
+    head: dict[str, cebxml.Value] = {
         "guid": lst.guids["621"], "appType": "1", "appTime": cebxml.app_time(lst.app_time), "appStatus": "2",
         "orderNo": lst.order_no, "ebpCode": lst.platform.code, "ebpName": lst.platform.name,
         "ebcCode": lst.seller[0], "ebcName": lst.seller[1], "logisticsNo": lst.logistics_no,
@@ -880,7 +885,7 @@ def _inventory_xml(lst: _List, bar_codes: dict[str, str], reached_customs: bool)
         "insuredFee": _money(lst.insured_fee), "currency": "142", "wrapType": "2", "packNo": "1",
         "grossWeight": str((net * Decimal("1.15") + Decimal("0.2")).quantize(KG)), "netWeight": str(net), "note": "",
     }  # fmt: skip
-    lines = []
+    lines: list[cebxml.Fields] = []
     for gnum, ln in enumerate(lst.lines, 1):
         p = ln.product
         lines.append({
@@ -904,7 +909,7 @@ def _receipt_xml(lst: _List, status: int, moment: datetime, info: str, guid: str
 
 
 def _request_xml(lst: _List, request: _Request) -> cebxml.Node:
-    head = {
+    head: dict[str, cebxml.Value] = {
         "guid": request.guid, "appType": "1", "appTime": cebxml.app_time(request.app_time), "appStatus": "2",
         "customsCode": lst.site.code, "orderNo": lst.order_no, "ebpCode": lst.platform.code,
         "ebpName": lst.platform.name, "ebcCode": lst.seller[0], "ebcName": lst.seller[1],
@@ -917,7 +922,7 @@ def _request_xml(lst: _List, request: _Request) -> cebxml.Node:
     if request.kind == "cancel":
         return cebxml.invt_cancel(head)
     by_gnum = dict(enumerate(lst.lines, 1))
-    lines = [
+    lines: list[cebxml.Fields] = [
         {"gnum": g, "gcode": by_gnum[g].product.gcode, "gname": by_gnum[g].product.name, "qty": q,
          "unit": by_gnum[g].product.unit, "note": ""}
         for g, q in request.lines
@@ -928,7 +933,7 @@ def _request_xml(lst: _List, request: _Request) -> cebxml.Node:
 def _request_receipt_xml(
     lst: _List, request: _Request, status: int, moment: datetime, info: str, guid: str
 ) -> cebxml.Node:
-    values = {
+    values: dict[str, cebxml.Value] = {
         "guid": guid, "customsCode": lst.site.code, "agentCode": lst.site.agent[0], "ebpCode": lst.platform.code,
         "ebcCode": lst.seller[0], "copNo": request.cop_no, "preNo": request.pre_no, "invtNo": lst.invt_no,
         "returnStatus": status, "returnTime": cebxml.return_time(moment), "returnInfo": info,
@@ -938,7 +943,7 @@ def _request_receipt_xml(
 
 def _tax_xml(lst: _List, lines: list[_TaxLine], guid: str) -> cebxml.Node:
     assert lst.tax_time is not None
-    head = {
+    head: dict[str, cebxml.Value] = {
         "guid": guid, "returnTime": cebxml.return_time(lst.tax_time), "invtNo": lst.invt_no,
         "taxNo": lst.invt_no + "_0",
         "customsTax": _money(sum((t.tax.customs for t in lines), ZERO)),
@@ -948,7 +953,7 @@ def _tax_xml(lst: _List, lines: list[_TaxLine], guid: str) -> cebxml.Node:
         "ebcCode": lst.seller[0], "logisticsCode": lst.carrier.code, "agentCode": lst.site.agent[0],
         "customsCode": lst.site.code, "orderNo": lst.order_no, "logisticsNo": lst.logistics_no,
     }  # fmt: skip
-    rows = [
+    rows: list[cebxml.Fields] = [
         {"gnum": t.gnum, "gcode": t.gcode, "taxPrice": _money(t.price), "customsTax": _money(t.tax.customs),
          "valueAddedTax": _money(t.tax.vat), "consumptionTax": _money(t.tax.consumption)}
         for t in lines

@@ -36,6 +36,7 @@ from datetime import datetime as _datetime
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
+from typing import Literal
 
 from babel import Locale
 from babel.dates import format_skeleton, get_day_names
@@ -149,7 +150,7 @@ class Translator:
         """Month header: `2024年3月` / `Mar 2024` (a skeleton, never a hand-written pattern)."""
         return format_skeleton("yMMM", d, locale=self.locale)
 
-    def weekday_names(self, width: str = "short") -> tuple[str, ...]:
+    def weekday_names(self, width: Literal["abbreviated", "narrow", "short", "wide"] = "short") -> tuple[str, ...]:
         """Monday-first weekday names; Babel's dict starts with Sunday, so index by key."""
         names = get_day_names(width, locale=self.locale)
         return tuple(names[i] for i in range(7))

@@ -50,10 +50,11 @@ async def show_result(scope: Scope, state: cb.CalcResult) -> None:
 async def on_text(scope: Scope, text: str) -> bool:
     """A typed amount if the calculator waits for one; False when it does not."""
     user = scope.user
-    if user is None or not (user.awaiting or "").startswith(AWAIT_PREFIX):
+    awaiting = user.awaiting if user is not None else None
+    if user is None or awaiting is None or not awaiting.startswith(AWAIT_PREFIX):
         return False
     try:
-        tag, state = cb.decode(user.awaiting[len(AWAIT_PREFIX) :])
+        tag, state = cb.decode(awaiting[len(AWAIT_PREFIX) :])
     except cb.BadCallback:
         tag, state = "", None
     if tag != scope.ctx.tag or not isinstance(state, cb.CalcAsk):

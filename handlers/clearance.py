@@ -48,10 +48,11 @@ async def ask_search(scope: Scope, state: cb.ClearanceSearch) -> None:
 async def on_search_text(scope: Scope, text: str) -> bool:
     """Handle a typed search number if one is awaited; False when it was not."""
     user = scope.user
-    if user is None or not (user.awaiting or "").startswith(SEARCH_PREFIX) or scope.binding is None:
+    awaiting = user.awaiting if user is not None else None
+    if user is None or awaiting is None or not awaiting.startswith(SEARCH_PREFIX) or scope.binding is None:
         return False
     try:
-        tag, back = cb.decode(user.awaiting[len(SEARCH_PREFIX) :])
+        tag, back = cb.decode(awaiting[len(SEARCH_PREFIX) :])
     except cb.BadCallback:
         tag, back = "", None
     user.awaiting = None

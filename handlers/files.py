@@ -17,6 +17,7 @@ from telegram import InputFile, Message
 from telegram.error import BadRequest
 
 from bot import callbacks as cb
+from bot.domain.records import ListExport, TaxExport
 from bot.files import chart, exports
 from bot.files.cache import FileIdCache
 from bot.files.fonts import FontMissing, cjk_font
@@ -127,8 +128,11 @@ async def send_export(scope: Scope, state: cb.ExportFile) -> None:
     if state.fmt == cb.PDF and await font_missing(scope):
         return
     tax = state.target == cb.EXPORT_TAX
-    fetch = queries.tax_export_sync if tax else queries.clearance_export_sync
-    data = await scope.read(fetch, scope.identity_key, state.year)
+    data: TaxExport | ListExport
+    if tax:
+        data = await scope.read(queries.tax_export_sync, scope.identity_key, state.year)
+    else:
+        data = await scope.read(queries.clearance_export_sync, scope.identity_key, state.year)
     await scope.ack()
     if state.fmt == cb.CSV:
         body = await render(scope, exports.tax_csv if tax else exports.clearance_csv, data, scope.t)

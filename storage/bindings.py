@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from bot.domain.identity import InvalidIdNumber, InvalidPhone, check_id_number, normalize_phone
 from bot.domain.records import NOTIFY_KINDS, Holder
-from storage.db import clock_of
+from storage.db import affected, clock_of
 from storage.models import Account, BindFailure, Binding, Inventory, Outbox, TgUser
 from storage.outbox import KIND_SETTING
 from storage.vault import Vault, VaultError
@@ -160,7 +160,7 @@ async def set_active(session: AsyncSession, tg_id: int, active: bool) -> bool:
     result = await session.execute(
         update(Binding).where(Binding.telegram_user_id == tg_id, Binding.active.is_(not active)).values(active=active)
     )
-    return bool(result.rowcount)
+    return bool(affected(result))
 
 
 # -- in-chat binding flow -----------------------------------------------------------------------------------

@@ -450,8 +450,8 @@ def _decode(data: bytes) -> bytes:
             raise CebRejected(f"unsupported encoding {name}; send UTF-8 or GB18030")
     if b"\x00" in data:
         raise CebRejected("NUL byte in message")
-    bom = data.startswith(_UTF8_BOM)
-    if bom:
+    has_bom = data.startswith(_UTF8_BOM)
+    if has_bom:
         data = data[len(_UTF8_BOM) :]
     declaration = _XML_DECL.match(data[:512])
     declared = None
@@ -462,7 +462,7 @@ def _decode(data: bytes) -> bytes:
     else:
         body = data
     name = (declared or "UTF-8").lower()
-    if bom and name not in _UTF8_NAMES:
+    if has_bom and name not in _UTF8_NAMES:
         raise CebRejected("UTF-8 byte order mark but another encoding declared")
     if name in _ASCII_NAMES:
         if not body.isascii():

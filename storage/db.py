@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import CursorResult, Engine, Result, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -72,6 +72,12 @@ def is_unavailable(exc: BaseException | None) -> bool:
             return True
         exc = getattr(exc, "orig", None) or exc.__cause__ or exc.__context__
     return False
+
+
+def affected(result: Result[Any]) -> int:
+    """Rows an INSERT, UPDATE or DELETE changed (what `execute` returns for them is a CursorResult)."""
+    assert isinstance(result, CursorResult), "not the result of a data-changing statement"
+    return result.rowcount
 
 
 def _sqlite_engine(url: str, begin: str, **kw: Any) -> AsyncEngine:

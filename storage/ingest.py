@@ -1,9 +1,12 @@
-"""CEB message ingest: one message = one transaction, idempotent, independent of arrival order.
+"""CEB message ingest: all or nothing per message, idempotent, independent of arrival order.
 
 Each message is parsed (storage.ceb), checked for duplicates by type + root guid and by content
-hash, and applied in a single write transaction together with the notifications it causes
-(outbox). Raw events (receipts, tax-slip status events, cancellations and returns and their
-receipts) are stored as they come; derived columns (a list's current status, whether it was
+hash, and applied together with the notifications it causes (outbox) inside a SAVEPOINT of a
+write transaction that carries a batch of messages (group commit: one commit, one fsync, for up to
+`BATCH_SIZE` messages). A message that fails is rolled back to its savepoint and changes nothing;
+the others commit with the batch, and no result is reported before that commit. Raw events
+(receipts, tax-slip status events, cancellations and returns and their receipts) are stored as
+they come; derived columns (a list's current status, whether it was
 cancelled or what came back, a tax slip's status, the links between them) are recomputed from the
 events, so the final state is the same whatever order the messages arrive in. A rejected message
 changes no row and is kept, encrypted, in the quarantine folder with a plain-text reason beside it.
@@ -50,15 +53,13 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
 from bot.domain import cbec
 from bot.domain import receipts as receipt_rules
 from bot.domain.identity import InvalidPhone, mask_phone, normalize_phone
-from storage import outbox
+from storage import outbox, sqlite_exec
 from storage.ceb import (
     CANCEL,
     REFUND,
@@ -72,7 +73,7 @@ from storage.ceb import (
     TaxStatus,
     parse_message,
 )
-from storage.db import Database, is_unavailable
+from storage.db import Database
 from storage.models import (
     Account,
     Binding,
@@ -111,6 +112,141 @@ _ACTION_KINDS = {
     receipt_rules.MISMATCH: outbox.MISMATCH,
 }
 _INGEST_LOCK = 0x5357_424F_5449_4E47  # PostgreSQL advisory lock key of ingest transactions ("SWBOTING")
+BATCH_SIZE = 256  # messages per transaction (group commit) ...
+BATCH_BYTES = 8 * 1024 * 1024  # ... and their bytes, about: a batch ends before the one that passes this
+_MAX_ATTEMPTS = 5  # transactions for a batch on PostgreSQL at most; the last one runs alone
+
+
+# -- PostgreSQL: which writers may run at once ------------------------------------------------------
+#
+# Applying a message reads before it writes (which list does this receipt name?), so two
+# transactions that commit a list and its receipt at the same time would each miss the other, and
+# the link would never be made. SQLite serialises write transactions (BEGIN IMMEDIATE). On
+# PostgreSQL, ingest transactions run side by side (`swbot ingest --workers N`, the operator API,
+# other processes) and keep out of each other's way with transaction-scoped advisory locks on the
+# keys records are found by:
+#
+# * every read of records by a key (a list by its order, pre-entry, list or company number, the
+#   requests or receipts that name a number, a person's lists for the quota) happens while this
+#   transaction holds that key's lock, and every write that would change what such a read finds
+#   holds it too — so two transactions that touch the same records take turns, and the second sees
+#   what the first committed (READ COMMITTED: each statement reads what is committed when it starts);
+# * a batch's first transaction only *tries* for locks: the keys each message names itself when
+#   the batch starts, and the keys learnt while applying (the numbers of a list a receipt found, a
+#   list number learnt from a receipt, a person whose quota is summed). A message whose keys another
+#   transaction holds is left out (or rolled back to its savepoint) and deferred: since the final
+#   state does not depend on arrival order, it may as well come later. The deferred messages then
+#   go in a transaction of their own that takes all their keys up front, in sorted order, waiting
+#   for them. Nobody ever waits while holding a lock taken out of that order, so there is no
+#   deadlock; messages deferred again and again finally run alone (the exclusive lock on
+#   `_INGEST_LOCK`; every other ingest transaction holds it shared, and older versions take it
+#   exclusively for every message).
+#
+# Keys are 64-bit hashes of a kind and a value: a collision only makes two writers take turns.
+
+
+class _NeedLocks(Exception):
+    """A message needs locks another transaction holds: roll it back and defer it."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Deferred:
+    """A message left for a later transaction, with every key it is known to need."""
+
+    keys: frozenset[int]
+
+
+def _key(kind: str, *parts: str | bytes | None) -> int | None:
+    """The advisory lock key of one lookup key (None when a part is missing: nothing to find by)."""
+    if any(not part for part in parts):
+        return None
+    h = hashlib.blake2b(kind.encode(), digest_size=8)
+    for part in parts:
+        h.update(b"\x00" + (part if isinstance(part, bytes) else part.encode()))
+    return int.from_bytes(h.digest(), "big", signed=True)
+
+
+def _order_key(ebc_code: str | None, order_no: str | None) -> int | None:
+    return _key("order", ebc_code, order_no)  # a list, and its cancellations and returns
+
+
+def _list_keys(pre_no: str | None, invt_no: str | None, cop_no: str | None, ebc_code: str | None) -> list[int | None]:
+    return [_key("pre", pre_no), _key("invt", invt_no), _key("cop", ebc_code, cop_no)]
+
+
+def _request_keys(pre_no: str | None, cop_no: str | None) -> list[int | None]:
+    return [_key("req-pre", pre_no), _key("req-cop", cop_no)]  # a request's own numbers
+
+
+def _person_key(identity_key: bytes | None) -> int | None:
+    return _key("person", identity_key)
+
+
+def _direct_keys(message: CebMessage, vault: Vault) -> set[int]:
+    """The lock keys a message names itself."""
+    keys: list[int | None] = []
+    for item in message.items:
+        if isinstance(item, Inventory):
+            identity = vault.identity_index(item.buyer_id_type, item.buyer_id_number)
+            keys += [_order_key(item.ebc_code, item.order_no), _person_key(identity)]
+            keys += _list_keys(item.pre_no, item.invt_no, item.cop_no, item.ebc_code)
+        elif isinstance(item, InventoryReturn):
+            keys += _list_keys(item.pre_no, item.invt_no, item.cop_no, item.ebc_code)
+        elif isinstance(item, ListRequest):
+            keys += [_order_key(item.ebc_code, item.order_no), _key("invt", item.invt_no)]
+            keys += _request_keys(item.pre_no, item.cop_no)
+        elif isinstance(item, RequestReturn):
+            keys += [_key("invt", item.invt_no), *_request_keys(item.pre_no, item.cop_no)]
+        elif isinstance(item, TaxSlip | TaxStatus):
+            keys += [_key("tax", item.tax_no), _key("invt", item.invt_no)]
+    return {k for k in keys if k is not None}
+
+
+_LOCK_SHARED = text("SELECT pg_advisory_xact_lock_shared(:key)")
+_LOCK_ALONE = text("SELECT pg_advisory_xact_lock(:key)")
+# unnest keeps the array's order: the keys are taken one after another in sorted order.
+_LOCK_KEYS = text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k")
+_TRY_KEYS = text("SELECT k, pg_try_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k")
+
+TRY, WAIT, ALONE = "try", "wait", "alone"  # how a transaction takes its keys (see above)
+
+
+class _Locks:
+    """The advisory locks of one PostgreSQL ingest transaction (released when it ends)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.c = conn
+        self.held: set[int] = set()
+        self.wanted: set[int] = set()  # by the message being applied
+
+    def start(self, key_sets: list[frozenset[int]], mode: str) -> list[bool]:
+        """At the start of the transaction: the ingest lock (shared, or exclusive to run ALONE),
+        then the keys of each message. TRY: without waiting, and says which messages got all
+        theirs; WAIT and ALONE: all of them in sorted order, waiting for each."""
+        self.c.execute(_LOCK_ALONE if mode == ALONE else _LOCK_SHARED, {"key": _INGEST_LOCK})
+        keys = sorted(set().union(*key_sets))
+        if not keys:
+            return [True] * len(key_sets)
+        if mode != TRY:
+            self.c.execute(_LOCK_KEYS, {"keys": keys}).all()
+            self.held.update(keys)
+            return [True] * len(key_sets)
+        got = dict(self.c.execute(_TRY_KEYS, {"keys": keys}).all())
+        self.held.update(k for k, ok in got.items() if ok)
+        return [all(got[k] for k in ks) for ks in key_sets]
+
+    def need(self, *keys: int | None) -> None:
+        """Hold these keys from now on, or give up on the message (`_NeedLocks`) if another
+        transaction holds one of them: never wait here."""
+        wanted = {k for k in keys if k is not None}
+        self.wanted |= wanted
+        missing = wanted - self.held
+        if not missing:
+            return
+        got = dict(self.c.execute(_TRY_KEYS, {"keys": sorted(missing)}).all())
+        self.held.update(k for k, ok in got.items() if ok)
+        if not all(got.values()):
+            raise _NeedLocks
 
 
 class ApplyRejected(Exception):
@@ -144,66 +280,161 @@ class IngestStats:
 
 
 class Ingestor:
-    def __init__(self, db: Database, vault: Vault, quarantine: Quarantine, *, max_bytes: int) -> None:
+    """Ingests CEB messages, many to a transaction (group commit).
+
+    `ingest_many` parses its messages, then applies them in one write transaction with a SAVEPOINT
+    around each: a message that is refused, or whose apply fails, is rolled back to its savepoint
+    (it changes nothing) and quarantined; the others commit together. A result is final only once
+    the batch committed, and only then is it handed back, so whoever reports it (the CLI, the
+    operator API) reports what is durable. `ingest` is a batch of one.
+    """
+
+    def __init__(
+        self, db: Database, vault: Vault, quarantine: Quarantine, *, max_bytes: int, batch_size: int = BATCH_SIZE
+    ) -> None:
         self.db = db
         self.vault = vault
         self.quarantine = quarantine
         self.max_bytes = max_bytes
+        self.batch_size = batch_size
 
     async def ingest(self, data: bytes, *, source: str = "file", name: str = "-") -> IngestResult:
-        try:
-            message = parse_message(data, max_bytes=self.max_bytes)
-            _check_ranges(message)
-        except CebRejected as exc:
-            return self._reject(data, exc.reason, name)
-        except ApplyRejected as exc:
-            return self._reject(data, exc.reason, name)
-        digest = hashlib.sha256(data).digest()
-        try:
-            # The whole message is applied by synchronous code in one write transaction: on SQLite
-            # a single call into the database's writer thread, on PostgreSQL one run_sync.
-            return await self.db.run_write(partial(self._apply, message, digest, source))
-        except ApplyRejected as exc:
-            return self._reject(data, exc.reason, name)
-        except IntegrityError:
-            # A unique constraint refused a row: a concurrent writer stored something this message
-            # carries (the message itself is skipped by its INSERT, but check, as before).
-            async with self.db.read() as session:
-                if await _seen(session, message.msg_type, message.guid, digest):
-                    return IngestResult(DUPLICATE, msg_type=message.msg_type)
-            return self._reject(data, f"{message.msg_type}: conflicts with stored records", name)
-        except (OperationalError, DBAPIError) as exc:
-            # Not the message's fault (locked or unreachable database): nothing was written and the
-            # input is left where it is, so it can simply be ingested again.
-            log.warning("ingest of %s failed on the database: %s", name, type(exc.orig).__name__)
-            return IngestResult(REJECTED, reason="database unavailable, nothing written; retry")
-        except Exception as exc:
-            if is_unavailable(exc):  # e.g. the driver's own ConnectionRefusedError, unwrapped
-                log.warning("ingest of %s failed on the database: %s", name, type(exc).__name__)
-                return IngestResult(REJECTED, reason="database unavailable, nothing written; retry")
-            # Any other failure while applying (the transaction is rolled back, so nothing of the
-            # message persists): keep the message in quarantine, like every rejected one, so that it
-            # is not lost and can be replayed, and let the caller go on with the next message.
-            log.error("ingest of %s failed: %s", name, type(exc).__name__, exc_info=True)
-            reason = f"{message.msg_type}: internal error ({type(exc).__name__}), nothing written"
-            return self._reject(data, reason, name)
+        (result,) = await self.ingest_many([(data, name)], source=source)
+        return result
 
-    def _apply(self, message: CebMessage, digest: bytes, source: str, session: Session) -> IngestResult:
-        """The write transaction of one message (synchronous; `Database.run_write` commits it)."""
-        if session.get_bind().dialect.name == "postgresql":
-            # Applying a message reads before it writes (which list does this receipt or
-            # slip belong to?), so two writers committing a list and its receipt at the
-            # same time would each miss the other and the link would never be made.
-            # SQLite serialises write transactions (BEGIN IMMEDIATE); do the same here.
-            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _INGEST_LOCK})
-        # The duplicate check is the insert itself: a message whose type + root guid or content hash
-        # is already stored (unique columns) inserts nothing, and then nothing else is written.
+    async def ingest_many(self, items: Sequence[tuple[bytes, str]], *, source: str = "file") -> list[IngestResult]:
+        """Ingest (data, name) pairs, `batch_size` to a transaction; results in the same order."""
+        prepared = [Incoming(data, name, prepare(data, self.max_bytes)) for data, name in items]
+        return await self.commit(prepared, source=source)
+
+    async def commit(self, items: Sequence[Incoming], *, source: str = "file") -> list[IngestResult]:
+        """Apply prepared messages (`prepare`), `batch_size` to a transaction; results in order."""
+        results: list[IngestResult] = []
+        for start in range(0, len(items), self.batch_size):
+            results.extend(await self._commit_batch(items[start : start + self.batch_size], source))
+        return results
+
+    async def _commit_batch(self, items: Sequence[Incoming], source: str) -> list[IngestResult]:
+        todo = [(i, item.prepared) for i, item in enumerate(items) if isinstance(item.prepared, Parsed)]
+        outcomes: dict[int, IngestResult | str] = {}
+        if todo:
+            outcomes = dict(zip((i for i, _ in todo), await self._write([p for _, p in todo], source), strict=True))
+        results = []
+        for i, item in enumerate(items):
+            prepared = item.prepared
+            outcome = outcomes.get(i) if isinstance(prepared, Parsed) else prepared.reason  # type: ignore[union-attr]
+            if isinstance(outcome, str):  # refused: quarantined with its reason
+                results.append(self._reject(item.data, outcome, item.name))
+            else:
+                assert outcome is not None
+                results.append(outcome)
+        return results
+
+    async def _write(self, batch: list[Parsed], source: str) -> list[IngestResult | str]:
+        """The batch's write transaction. Per message: a result, or a refusal reason.
+
+        On PostgreSQL a message that needs locks another transaction holds is deferred to a
+        follow-up transaction that waits for them (see the locking notes above); a transaction
+        that loses a deadlock or a serialization conflict is run again."""
+        outcomes: list[IngestResult | str | None] = [None] * len(batch)
+        todo = list(range(len(batch)))
+        keys = [frozenset(_direct_keys(p.message, self.vault)) if not self.db.is_sqlite else frozenset() for p in batch]
+        for attempt in range(1, _MAX_ATTEMPTS + 1):
+            mode = TRY if attempt == 1 else ALONE if attempt == _MAX_ATTEMPTS else WAIT
+            apply = partial(self._apply_batch, [batch[i] for i in todo], [keys[i] for i in todo], mode, source)
+            try:
+                done = await self.db.run_write(apply)
+            except DBAPIError as exc:
+                if attempt < _MAX_ATTEMPTS and _retryable(exc):
+                    log.info("ingest transaction lost a deadlock or serialization conflict; again")
+                    continue
+                log.warning("ingest of %d messages failed on the database: %s", len(todo), type(exc.orig).__name__)
+                done = [_UNAVAILABLE] * len(todo)
+            except Exception as exc:  # not any message's fault (they are guarded one by one)
+                log.error("ingest of %d messages failed: %s", len(todo), type(exc).__name__, exc_info=True)
+                done = [_UNAVAILABLE] * len(todo)
+            deferred = []
+            for i, outcome in zip(todo, done, strict=True):
+                if isinstance(outcome, _Deferred):
+                    keys[i] = outcome.keys
+                    deferred.append(i)
+                else:
+                    outcomes[i] = outcome
+            if not deferred:
+                break
+            log.debug("ingest: %d of %d messages deferred (locked by another transaction)", len(deferred), len(todo))
+            todo = deferred
+        assert all(o is not None for o in outcomes), "the transaction that runs alone takes every lock"
+        return outcomes  # type: ignore[return-value]
+
+    def _apply_batch(
+        self, batch: list[Parsed], keys: list[frozenset[int]], mode: str, source: str, session: Session
+    ) -> list[IngestResult | str | _Deferred]:
+        """One write transaction of a batch (synchronous; `Database.run_write` commits it)."""
         conn = session.connection()
-        if not _LOG_MESSAGE.run(conn, guid=message.guid, sha256=digest, msg_type=message.msg_type, source=source):
-            return IngestResult(DUPLICATE, msg_type=message.msg_type)
-        applier = _Applier(session, self.vault)
-        applier.apply(message)
-        return IngestResult(ACCEPTED, msg_type=message.msg_type, notifications=applier.notified)
+        locks = None
+        got = [True] * len(batch)
+        if conn.dialect.name == "postgresql":
+            locks = _Locks(conn)
+            got = locks.start(keys, mode)
+        applier = _Applier(conn, self.vault, locks)
+        return [
+            self._apply_one(applier, parsed, source, ks) if ok else _Deferred(ks)
+            for parsed, ks, ok in zip(batch, keys, got, strict=True)
+        ]
+
+    def _apply_one(
+        self, applier: _Applier, parsed: Parsed, source: str, keys: frozenset[int]
+    ) -> IngestResult | str | _Deferred:
+        """One message inside its savepoint: released when it applied, rolled back when it did not."""
+        message = parsed.message
+        conn = applier.c
+        conn.exec_driver_sql(_SAVEPOINT)
+        applier.start()
+        try:
+            # The duplicate check is the insert itself: a message whose type + root guid or content
+            # hash is stored already (unique columns; in this batch too) inserts nothing, and then
+            # nothing else is written.
+            if not _LOG_MESSAGE.run(
+                conn, guid=message.guid, sha256=parsed.digest, msg_type=message.msg_type, source=source
+            ):
+                outcome: IngestResult | str | _Deferred = IngestResult(DUPLICATE, msg_type=message.msg_type)
+            else:
+                applier.apply(message)
+                outcome = IngestResult(ACCEPTED, msg_type=message.msg_type, notifications=applier.notified)
+        except _NeedLocks:
+            # Another transaction holds records this message reaches: later, with those keys first.
+            _rollback_to_savepoint(conn)
+            assert applier.locks is not None
+            return _Deferred(keys | applier.locks.wanted)
+        except ApplyRejected as exc:
+            _rollback_to_savepoint(conn)
+            return exc.reason
+        except IntegrityError:
+            # A unique constraint refused a row this message carries: stored by a concurrent writer
+            # (or by an earlier message of this batch). A duplicate, or a conflict.
+            _rollback_to_savepoint(conn)
+            if _seen(applier.conn, message.msg_type, message.guid, parsed.digest):
+                return IngestResult(DUPLICATE, msg_type=message.msg_type)
+            return f"{message.msg_type}: conflicts with stored records"
+        except DBAPIError as exc:
+            if _retryable(exc):
+                raise  # a deadlock or serialization conflict: the whole transaction again
+            # Not the message's fault as far as we can tell: nothing of it is written, and it is not
+            # quarantined (it can simply be ingested again). If even the savepoint cannot be rolled
+            # back, the transaction is lost: the batch fails as a whole.
+            _rollback_to_savepoint(conn)
+            log.warning("ingest of a %s failed on the database: %s", message.msg_type, type(exc.orig).__name__)
+            return _UNAVAILABLE
+        except Exception as exc:
+            # Any other failure while applying: nothing of the message persists (its savepoint is
+            # rolled back); it is quarantined, like every rejected one, so that it is not lost and
+            # can be replayed, and the batch goes on with the next message.
+            _rollback_to_savepoint(conn)
+            log.error("ingest of a %s failed: %s", message.msg_type, type(exc).__name__, exc_info=True)
+            return f"{message.msg_type}: internal error ({type(exc).__name__}), nothing written"
+        conn.exec_driver_sql(_RELEASE)
+        return outcome
 
     def _reject(self, data: bytes, reason: str, name: str) -> IngestResult:
         path = self.quarantine.put(data, reason, name)
@@ -211,10 +442,64 @@ class Ingestor:
         return IngestResult(REJECTED, reason=reason, quarantined=path)
 
 
-async def _seen(session: AsyncSession, msg_type: str, guid: str, digest: bytes) -> bool:
+# Not the message's fault (a locked or unreachable database): nothing was written, nothing is
+# quarantined, the input stays where it is and can simply be ingested again.
+_UNAVAILABLE = IngestResult(REJECTED, reason="database unavailable, nothing written; retry")
+_SAVEPOINT = "SAVEPOINT swbot_message"
+_RELEASE = "RELEASE SAVEPOINT swbot_message"
+_ROLLBACK = "ROLLBACK TO SAVEPOINT swbot_message"
+# SQLSTATE of the conflicts a retry resolves: serialization_failure, deadlock_detected.
+_RETRYABLE = frozenset({"40001", "40P01"})
+
+
+def _rollback_to_savepoint(conn: sqlite_exec.Executor) -> None:
+    conn.exec_driver_sql(_ROLLBACK)
+    conn.exec_driver_sql(_RELEASE)
+
+
+def _retryable(exc: DBAPIError) -> bool:
+    return getattr(exc.orig, "sqlstate", None) in _RETRYABLE
+
+
+def _seen(conn: Connection, msg_type: str, guid: str, digest: bytes) -> bool:
     same_id = and_(IngestedMessage.msg_type == msg_type, IngestedMessage.guid == guid)
     stmt = select(exists().where(or_(same_id, IngestedMessage.sha256 == digest)))
-    return bool((await session.execute(stmt)).scalar())
+    return bool(conn.execute(stmt).scalar())
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """A message that parsed and passed the range checks: ready to apply."""
+
+    message: CebMessage
+    digest: bytes  # SHA-256 of its bytes: a byte-identical copy is a duplicate
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """A message that did not parse, or failed a check before any database work."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """One message to commit: its bytes (quarantined if it is refused), a name for the reports, and
+    what `prepare` made of it."""
+
+    data: bytes
+    name: str
+    prepared: Parsed | Refused
+
+
+def prepare(data: bytes, max_bytes: int) -> Parsed | Refused:
+    """Parse and check one message: pure CPU work, no database (so it may run in a worker process)."""
+    try:
+        message = parse_message(data, max_bytes=max_bytes)
+        _check_ranges(message)
+    except (CebRejected, ApplyRejected) as exc:
+        return Refused(exc.reason)
+    return Parsed(message, hashlib.sha256(data).digest())
 
 
 def _check_ranges(message: CebMessage) -> None:
@@ -286,7 +571,7 @@ class _InsertOrSkip:
         statement = text(sql).bindparams(*(bindparam(c.name, type_=c.type) for c in cols))
         return cls(statement, {c.name: c.default for c in cols if isinstance(c.default, ColumnDefault)})
 
-    def run(self, conn: Connection, **values: Any) -> bool:
+    def run(self, conn: Connection | sqlite_exec.Executor, **values: Any) -> bool:
         """Whether the row was inserted."""
         # A callable default gets what an execution context would give it: the engine's options
         # (the clock for `created_at`).
@@ -297,10 +582,33 @@ class _InsertOrSkip:
         return bool(conn.execute(self.statement, values).rowcount)
 
 
+class _InsertRow:
+    """A plain INSERT of one row with every column: the column defaults filled in as an execution
+    context would (the clock for `created_at`). `run` returns the row's values with its new id."""
+
+    def __init__(self, table: Table) -> None:
+        self.statement = insert(table)
+        self.columns = [c for c in table.columns if not c.primary_key]
+        self.defaults = {c.name: c.default for c in self.columns if isinstance(c.default, ColumnDefault)}
+
+    def run(self, conn: Connection | sqlite_exec.Executor, **values: Any) -> dict[str, Any]:
+        context = SimpleNamespace(execution_options=conn.get_execution_options())
+        for c in self.columns:
+            if c.name not in values:
+                default = self.defaults.get(c.name)
+                if default is None:
+                    values[c.name] = None
+                else:
+                    values[c.name] = default.arg(context) if default.is_callable else default.arg  # type: ignore[operator]
+        values["id"] = conn.execute(self.statement, values).inserted_primary_key[0]  # type: ignore[index]
+        return values
+
+
 _requests = ListRequestRow.__table__
 _request_lines = ListRequestLine.__table__
 _request_receipts = RequestReceipt.__table__
 
+_INSERT_HEAD = {table.name: _InsertRow(table) for table in (_lists, _slips)}
 _LOG_MESSAGE = _InsertOrSkip.into(IngestedMessage.__table__)  # unique type + root guid, unique content hash
 _ADD_RECEIPT = _InsertOrSkip.into(_receipts, "guid", "return_status", "return_time")
 _ADD_REQUEST_RECEIPT = _InsertOrSkip.into(_request_receipts, "kind", "guid", "return_status", "return_time")
@@ -455,27 +763,40 @@ _SUSPICIOUS_FACTS = select(
     exists().where(*_OTHER_LISTS),  # has any history
 )
 
+# Built once: on SQLite they run straight on the driver (storage.sqlite_exec). Not _REQUEST_LINES,
+# whose IN list expands per call.
+sqlite_exec.register(
+    _LOG_MESSAGE.statement, _ADD_RECEIPT.statement, _ADD_REQUEST_RECEIPT.statement, _ADD_STATUS_EVENT.statement,
+    *(head.statement for head in _INSERT_HEAD.values()),
+    _LIST_BY_ORDER, _LISTS_OF_RECEIPT, _LIST_LINK, _DELETE_LIST_LINES, _ADD_LIST_LINES, _RECEIPTS_OF_LIST,
+    _ATTACH_RECEIPTS, _RECEIPT_STORED, _STORED_RECEIPT, _REQUEST_BY_KEY, _DELETE_REQUEST_LINES, _ADD_REQUEST_LINES,
+    _REQUESTS_OF_LIST, _REQUEST_RECEIPTS_OF_LIST, _STORED_REQUEST_RECEIPT, _REQUESTS_OF_RECEIPT, _LISTS_OF_REQUEST,
+    _LINES_OF_LIST, _SET_RETURNED_QTY, _SLIP_BY_NO, _SLIP_STATUS_BY_NO, _SLIPS_OF_LIST, _DELETE_SLIP_LINES,
+    _ADD_SLIP_LINES, _STATUS_EVENTS, _QUOTA_CONSUMED, _SUSPICIOUS_FACTS,
+)  # fmt: skip
+
 
 class _Stored:
-    """A stored head row (list or tax slip) read with Core: its columns as attributes."""
+    """A stored head row (list or tax slip): its columns as attributes, as read with Core or as
+    just inserted (`_InsertRow`). It holds what the database holds (see `_Applier._update`)."""
 
-    def __init__(self, row: Row[Any]) -> None:
-        self.__dict__.update(row._asdict())
+    def __init__(self, row: Row[Any] | dict[str, Any]) -> None:
+        self.__dict__.update(row if isinstance(row, dict) else row._asdict())
 
 
-# A head row as the applier handles it: read with Core (`_Stored`), or the ORM instance of a row
-# this transaction created. Either way it holds what the database holds (see `_Applier._update`).
-_Head = Any
+_Head = Any  # a `_Stored` list or tax slip
 
 
 @cache
 def _update_columns(table: Table, columns: frozenset[str]) -> Update:
     """UPDATE of these columns of one row by id (built once per table and set of columns)."""
-    return (
+    stmt = (
         update(table)
         .where(table.c.id == bindparam("b_id"))
         .values({name: bindparam(f"b_{name}", type_=table.c[name].type) for name in sorted(columns)})
     )
+    sqlite_exec.register(stmt)
+    return stmt
 
 
 def _tax_status_of(events: Sequence[Row[Any]]) -> dict[str, Any]:
@@ -560,24 +881,29 @@ def _refund_state(
 
 
 class _Applier:
-    """Applies one parsed message inside the caller's transaction, on a synchronous session.
+    """Applies parsed messages inside the caller's transaction, on a synchronous connection.
 
     Every statement is prepared Core (above), run when it is reached, so the database is always
-    up to date and later reads see earlier writes. A head row (list, tax slip) is read into a
-    `_Stored`; a new one is the ORM's INSERT of a model instance, which then stands for the row.
-    Every later change to a head row goes through `_update`: one UPDATE of just the columns
-    whose value changes (what the ORM's flush would write, without its cost), mirrored on the
-    object in hand. Goods lines are replaced with DELETE + one multi-row INSERT; receipts,
-    status events and the ingest log rely on their unique constraints instead of a "was it
-    stored before?" query (INSERT … ON CONFLICT DO NOTHING).
+    up to date and later reads see earlier writes. A head row (list, tax slip) is a `_Stored`:
+    read with Core, or the values a Core INSERT just wrote. Every later change to a head row goes
+    through `_update`: one UPDATE of just the columns whose value changes, mirrored on the object
+    in hand. Goods lines are replaced with DELETE + one multi-row INSERT; receipts, status events
+    and the ingest log rely on their unique constraints instead of a "was it stored before?" query
+    (INSERT … ON CONFLICT DO NOTHING). Nothing goes through the ORM's unit of work, so rolling a
+    message back to its savepoint leaves no object behind.
+
+    One applier serves a whole batch; `start` readies it for the next message. On PostgreSQL
+    `locks` keeps concurrent ingest transactions apart (see `_Locks`); on SQLite it is None.
     """
 
-    def __init__(self, session: Session, vault: Vault) -> None:
-        self.s = session
-        self.c = session.connection()  # Core statements go straight to the transaction's connection
+    def __init__(self, conn: Connection, vault: Vault, locks: _Locks | None = None) -> None:
+        self.conn = conn
+        # Core statements go straight to the transaction's connection (on SQLite to its driver).
+        self.c = sqlite_exec.Executor(conn)
         self.vault = vault
+        self.locks = locks
         self.notified = 0
-        # Bindings do not change within the transaction: one lookup per identity and message.
+        # Bindings do not change within a message: one lookup per identity and message.
         self._recipients: dict[bytes | None, outbox.Recipient | None] = {}
         # A step replaced by a coroutine function (the failure-injection tests do that with
         # `async def`) is run to completion right here, as the asynchronous applier used to.
@@ -585,6 +911,13 @@ class _Applier:
             code = getattr(attr, "__code__", None)
             if code is not None and code.co_flags & inspect.CO_COROUTINE:
                 setattr(self, name, _run_to_end(attr.__get__(self)))
+
+    def start(self) -> None:
+        """Forget what the previous message learnt (its notifications, the recipients it read)."""
+        self.notified = 0
+        self._recipients = {}
+        if self.locks is not None:
+            self.locks.wanted = set()
 
     def apply(self, message: CebMessage) -> None:
         for item in message.items:
@@ -602,35 +935,39 @@ class _Applier:
                 self._tax_status(item)
             else:  # pragma: no cover - every parsed item type is handled above
                 raise TypeError(f"no applier for {type(item).__name__}")
-            self.s.flush()
+
+    def _need(self, *keys: int | None) -> None:
+        if self.locks is not None:
+            self.locks.need(*keys)
+
+    def _lock_list(self, row: _Head) -> None:
+        """Before a found list is changed or read on: every key it can be found by (PostgreSQL)."""
+        if self.locks is not None:
+            self.locks.need(
+                _order_key(row.ebc_code, row.order_no), *_list_keys(row.pre_no, row.invt_no, row.cop_no, row.ebc_code)
+            )
 
     def _update(self, row: _Head, table: Table, **values: Any) -> None:
-        """Set columns of a stored head row: one UPDATE of those whose value changes, if any (as
-        the ORM's flush would, without its cost), and the same values on `row`."""
+        """Set columns of a stored head row: one UPDATE of those whose value changes, if any, and
+        the same values on `row`."""
         changed = {name: value for name, value in values.items() if getattr(row, name) != value}
         if not changed:
             return
         params = {f"b_{name}": value for name, value in changed.items()}
         self.c.execute(_update_columns(table, frozenset(changed)), {"b_id": row.id, **params})
-        for name, value in changed.items():
-            if isinstance(row, _Stored):
-                setattr(row, name, value)
-            else:  # an ORM instance: record the value as loaded, leaving nothing to flush
-                set_committed_value(row, name, value)
+        row.__dict__.update(changed)
 
-    def _insert_head(self, row: InventoryRow | TaxSlipRow) -> InventoryRow | TaxSlipRow:
-        """A new head row, written now (the ORM's INSERT, which also hands back the id)."""
-        self.s.add(row)
-        self.s.flush()
-        return row
+    def _insert_head(self, table: Table, **values: Any) -> _Stored:
+        """A new head row, written now: every column (defaults filled in) and its new id."""
+        return _Stored(_INSERT_HEAD[table.name].run(self.c, **values))
 
     def _recipient(self, identity_key: bytes | None) -> outbox.Recipient | None:
         if identity_key not in self._recipients:
-            self._recipients[identity_key] = outbox.recipient_for_sync(self.s, identity_key)
+            self._recipients[identity_key] = outbox.recipient_for_sync(self.conn, identity_key)
         return self._recipients[identity_key]
 
     def _enqueue(self, recipient: outbox.Recipient | None, kind: str, event_key: str, **kw: Any) -> None:
-        if outbox.enqueue_sync(self.s, recipient, kind, event_key, **kw):
+        if outbox.enqueue_sync(self.conn, recipient, kind, event_key, **kw):
             self.notified += 1
 
     # -- CEB621 ----------------------------------------------------------------------------------
@@ -642,6 +979,8 @@ class _Applier:
         found = self.c.execute(_LIST_BY_ORDER, {"ebc_code": inv.ebc_code, "order_no": inv.order_no}).one_or_none()
         row: _Head = None if found is None else _Stored(found)
         is_new = row is None
+        if row is not None:
+            self._lock_list(row)  # the numbers it holds already (this message's own are held)
         # A declaration outranks a draft whatever their times (a declared list never goes back to
         # 暂存); among equals the newer appTime wins. Any order of arrival ends on the same one.
         if row is not None and (inv.declared, inv.app_time, inv.guid) <= (not row.draft, row.app_time, row.guid):
@@ -688,10 +1027,8 @@ class _Applier:
         old_identity = None if row is None else row.identity_key
         if row is None:
             row = self._insert_head(
-                InventoryRow(
-                    pre_no=inv.pre_no, invt_no=inv.invt_no, status=None, status_time=None, status_info=None,
-                    status_group=cbec.IN_PROGRESS, counted=False, **fields,
-                )
+                _lists, pre_no=inv.pre_no, invt_no=inv.invt_no, status=None, status_time=None, status_info=None,
+                status_group=cbec.IN_PROGRESS, counted=False, **fields,
             )
         else:
             # Numbers assigned later by E-port/customs may only be known from receipts.
@@ -764,6 +1101,7 @@ class _Applier:
             # A number learnt from one receipt may be the only link to another receipt that
             # arrived earlier (e.g. one naming the list by invtNo alone): attach those too.
             requests = requests or invt_no != row.invt_no
+            self._need(*_list_keys(pre_no, invt_no, None, None))
             self._update(row, _lists, pre_no=pre_no, invt_no=invt_no)
             self._attach_receipts(row)
             receipts = None
@@ -806,6 +1144,7 @@ class _Applier:
         pre_nos = sorted({r.pre_no for r in live if r.pre_no})
         cop_nos = sorted({r.cop_no for r in live if r.cop_no})
         if pre_nos or cop_nos:  # built here: how many numbers varies (rare: most lists have no request)
+            self._need(*(key for r in live for key in _request_keys(r.pre_no, r.cop_no)))
             conds = [_request_receipts.c.invt_no == row.invt_no] if row.invt_no else []
             if pre_nos:
                 conds.append(_request_receipts.c.pre_no.in_(pre_nos))
@@ -904,7 +1243,9 @@ class _Applier:
         if not rows:
             return None
         self._recipients[rows[0].identity_key] = outbox.recipient_of(rows[0])
-        return _Stored(rows[0])
+        row = _Stored(rows[0])
+        self._lock_list(row)
+        return row
 
     def _check_same_receipt(self, ret: InventoryReturn) -> None:
         """A receipt whose guid, status and time are stored already must be that receipt: a
@@ -931,6 +1272,8 @@ class _Applier:
         if found is None:
             request_id = self.c.execute(insert(_requests).values(**key, **values)).inserted_primary_key[0]
         else:
+            # What it named before is looked up by the numbers it held, and changes with it.
+            self._need(_key("invt", found.invt_no), *_request_keys(found.pre_no, found.cop_no))
             request_id = found.id
             self.c.execute(update(_requests).where(_requests.c.id == request_id).values(**values))
             self.c.execute(_DELETE_REQUEST_LINES, {"request_id": request_id})
@@ -971,12 +1314,15 @@ class _Applier:
             self._refresh_lists_named(invt_no, ebc_code, order_no)
 
     def _refresh_lists_named(self, invt_no: str | None, ebc_code: str | None, order_no: str | None) -> None:
+        self._need(_key("invt", invt_no), _order_key(ebc_code, order_no))
         rows = self.c.execute(
             _LISTS_OF_REQUEST, {"invt_no": invt_no or None, "ebc_code": ebc_code, "order_no": order_no}
         ).all()
         for found in rows:
             self._recipients[found.identity_key] = outbox.recipient_of(found)
-            self._refresh_inventory(_Stored(found), requests=True)
+            row = _Stored(found)
+            self._lock_list(row)
+            self._refresh_inventory(row, requests=True)
 
     def _receipt_stored(self, ret: InventoryReturn) -> bool:
         params = {"guid": ret.guid, "return_status": ret.return_status, "return_time": ret.return_time}
@@ -1025,7 +1371,7 @@ class _Applier:
         values.update(_tax_status_of(self._status_events(tax.tax_no)))
         if slip is None:
             # A new slip is written once, with its link and status.
-            slip = self._insert_head(TaxSlipRow(**values))
+            slip = self._insert_head(_slips, **values)
             self._notify_new_tax(slip)
         else:
             before = slip.status
@@ -1096,6 +1442,7 @@ class _Applier:
         recipient = self._recipient(identity_key)
         if recipient is None:
             return
+        self._need(_person_key(identity_key))  # the person's lists: written by others too
         consumed = self.c.execute(_QUOTA_CONSUMED, {"identity_key": identity_key, "year": year}).scalar_one()
         consumed = Decimal(consumed)  # SUM and COALESCE keep the Dec5 type: already in yuan
         for pct in QUOTA_THRESHOLDS:
@@ -1150,6 +1497,7 @@ class _Applier:
         recipient = self._recipient(row.identity_key)
         if recipient is None:
             return
+        self._need(_person_key(row.identity_key))
         phone_key, used_before, has_history = self.c.execute(
             _SUSPICIOUS_FACTS,
             {

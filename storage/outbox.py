@@ -2,8 +2,8 @@
 
 Each kind can be switched off per binding (Settings); an inactive binding gets nothing.
 Writers call `enqueue` inside their own transaction (`enqueue_sync` and `recipient_for_sync` on a
-synchronous session, as the ingest applier runs); the notifier (bot.notifier) claims due rows
-with a lease (`claim_due`) and finishes each one (`mark_sent`, `reschedule`, `mark_failed`,
+synchronous session or connection, as the ingest applier runs); the notifier (bot.notifier) claims
+due rows with a lease (`claim_due`) and finishes each one (`mark_sent`, `reschedule`, `mark_failed`,
 `mark_blocked`, `cancel`, `release`). SQL dialect differences stay in this module.
 """
 
@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Insert, Row, Select, and_, bindparam, case, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -29,7 +30,7 @@ from bot.domain.records import (
     NOTIFY_TAX_STATUS,
     NOTIFY_VERIFY,
 )
-from storage.db import clock_of
+from storage.db import affected, clock_of
 from storage.models import Account, Binding, Outbox
 
 NEW_TAX = NOTIFY_TAX_NEW
@@ -110,8 +111,8 @@ async def recipient_for(session: AsyncSession, identity_key: bytes | None) -> Re
     return _recipient((await session.execute(_RECIPIENT, {"identity_key": identity_key})).one_or_none())
 
 
-def recipient_for_sync(session: Session, identity_key: bytes | None) -> Recipient | None:
-    """`recipient_for` on a synchronous session (the ingest applier runs in one)."""
+def recipient_for_sync(session: Session | Connection, identity_key: bytes | None) -> Recipient | None:
+    """`recipient_for` on a synchronous session or connection (the ingest applier runs on one)."""
     if identity_key is None:
         return None
     return _recipient(session.execute(_RECIPIENT, {"identity_key": identity_key}).one_or_none())
@@ -158,11 +159,11 @@ async def enqueue(
     if stmt is None:
         return False
     result = await session.execute(stmt)
-    return bool(result.rowcount)
+    return bool(affected(result))
 
 
 def enqueue_sync(
-    session: Session,
+    session: Session | Connection,
     recipient: Recipient | None,
     kind: str,
     event_key: str,
@@ -170,11 +171,12 @@ def enqueue_sync(
     ref_id: int | None = None,
     payload: dict[str, Any] | None = None,
 ) -> bool:
-    """`enqueue` on a synchronous session (the ingest applier runs in one)."""
-    stmt = _enqueue_statement(session.get_bind().dialect.name, recipient, kind, event_key, ref_id, payload)
+    """`enqueue` on a synchronous session or connection (the ingest applier runs on one)."""
+    dialect = session.dialect if isinstance(session, Connection) else session.get_bind().dialect
+    stmt = _enqueue_statement(dialect.name, recipient, kind, event_key, ref_id, payload)
     if stmt is None:
         return False
-    return bool(session.execute(stmt).rowcount)
+    return bool(affected(session.execute(stmt)))
 
 
 # -- delivery: claiming and finishing --------------------------------------------------------------
@@ -277,7 +279,7 @@ async def mark_sent(
             last_error=None,
         )
     )
-    return bool(result.rowcount)
+    return bool(affected(result))
 
 
 async def mark_sent_many(
@@ -302,7 +304,7 @@ async def mark_sent_many(
         ),
         execution_options={"synchronize_session": False},
     )
-    return int(result.rowcount)
+    return affected(result)
 
 
 async def reschedule(
@@ -321,7 +323,7 @@ async def reschedule(
     if error is not None:
         values["last_error"] = _clip(error)
     result = await session.execute(update(Outbox).where(_held(outbox_id, worker_id)).values(**values))
-    return bool(result.rowcount)
+    return bool(affected(result))
 
 
 async def release(session: AsyncSession, outbox_ids: list[int], worker_id: str) -> int:
@@ -333,7 +335,7 @@ async def release(session: AsyncSession, outbox_ids: list[int], worker_id: str) 
         .where(Outbox.id.in_(outbox_ids), Outbox.status == SENDING, Outbox.lease_owner == worker_id)
         .values(status=PENDING, lease_owner=None, lease_until=None)
     )
-    return int(result.rowcount)
+    return affected(result)
 
 
 async def mark_failed(
@@ -349,7 +351,7 @@ async def mark_failed(
             status=status, last_error=_clip(reason), attempts=Outbox.attempts + 1, lease_owner=None, lease_until=None
         )
     )
-    return bool(result.rowcount)
+    return bool(affected(result))
 
 
 async def mark_blocked(session: AsyncSession, outbox_id: int, worker_id: str | None, reason: str) -> bool:
@@ -368,7 +370,7 @@ async def cancel(session: AsyncSession, outbox_id: int, worker_id: str | None, r
         .where(_held(outbox_id, worker_id))
         .values(status=CANCELLED, last_error=_clip(reason), lease_owner=None, lease_until=None)
     )
-    return bool(result.rowcount)
+    return bool(affected(result))
 
 
 async def requeue_blocked(session: AsyncSession, telegram_user_id: int) -> int:
@@ -380,4 +382,4 @@ async def requeue_blocked(session: AsyncSession, telegram_user_id: int) -> int:
         .where(Outbox.binding_id.in_(binding_ids), Outbox.status == BLOCKED)
         .values(status=PENDING, next_attempt_at=clock_of(session).now(), lease_owner=None, lease_until=None)
     )
-    return int(result.rowcount)
+    return affected(result)

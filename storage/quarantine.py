@@ -40,12 +40,13 @@ class Quarantine:
         digest = hashlib.sha256(data).hexdigest()[:16]
         stem = f"{at:%Y%m%dT%H%M%S}-{digest}"
         blob = self.folder / (stem + SUFFIX)
-        _write_private(blob, self.vault.encrypt_bytes(data, _PURPOSE))
         # The source name is a path the operator gave; keep only its file name, and nothing in it
         # (a newline, a tab) that could add a line to this file or a column to `quarantine list`.
         source_name = "".join(c if c.isprintable() else "?" for c in Path(source).name)
         meta = f"reason: {reason}\nsource: {source_name}\nat: {at:%Y-%m-%d %H:%M:%S}\nsize: {len(data)}\n"
+        # The reason first: an entry (its .bin) never shows without its reason.
         _write_private(self.folder / (stem + ".reason"), meta.encode())
+        _write_private(blob, self.vault.encrypt_bytes(data, _PURPOSE))
         return blob
 
     def entries(self) -> list[QuarantineEntry]:
@@ -78,9 +79,13 @@ def _mtime(path: Path) -> datetime:
 
 
 def _write_private(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    """Written whole or not at all (a process killed while writing leaves no torn file): to a
+    temporary name, then renamed."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as fh:
         fh.write(data)
+    os.replace(tmp, path)
 
 
 def _read_meta(path: Path) -> dict[str, str]:

@@ -192,7 +192,7 @@ def _new_order(ceb_dir: Path, person: Person, now: datetime, rng: Random) -> _Or
         "insuredFee": "0.00", "grossWeight": str(gross), "netWeight": str(net), "customsCode": customs,
     })  # fmt: skip
     trade_mode = head.get("tradeMode", "")
-    goods = []
+    goods: list[cebxml.Fields] = []
     for gnum, (p, qty, price) in enumerate(lines, 1):
         bar = "69" + _digits(rng, 11)
         goods.append({
@@ -243,7 +243,7 @@ def new_tax_messages(ceb_dir: Path, person: Person, *, now: datetime, rng: Rando
         taxes.append((gnum, p, total, tax))
     tax_no = invt_no + "_0"
     tax_guid = str(uuid.uuid4())
-    tax_head = {
+    tax_head: dict[str, cebxml.Value] = {
         "guid": tax_guid, "returnTime": cebxml.return_time(cleared + timedelta(seconds=rng.randint(5, 40))),
         "invtNo": invt_no, "taxNo": tax_no,
         "customsTax": _money(sum((t.customs for *_, t in taxes), ZERO)),
@@ -253,7 +253,7 @@ def new_tax_messages(ceb_dir: Path, person: Person, *, now: datetime, rng: Rando
         "ebcCode": seller, "logisticsCode": head.get("logisticsCode"), "agentCode": head.get("agentCode"),
         "customsCode": customs, "orderNo": head["orderNo"], "logisticsNo": head["logisticsNo"],
     }  # fmt: skip
-    tax_lines = [
+    tax_lines: list[cebxml.Fields] = [
         {"gnum": gnum, "gcode": p.gcode, "taxPrice": _money(total), "customsTax": _money(tax.customs),
          "valueAddedTax": _money(tax.vat), "consumptionTax": _money(tax.consumption)}
         for gnum, p, total, tax in taxes
@@ -309,13 +309,14 @@ def story_messages(ceb_dir: Path, person: Person, story: str, *, now: datetime, 
         head, day = order.head, now.date()
         cop_no, pre_no = f"CX{day:%Y%m%d}{_digits(rng, 6)}", f"C{day:%Y%m%d}{_digits(rng, 9)}"
         asked = later + timedelta(seconds=rng.randint(20, 90))
-        cancel = {name: head.get(name) for name in cebxml.FIELDS["InvtCancel"] if name in head}
+        cancel_guid = str(uuid.uuid4()).upper()
+        cancel: dict[str, cebxml.Value] = {name: head.get(name) for name in cebxml.FIELDS["InvtCancel"] if name in head}
         cancel.update({
-            "guid": str(uuid.uuid4()).upper(), "appType": "1", "appTime": cebxml.app_time(asked), "appStatus": "2",
+            "guid": cancel_guid, "appType": "1", "appTime": cebxml.app_time(asked), "appStatus": "2",
             "copNo": cop_no, "preNo": "", "invtNo": order.invt_no, "reason": "消费者申请取消订单", "note": "",
         })  # fmt: skip
         messages.append(("CEB623", cebxml.message(
-            "CEB623", cancel["guid"], [cebxml.invt_cancel(cancel)], signature=_signature(rng),
+            "CEB623", cancel_guid, [cebxml.invt_cancel(cancel)], signature=_signature(rng),
             style=cebxml.Style(prefix="ceb"),
         )))  # fmt: skip
         approved = asked + timedelta(seconds=rng.randint(20, 90))

@@ -40,8 +40,10 @@ async def _params(request: web.Request) -> dict[str, Any]:
         for key, value in form.items():
             if isinstance(value, str):
                 params[key] = value
-            else:  # an uploaded file (InputFile): the bytes, its name and type, as sent
+            elif isinstance(value, web.FileField):  # an uploaded file (InputFile): bytes, name and type, as sent
                 params[key] = Upload(value.file.read(), value.filename, value.content_type)
+            else:  # a part without a file name: its bytes as text, as Telegram reads a plain field
+                params[key] = bytes(value).decode("utf-8", "replace")
     return params
 
 

@@ -1,0 +1,228 @@
+"""A feed of many messages (`swbot ingest`, the ingest benchmark): batches, parsing beside the
+database, and on PostgreSQL several worker processes.
+
+Messages are cut into batches of `Ingestor.batch_size` (fewer when they add up to more than
+`BATCH_BYTES`), each committed as one transaction (`Ingestor.commit`). Results come back batch by
+batch, in input order, each only after its batch committed: what `on_results` is told is durable.
+
+* `ingest_feed`: one transaction at a time, in this process. Parsing (`storage.ingest.prepare`,
+  pure CPU work) can run in `parsers` worker processes, so it happens beside the transactions
+  instead of between them.
+* `ingest_feed_parallel` (PostgreSQL): `workers` processes, each with its own connection, each
+  parsing and committing whole batches; transactions run side by side (the locking notes in
+  storage.ingest keep them apart). Processes, not tasks: one Python process spends most of a
+  PostgreSQL ingest in the driver and the event loop, so tasks in it would only take turns.
+
+Worker processes are started fresh ("spawn"): nothing of this process's threads or connections is
+inherited. Parser processes receive message bytes and hand back parsed messages; ingest workers
+also get the keys (to index identities and encrypt what they quarantine) and open the database
+themselves. Each watches this process and exits the moment it is gone (a worker's open
+transaction is then rolled back: nothing it held was reported).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import multiprocessing
+import multiprocessing.connection
+import os
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bot.domain.clock import Clock
+from storage.db import Database
+from storage.ingest import BATCH_BYTES, Incoming, Ingestor, IngestResult, Parsed, Refused, prepare
+from storage.quarantine import Quarantine
+from storage.vault import Keys, Vault
+
+
+@dataclass(frozen=True, slots=True)
+class FeedItem:
+    """One message of a feed: its bytes, or why they could not be read (then it is reported as
+    rejected, not quarantined: there is nothing to keep)."""
+
+    name: str
+    data: bytes | None
+    error: str | None = None
+
+
+Reported = list[tuple[FeedItem, IngestResult | None]]  # None: the item could not be read
+
+
+def _spawn() -> Any:
+    return multiprocessing.get_context("spawn")
+
+
+def _exit_with_parent() -> None:
+    """In a worker process: exit as soon as the process that started it is gone (a SIGKILL leaves
+    workers blocked on their task queue otherwise, for ever)."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(1)
+
+    threading.Thread(target=watch, name="swbot-parent-watch", daemon=True).start()
+
+
+def _batches(items: Iterator[FeedItem], size: int, max_bytes: int = BATCH_BYTES) -> Iterator[list[FeedItem]]:
+    """`size` items at most, and no more bytes than `max_bytes` unless one item alone has more (a
+    feed of large messages is held a few at a time, not hundreds)."""
+    batch: list[FeedItem] = []
+    held = 0
+    for item in items:
+        size_of = len(item.data or b"")
+        if batch and (len(batch) == size or held + size_of > max_bytes):
+            yield batch
+            batch, held = [], 0
+        batch.append(item)
+        held += size_of
+    if batch:
+        yield batch
+
+
+def _report(batch: list[FeedItem], results: list[IngestResult]) -> Reported:
+    """The batch's results beside its items (the unreadable ones have none)."""
+    found = iter(results)
+    return [(item, None if item.data is None else next(found)) for item in batch]
+
+
+# -- one committer, optional parser processes -------------------------------------------------------
+
+
+def prepare_all(datas: list[bytes], max_bytes: int) -> list[Parsed | Refused]:
+    """`prepare` for a batch (what a parser process runs)."""
+    return [prepare(data, max_bytes) for data in datas]
+
+
+def _ready() -> None:
+    """A first task for a new parser pool: done once a process is up."""
+
+
+async def ingest_feed(
+    ingestor: Ingestor,
+    items: Iterable[FeedItem],
+    on_results: Callable[[Reported], None],
+    *,
+    source: str = "file",
+    parsers: int = 0,
+) -> None:
+    """Ingest `items` one batch after another; `on_results` gets each batch's results once it
+    committed. Batches are parsed while the one before them commits: in `parsers` worker processes
+    (until they are up, which takes a moment, inline), or inline with `parsers` = 0."""
+    pool = ProcessPoolExecutor(parsers, mp_context=_spawn(), initializer=_exit_with_parent) if parsers > 0 else None
+    warm = pool.submit(_ready) if pool is not None else None
+    # Parsed batches waiting for the committer: bounded, so memory is too.
+    queue: asyncio.Queue[tuple[list[FeedItem], asyncio.Future[list[Parsed | Refused]]] | None]
+    queue = asyncio.Queue(2 * parsers if pool is not None else 1)
+
+    async def parse() -> None:
+        loop = asyncio.get_running_loop()
+        for batch in _batches(iter(items), ingestor.batch_size):
+            datas = [item.data for item in batch if item.data is not None]
+            if pool is not None and warm is not None and warm.done():
+                parsed = asyncio.wrap_future(pool.submit(prepare_all, datas, ingestor.max_bytes))
+            else:  # here, while the committer waits for the database
+                parsed = loop.create_future()
+                parsed.set_result(prepare_all(datas, ingestor.max_bytes))
+            await queue.put((batch, parsed))
+        await queue.put(None)
+
+    async def commit() -> None:
+        while (job := await queue.get()) is not None:
+            batch, parsed = job
+            readable = [item for item in batch if item.data is not None]
+            incoming = [
+                Incoming(item.data, item.name, p)  # type: ignore[arg-type]
+                for item, p in zip(readable, await parsed, strict=True)
+            ]
+            on_results(_report(batch, await ingestor.commit(incoming, source=source)))
+
+    try:
+        async with asyncio.TaskGroup() as tasks:  # one failing stops the other
+            tasks.create_task(parse())
+            tasks.create_task(commit())
+    finally:
+        while not queue.empty():
+            job = queue.get_nowait()
+            if job is not None:
+                job[1].cancel()
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+# -- worker processes (PostgreSQL) --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WorkerSetup:
+    """What an ingest worker process needs to open the database and ingest on its own (the caller
+    has migrated it already). `log_init` sets up its logging (picklable: a module-level function or
+    a functools.partial of one)."""
+
+    db_url: str
+    keys: Keys
+    quarantine_dir: Path
+    max_bytes: int
+    batch_size: int
+    clock: Clock
+    log_init: Callable[[], None] | None = None
+
+
+_worker: dict[str, Any] = {}  # in a worker process: its event loop and Ingestor
+
+
+def _worker_start(setup: WorkerSetup) -> None:
+    _exit_with_parent()
+    if setup.log_init is not None:
+        setup.log_init()
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    vault = Vault(setup.keys)
+    db = Database(setup.db_url, clock=setup.clock)
+    quarantine = Quarantine(setup.quarantine_dir, vault, setup.clock)
+    _worker["loop"] = loop
+    _worker["ingestor"] = Ingestor(db, vault, quarantine, max_bytes=setup.max_bytes, batch_size=setup.batch_size)
+    atexit.register(lambda: loop.run_until_complete(db.dispose()))
+
+
+def _worker_ingest(items: list[tuple[bytes, str]], source: str) -> list[IngestResult]:
+    """One batch, parsed and committed in this worker process."""
+    loop, ingestor = _worker["loop"], _worker["ingestor"]
+    return loop.run_until_complete(ingestor.ingest_many(items, source=source))  # type: ignore[no-any-return]
+
+
+async def ingest_feed_parallel(
+    setup: WorkerSetup,
+    items: Iterable[FeedItem],
+    on_results: Callable[[Reported], None],
+    *,
+    workers: int,
+    source: str = "file",
+) -> None:
+    """Ingest `items` in `workers` processes, a batch each at a time; `on_results` gets each batch's
+    results in input order, once it committed (a later batch may commit first: it waits)."""
+    pool = ProcessPoolExecutor(workers, mp_context=_spawn(), initializer=_worker_start, initargs=(setup,))
+    pending: deque[tuple[list[FeedItem], asyncio.Future[list[IngestResult]]]] = deque()
+    try:
+        for batch in _batches(iter(items), setup.batch_size):
+            readable = [(item.data, item.name) for item in batch if item.data is not None]
+            pending.append((batch, asyncio.wrap_future(pool.submit(_worker_ingest, readable, source))))
+            if len(pending) >= 2 * workers:  # every worker busy, and one more batch each queued
+                batch, done = pending.popleft()
+                on_results(_report(batch, await done))
+        while pending:
+            batch, done = pending.popleft()
+            on_results(_report(batch, await done))
+    finally:
+        for _, done in pending:
+            done.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)

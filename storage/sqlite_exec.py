@@ -1,0 +1,204 @@
+"""Prepared Core statements run straight on SQLite's driver: the ingest hot path.
+
+SQLAlchemy's execution layer costs about 30 µs a statement (execution context, cache lookup, event
+dispatch, result metadata) where SQLite answers an indexed lookup in about 10 µs, and ingest runs
+some seven statements a message. A statement registered here (`register`: the ones ingest builds
+once, as module constants) is compiled once per process for SQLite and then run on the DBAPI
+cursor, with the bind and result processors SQLAlchemy itself would apply, so what is stored and
+read back is exactly what `Connection.execute` would store and read. Anything else — statements
+built per call, expanding parameters, columns with Python-side defaults, other databases — goes
+through `Connection.execute` unchanged. Driver errors come out as SQLAlchemy's exception classes
+(statement parameters hidden, as the engines are configured). Engine events and `echo` do not see
+the direct statements (`bench/ingest_throughput.py` counts them with SQLite's trace callback).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import namedtuple
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, cast
+
+from sqlalchemy import Executable, Insert
+from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.exc import DBAPIError, StatementError
+
+_REGISTERED: dict[int, Executable] = {}  # id → statement (held, so the id stays its own)
+_PLANS: dict[tuple[int, frozenset[str] | None], _Plan | None] = {}
+_MISSING = object()
+
+
+def register(*statements: Executable) -> None:
+    """Statements that live as long as the process and may take the direct path on SQLite."""
+    for stmt in statements:
+        _REGISTERED[id(stmt)] = stmt
+
+
+class _Plan:
+    """One statement compiled for SQLite: its SQL, its parameters in order with their bind
+    processors, and for a SELECT (or RETURNING) its row type and result processors."""
+
+    def __init__(self, stmt: Executable, dialect: Dialect, column_keys: frozenset[str] | None) -> None:
+        # SQLCompiler's own attributes (bind and result processors) are what this reuses: typed loosely.
+        keys = sorted(column_keys) if column_keys else None
+        compiled: Any = cast(Any, stmt).compile(dialect=dialect, column_keys=keys)
+        # Python-side column defaults are computed by SQLAlchemy's execution context: not here.
+        self.usable = not (compiled.insert_prefetch or compiled.update_prefetch)
+        self.sql: str = compiled.string
+        processors = compiled._bind_processors  # SQLAlchemy's own, applied as it would apply them
+        self.binds: list[tuple[str, Callable[[Any], Any] | None]] = [
+            (name, processors.get(name)) for name in compiled.positiontup or []
+        ]
+        self.defaults: dict[str, Any] = compiled.construct_params(_check=False)  # LIMIT 2 and the like
+        # The common case, parameters as given: a plain list of them in order.
+        self.plain = all(process is None for _, process in self.binds)
+        self.names = [name for name, _ in self.binds]
+        columns = compiled._result_columns
+        self.row: type | None = _row_type([c.keyname for c in columns]) if columns else None
+        processors = [c.type._cached_result_processor(dialect, None) for c in columns]
+        self.results = [(i, p) for i, p in enumerate(processors) if p is not None]
+
+    def values(self, params: dict[str, Any]) -> list[Any]:
+        if self.plain and len(params) >= len(self.names):
+            try:
+                return [params[name] for name in self.names]
+            except KeyError:
+                pass  # a parameter with a default value (LIMIT 2)
+        out = []
+        for name, process in self.binds:
+            value = params[name] if name in params else self.defaults[name]
+            out.append(value if process is None else process(value))
+        return out
+
+    def rows(self, fetched: list[Any]) -> list[Any]:
+        make = self.row._make  # type: ignore[union-attr]
+        if not self.results:
+            return [make(raw) for raw in fetched]
+        out = []
+        for raw in fetched:
+            values = list(raw)
+            for i, process in self.results:
+                values[i] = process(values[i])
+            out.append(make(values))
+        return out
+
+
+def _row_type(fields: list[str]) -> type:
+    base = namedtuple("Row", fields)  # type: ignore[misc]
+
+    class Row(base):  # type: ignore[valid-type,misc]
+        """A result row: attributes, `_asdict()` and `_mapping`, like SQLAlchemy's."""
+
+        __slots__ = ()
+
+        @property
+        def _mapping(self) -> dict[str, Any]:
+            return self._asdict()
+
+    return Row
+
+
+def _plan(stmt: Executable, dialect: Dialect, params: Any) -> _Plan | None:
+    if id(stmt) not in _REGISTERED:
+        return None
+    if not isinstance(stmt, Insert):
+        found = _PLANS.get((id(stmt), None), _MISSING)
+        if found is not _MISSING:
+            return found  # type: ignore[return-value]
+    keys = None
+    if isinstance(stmt, Insert):  # an INSERT without VALUES names the columns it is given
+        first = params[0] if isinstance(params, list) else params
+        keys = frozenset(first)
+    slot = (id(stmt), keys)
+    if slot not in _PLANS:
+        plan = _Plan(stmt, dialect, keys)
+        _PLANS[slot] = plan if plan.usable else None
+    return _PLANS[slot]
+
+
+class Result:
+    """What the applier reads of a result: rows, one row, a scalar, the row count, the new id."""
+
+    __slots__ = ("_rows", "lastrowid", "rowcount")
+
+    def __init__(self, rows: list[Any], rowcount: int, lastrowid: int | None) -> None:
+        self._rows = rows
+        self.rowcount = rowcount
+        self.lastrowid = lastrowid
+
+    def all(self) -> list[Any]:
+        return self._rows
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._rows)
+
+    def one(self) -> Any:
+        if len(self._rows) != 1:
+            raise ValueError(f"expected one row, got {len(self._rows)}")
+        return self._rows[0]
+
+    def one_or_none(self) -> Any:
+        if len(self._rows) > 1:
+            raise ValueError(f"expected at most one row, got {len(self._rows)}")
+        return self._rows[0] if self._rows else None
+
+    def scalar_one(self) -> Any:
+        return self.one()[0]
+
+    def scalar(self) -> Any:
+        return self._rows[0][0] if self._rows else None
+
+    @property
+    def inserted_primary_key(self) -> tuple[int | None]:
+        return (self.lastrowid,)
+
+
+class Executor:
+    """`execute` like a Connection's: registered statements straight on the SQLite cursor, the rest
+    through the Connection (which stays usable beside it: one DBAPI connection, one transaction)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.dialect = conn.dialect
+        self._direct = conn.dialect.name == "sqlite" and conn.dialect.driver == "pysqlite"
+        self._cursor: sqlite3.Cursor | None = None
+
+    def exec_driver_sql(self, sql: str) -> None:
+        """A statement without parameters or result (SAVEPOINT and the like)."""
+        if not self._direct:
+            self.conn.exec_driver_sql(sql)
+            return
+        try:
+            self._cursor_of().execute(sql)
+        except sqlite3.Error as exc:
+            raise self._error(sql, exc) from exc
+
+    def _cursor_of(self) -> sqlite3.Cursor:
+        if self._cursor is None:
+            dbapi = self.conn.connection.dbapi_connection
+            assert dbapi is not None, "a connection that is not open"
+            self._cursor = cast(sqlite3.Cursor, dbapi.cursor())
+        return self._cursor
+
+    def get_execution_options(self) -> Any:
+        return self.conn.get_execution_options()
+
+    def execute(self, stmt: Executable, params: dict[str, Any] | Sequence[dict[str, Any]] | None = None) -> Any:
+        plan = _plan(stmt, self.dialect, params) if self._direct else None
+        if plan is None:
+            return self.conn.execute(stmt, params)  # type: ignore[arg-type]
+        cur = self._cursor_of()
+        try:
+            if params is None or isinstance(params, dict):
+                cur.execute(plan.sql, plan.values(params or {}))
+            else:
+                cur.executemany(plan.sql, [plan.values(p) for p in params])
+            rows = plan.rows(cur.fetchall()) if plan.row is not None else []
+        except sqlite3.Error as exc:
+            raise self._error(plan.sql, exc) from exc
+        return Result(rows, cur.rowcount, cur.lastrowid)
+
+    def _error(self, sql: str, exc: sqlite3.Error) -> StatementError:
+        """SQLAlchemy's exception for a driver error (IntegrityError, OperationalError …), as
+        `Connection.execute` would raise it: parameters hidden."""
+        return DBAPIError.instance(sql, None, exc, sqlite3.Error, hide_parameters=True, dialect=self.dialect)
