@@ -73,7 +73,12 @@ async def run(args: argparse.Namespace) -> int:
           f"refusals={len(r.refusals)} apologies={apologies} injected_faults={r.injected}")  # fmt: skip
     print(f"notifications expected={len(r.expected)} once={once} twice={twice} never={never}; "
           f"most in 1 s: {window} (ceiling {args.ceiling})")  # fmt: skip
+    print(f"outbox rows at the end: {r.outbox}")
+    for c in r.refusals[:8]:
+        print(f"  refused: {c.method} {c.error_code} {c.description}")
     print(f"tracebacks in the logs: {tracebacks}; exit status {r.exit_code}")
+    step = max(1, len(r.rss_kb) // 12)
+    print("bot memory (s: MB):", ", ".join(f"{t:.0f}: {kb / 1024:.0f}" for t, kb in r.rss_kb[::step]))
     span = serving[-1][0] - serving[0][0] if serving else 0.0
     print(f"bot memory after the restart: {first / 1024:.0f} MB → {last / 1024:.0f} MB "
           f"({(last - first) / 1024:+.1f} MB over {span:.0f} s)")  # fmt: skip

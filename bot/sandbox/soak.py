@@ -45,6 +45,7 @@ class SoakResult:
     rss_kb: list[tuple[float, int]] = field(default_factory=list)  # (seconds into the run, RSS)
     exit_code: int | None = None
     logs: list[str] = field(default_factory=list)
+    outbox: dict[str, int] = field(default_factory=dict)  # notification rows by status at the end
 
 
 def _free_port() -> int:
@@ -178,7 +179,7 @@ async def soak(
         rss.append((time.monotonic() - t0, load.rss_kb(procs[-1].pid)))
         core.clear_faults()
         progress(f"tapping done: {stats.taps} taps; waiting for the last notifications")
-        deadline = time.monotonic() + 60  # at most a lease (30 s) for rows a killed process held
+        deadline = time.monotonic() + 120  # a lease (30 s) for rows a killed process held, and a backlog
         while time.monotonic() < deadline and len(_notices(core, expected)[0]) < len(expected):  # noqa: ASYNC110
             await asyncio.sleep(0.25)  # polling the stand-in's record: nothing signals "all there"
     finally:
@@ -194,6 +195,13 @@ async def soak(
         core.shutdown()
 
     found, times = _notices(core, expected)
+    import sqlite3
+
+    conn = sqlite3.connect(work / "swbot.db")
+    try:
+        outbox_counts = dict(conn.execute("SELECT status, count(*) FROM outbox GROUP BY status").fetchall())
+    finally:
+        conn.close()
     return SoakResult(
         stats=stats,
         unanswered=set(load.unanswered(core, stats.queries)),
@@ -208,6 +216,7 @@ async def soak(
         rss_kb=rss,
         exit_code=procs[-1].returncode,
         logs=[p.read_text() for p in logs],
+        outbox=outbox_counts,
     )
 
 
