@@ -58,7 +58,10 @@ def is_notice_keyboard(markup: Any) -> bool:
 
 def nav_view(core: BotApiCore, user_id: int) -> MessageView | None:
     """The user's newest screen with navigation buttons (notifications skipped)."""
-    for m in reversed(core.messages(user_id)):
+    newest = core.last_with_keyboard(user_id)  # cheap: looks from the end
+    if newest is None or not is_notice_keyboard(newest.buttons):
+        return newest
+    for m in reversed(core.messages(user_id)):  # a notice came last: look further back (rare)
         if m.from_bot and m.buttons and not is_notice_keyboard(m.buttons):
             return m
     return None
