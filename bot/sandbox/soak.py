@@ -46,6 +46,21 @@ class SoakResult:
     exit_code: int | None = None
     logs: list[str] = field(default_factory=list)
     outbox: dict[str, int] = field(default_factory=dict)  # notification rows by status at the end
+    killed_at: float | None = None  # the stand-in's clock (time.monotonic) at the SIGKILL
+    first_notice: dict[str, float] = field(default_factory=dict)  # tax slip number → its first notice
+
+    def duplicates(self) -> dict[str, int]:
+        return {t: n for t, n in self.notices.items() if n > 1}
+
+    def duplicates_from_the_kill(self, window: float = 1.0) -> bool:
+        """Whether every duplicate is one the killed process had sent in the last `window` seconds
+        before it died (Telegram took it, the database had not recorded it yet: at-least-once)."""
+        if self.killed_at is None:
+            return not self.duplicates()
+        return all(
+            n == 2 and self.killed_at - window <= self.first_notice[t] <= self.killed_at
+            for t, n in self.duplicates().items()
+        )
 
 
 class _Recorder:
@@ -138,6 +153,7 @@ async def soak(
     rng = random.Random(seed * 7 + 1)
     expected: dict[str, int] = {}
     killed_taken: set[str] = set()
+    killed_at: float | None = None
     rss: list[tuple[float, int]] = []
     procs = [start_bot()]
     done = False
@@ -182,6 +198,7 @@ async def soak(
         if kill_at is not None:
             await asyncio.sleep(kill_at)
             seq = core.call_seq()
+            killed_at = time.monotonic()
             procs[-1].send_signal(signal.SIGKILL)
             procs[-1].wait()
             for c in core.calls("getUpdates"):
@@ -231,6 +248,8 @@ async def soak(
         bot_texts=[m.text for u in uids for m in core.messages(u) if m.from_bot],
         expected=dict(expected),
         notices={t: found.get(t, 0) for t in expected},
+        killed_at=killed_at,
+        first_notice=_first_notices(recorder, expected),
         notice_times=times,
         injected=recorder.injected,
         rss_kb=rss,
@@ -250,3 +269,12 @@ def _notices(recorder: _Recorder, expected: dict[str, int]) -> tuple[dict[str, i
         by_chat.setdefault(chat_id, []).append(text)
     found = {t: n for t, c in expected.items() if (n := sum(t in text for text in by_chat.get(c, ())))}
     return found, times
+
+
+def _first_notices(recorder: _Recorder, expected: dict[str, int]) -> dict[str, float]:
+    first: dict[str, float] = {}
+    for chat_id, text, at in recorder.notices:
+        for tax_no, chat in expected.items():
+            if chat == chat_id and tax_no in text and tax_no not in first:
+                first[tax_no] = at
+    return first
