@@ -11,7 +11,8 @@ environment, polling the Bot API stand-in over HTTP (`SandboxServer`, in this pr
 
 Reported, from the stand-in's own record: tap → view p50/p95/p99 (queued tap → the bot's edit in
 that chat), taps served per second, taps left without a view, taps not answered, refusals (4xx
-the bot earned), the most message sends in any 1-second window. Goal (issue 13): p95 ≤ 0.5 s and
+the bot earned), taps answered with an alert (an apology, say), the most message sends in any
+1-second window. Goal (issue 13): p95 ≤ 0.5 s and
 ≥ 84 taps/s (3 × the 28 measured with python-telegram-bot's AIORateLimiter).
 
 The floor: an echo bot on the same python-telegram-bot (same defaults, same per-user update
@@ -117,7 +118,8 @@ def report(name: str, core: BotApiCore, stats: load.LoadStats, ceiling: float | 
     refused = core.refusals()
     sends = load.send_times(core)
     injected = sum(1 for c in core.calls() if c.injected)
-    print(f"{'':18s} unanswered={len(missing)} refusals={len(refused)} injected_faults={injected} "
+    alerts = sum(1 for q in stats.queries if (a := core.callback_answer(q)) is not None and a.show_alert)
+    print(f"{'':18s} unanswered={len(missing)} refusals={len(refused)} alerts={alerts} injected_faults={injected} "
           f"max_sends_in_1s={load.max_in_window(sends)}")
     for c in refused[:5]:
         print(f"{'':18s}   refused: {c.method} {c.error_code} {c.description}")

@@ -14,7 +14,9 @@ process had taken), refusals, apologies, notifications expected / delivered once
 the most notices in any 1-second window against the ceiling, tracebacks in the logs, and the bot's
 resident memory over time (after the restart: first sample, last sample, growth). The verdict
 requires all of: every tap answered but those the killed process held, no refusal, no apology, every
-notification exactly once, no window over the ceiling, no traceback, memory growth < 30 MB.
+notification delivered, twice only if the killed process had sent it in its last second (Telegram
+took it, the database had not recorded it: delivery is at least once), no window over the ceiling,
+no traceback, memory growth < 30 MB.
 """
 
 from __future__ import annotations
@@ -72,7 +74,16 @@ async def run(args: argparse.Namespace) -> int:
           f"refusals={len(r.refusals)} apologies={apologies} injected_faults={r.injected}")  # fmt: skip
     print(f"notifications expected={len(r.expected)} once={once} twice={twice} never={never}; "
           f"most in 1 s: {window} (ceiling {args.ceiling})")  # fmt: skip
+    if twice:
+        before = ", ".join(f"{r.killed_at - r.first_notice[t]:.3f} s" for t in r.duplicates() if r.killed_at)
+        print(f"  sent twice: the first copy went out {before} before the kill "
+              f"({'all within its last second: at-least-once' if r.duplicates_from_the_kill() else 'NOT explained'})")
+    print(f"outbox rows at the end: {r.outbox}")
+    for c in r.refusals[:8]:
+        print(f"  refused: {c.method} {c.error_code} {c.description}")
     print(f"tracebacks in the logs: {tracebacks}; exit status {r.exit_code}")
+    step = max(1, len(r.rss_kb) // 12)
+    print("bot memory (s: MB):", ", ".join(f"{t:.0f}: {kb / 1024:.0f}" for t, kb in r.rss_kb[::step]))
     span = serving[-1][0] - serving[0][0] if serving else 0.0
     print(f"bot memory after the restart: {first / 1024:.0f} MB → {last / 1024:.0f} MB "
           f"({(last - first) / 1024:+.1f} MB over {span:.0f} s)")  # fmt: skip
@@ -80,7 +91,8 @@ async def run(args: argparse.Namespace) -> int:
         r.unanswered <= r.killed_taken
         and not r.refusals
         and not apologies
-        and once == len(r.expected)
+        and not never
+        and r.duplicates_from_the_kill()
         and window <= args.ceiling
         and not tracebacks
         and last - first < 30 * 1024

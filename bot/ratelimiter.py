@@ -67,7 +67,7 @@ def retry_after_seconds(exc: RetryAfter) -> float:
 class AnsweredQueries:
     """The callback queries answered lately (bounded): each is answered once, never twice."""
 
-    def __init__(self, size: int = 20_000) -> None:
+    def __init__(self, size: int = 5_000) -> None:  # a minute of taps at 80/s: the error handler looks seconds later
         self.size = size
         self._ids: OrderedDict[str, None] = OrderedDict()
 

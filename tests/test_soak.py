@@ -5,8 +5,9 @@ Telegram calls answered 429 and 1 % 502, and one SIGKILL of the bot a third of t
 Asserted from the stand-in's record: every tap answered (but those the killed process had already
 taken from Telegram: polling acknowledges an update when it fetches the next batch, before it is
 handled — acknowledging only handled updates is issue 10's), no refusal, no apology; every
-notification exactly once; no 1-second window over the ceiling; no traceback in either process's
-log; the bot's memory flat. `bench/soak.py` is the long version.
+notification at least once and none twice (but one the killed process had sent in its last second,
+before the database recorded it); no 1-second window over the ceiling; no traceback in either
+process's log; the bot's memory flat. `bench/soak.py` is the long version.
 """
 
 from __future__ import annotations
@@ -43,7 +44,10 @@ async def test_thirty_users_thirty_seconds_faults_and_a_kill(tmp_path: Path, clo
     assert r.refusals == [], r.refusals[:3]
     apology = menu_views.error_text(get_translator("en"))
     assert apology not in r.answer_texts and not [t for t in r.bot_texts if apology in t]
-    assert len(r.expected) >= 30 and r.notices == dict.fromkeys(r.expected, 1)  # none lost, none twice
+    assert len(r.expected) >= 30 and all(n >= 1 for n in r.notices.values())  # none lost
+    # None twice, but one the killed process had just sent when it died: Telegram took it and the
+    # database had not recorded it yet (a few milliseconds; delivery is at least once).
+    assert r.duplicates_from_the_kill(), (r.duplicates(), r.killed_at, r.first_notice)
     assert max_in_window(r.notice_times) <= CEILING
     for log in r.logs:
         assert "Traceback" not in log, log[-3000:]

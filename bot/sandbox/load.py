@@ -39,6 +39,35 @@ TOUR = ("💳 Quota", "🏠 Menu", "🧾 Tax slips", "▶", "1. ", "🏠 Menu", 
 HOME = "🏠 Menu"
 
 
+def is_notice_keyboard(markup: Any) -> bool:
+    """Whether an inline keyboard (a reply_markup dict, or MessageView.buttons rows) is a
+    notification's: its buttons answer the notice, they do not navigate. The simulated users
+    navigate on their own screen and leave notices alone."""
+    from bot import callbacks as cb
+
+    rows = markup.get("inline_keyboard", ()) if isinstance(markup, dict) else (markup or ())
+    kinds = set()
+    for row in rows:
+        for b in row:
+            try:
+                _, state = cb.decode(b.get("callback_data", ""))
+            except cb.BadCallback:
+                continue
+            kinds.add(isinstance(state, cb.OpenTaxFromNotice | cb.Suspicious))
+    return kinds == {True}  # only buttons that answer a notice (a screen also has navigation)
+
+
+def nav_view(core: BotApiCore, user_id: int) -> MessageView | None:
+    """The user's newest screen with navigation buttons (notifications skipped)."""
+    newest = core.last_with_keyboard(user_id)  # cheap: looks from the end
+    if newest is None or not is_notice_keyboard(newest.buttons):
+        return newest
+    for m in reversed(core.messages(user_id)):  # a notice came last: look further back (rare)
+        if m.from_bot and m.buttons and not is_notice_keyboard(m.buttons):
+            return m
+    return None
+
+
 def max_in_window(times: Iterable[float], window: float = 1.0) -> int:
     """The most timestamps in any half-open window [t, t + window)."""
     ts = sorted(times)
@@ -94,8 +123,12 @@ class ViewWatch:
         if not call.ok or call.method not in VIEW_CALLS:
             return
         future = self._waiting.get(call.params.get("chat_id"))  # type: ignore[arg-type]
-        if future is not None:
-            self.loop.call_soon_threadsafe(_resolve, future, call.at)
+        if future is None:
+            return
+        # A notification arriving meanwhile is not the view the user waits for.
+        if call.method == "sendMessage" and is_notice_keyboard(call.params.get("reply_markup")):
+            return
+        self.loop.call_soon_threadsafe(_resolve, future, call.at)
 
     def expect(self, chat_id: int) -> asyncio.Future[float]:
         """Register before acting: the future gets the stand-in's time of the next view call."""
@@ -173,13 +206,13 @@ async def tap_through(
     """One user: tap, wait for the view, think `think` × U(0.5, 1.5) s, until `until` (monotonic)."""
     step = rng.randrange(len(tour))
     while time.monotonic() < until and running():
-        view = core.last_with_keyboard(user_id)
+        view = nav_view(core, user_id)
         waited = time.monotonic() + view_timeout
         while view is None:  # a view of several messages: its keyboard comes with the last one
             if time.monotonic() > waited:
                 raise AssertionError(f"user {user_id} has no screen with buttons")
             await asyncio.sleep(0.05)
-            view = core.last_with_keyboard(user_id)
+            view = nav_view(core, user_id)
         at, button = next_label(view, step, tour)
         step = 0 if at is None else at + 1
         future = watch.expect(user_id)

@@ -45,6 +45,40 @@ class SoakResult:
     rss_kb: list[tuple[float, int]] = field(default_factory=list)  # (seconds into the run, RSS)
     exit_code: int | None = None
     logs: list[str] = field(default_factory=list)
+    outbox: dict[str, int] = field(default_factory=dict)  # notification rows by status at the end
+    killed_at: float | None = None  # the stand-in's clock (time.monotonic) at the SIGKILL
+    first_notice: dict[str, float] = field(default_factory=dict)  # tax slip number → its first notice
+
+    def duplicates(self) -> dict[str, int]:
+        return {t: n for t, n in self.notices.items() if n > 1}
+
+    def duplicates_from_the_kill(self, window: float = 1.0) -> bool:
+        """Whether every duplicate is one the killed process had sent in the last `window` seconds
+        before it died (Telegram took it, the database had not recorded it yet: at-least-once)."""
+        if self.killed_at is None:
+            return not self.duplicates()
+        return all(
+            n == 2 and self.killed_at - window <= self.first_notice[t] <= self.killed_at
+            for t, n in self.duplicates().items()
+        )
+
+
+class _Recorder:
+    """Keeps what the soak judges from every call as it happens: the stand-in's own call record is
+    bounded (a long run outgrows it), this is not, and keeps only what it needs."""
+
+    def __init__(self) -> None:
+        self.notices: list[tuple[int, str, float]] = []  # (chat, text, when) of "new tax slip" notices
+        self.refusals: list[Call] = []
+        self.injected = 0
+
+    def __call__(self, call: Call) -> None:  # under the core's lock: be quick
+        if call.injected:
+            self.injected += 1
+        elif not call.ok and 400 <= (call.error_code or 0) < 500:
+            self.refusals.append(call)
+        elif call.ok and call.method == "sendMessage" and NEW_TAX in str(call.params.get("text")):
+            self.notices.append((int(call.params["chat_id"]), str(call.params["text"]), call.at))
 
 
 def _free_port() -> int:
@@ -74,6 +108,8 @@ async def soak(
     prepared = await load.prepare(db_url, SECRET, work / "demo", users, seed=seed, clock=clock)
     progress(f"prepared {users} people")
     core = BotApiCore(username="swbot_soak_bot")
+    recorder = _Recorder()
+    core.add_call_listener(recorder)
     server = SandboxServer(core)
     server.start()
     api_port, api_key = _free_port(), secrets.token_urlsafe(24)
@@ -116,6 +152,7 @@ async def soak(
     rng = random.Random(seed * 7 + 1)
     expected: dict[str, int] = {}
     killed_taken: set[str] = set()
+    killed_at: float | None = None
     rss: list[tuple[float, int]] = []
     procs = [start_bot()]
     done = False
@@ -160,6 +197,7 @@ async def soak(
         if kill_at is not None:
             await asyncio.sleep(kill_at)
             seq = core.call_seq()
+            killed_at = time.monotonic()
             procs[-1].send_signal(signal.SIGKILL)
             procs[-1].wait()
             for c in core.calls("getUpdates"):
@@ -177,8 +215,8 @@ async def soak(
         rss.append((time.monotonic() - t0, load.rss_kb(procs[-1].pid)))
         core.clear_faults()
         progress(f"tapping done: {stats.taps} taps; waiting for the last notifications")
-        deadline = time.monotonic() + 60  # at most a lease (30 s) for rows a killed process held
-        while time.monotonic() < deadline and len(_notices(core, expected)[0]) < len(expected):  # noqa: ASYNC110
+        deadline = time.monotonic() + 120  # a lease (30 s) for rows a killed process held, and a backlog
+        while time.monotonic() < deadline and len(_notices(recorder, expected)[0]) < len(expected):  # noqa: ASYNC110
             await asyncio.sleep(0.25)  # polling the stand-in's record: nothing signals "all there"
     finally:
         done = True
@@ -192,35 +230,50 @@ async def soak(
         server.stop()
         core.shutdown()
 
-    found, times = _notices(core, expected)
+    found, times = _notices(recorder, expected)
+    import sqlite3
+
+    conn = sqlite3.connect(work / "swbot.db")
+    try:
+        outbox_counts = dict(conn.execute("SELECT status, count(*) FROM outbox GROUP BY status").fetchall())
+    finally:
+        conn.close()
     return SoakResult(
         stats=stats,
         unanswered=set(load.unanswered(core, stats.queries)),
         killed_taken=killed_taken,
-        refusals=core.refusals(),
+        refusals=recorder.refusals,
         answer_texts=[a.text for q in stats.queries if (a := core.callback_answer(q)) is not None],
         bot_texts=[m.text for u in uids for m in core.messages(u) if m.from_bot],
         expected=dict(expected),
         notices={t: found.get(t, 0) for t in expected},
+        killed_at=killed_at,
+        first_notice=_first_notices(recorder, expected),
         notice_times=times,
-        injected=sum(1 for c in core.calls() if c.injected),
+        injected=recorder.injected,
         rss_kb=rss,
         exit_code=procs[-1].returncode,
         logs=[p.read_text() for p in logs],
+        outbox=outbox_counts,
     )
 
 
-def _notices(core: BotApiCore, expected: dict[str, int]) -> tuple[dict[str, int], list[float]]:
+def _notices(recorder: _Recorder, expected: dict[str, int]) -> tuple[dict[str, int], list[float]]:
     """Per expected tax slip number, the "new tax slip" notices its chat got; and when every
     notice (expected or not) was accepted."""
-    found: dict[str, int] = {}
+    by_chat: dict[int, list[str]] = {}
     times = []
-    for c in core.calls("sendMessage"):
-        text = str(c.params.get("text"))
-        if not c.ok or NEW_TAX not in text:
-            continue
-        times.append(c.at)
-        for tax_no, chat in expected.items():
-            if tax_no in text and c.params.get("chat_id") == chat:
-                found[tax_no] = found.get(tax_no, 0) + 1
+    for chat_id, text, at in list(recorder.notices):
+        times.append(at)
+        by_chat.setdefault(chat_id, []).append(text)
+    found = {t: n for t, c in expected.items() if (n := sum(t in text for text in by_chat.get(c, ())))}
     return found, times
+
+
+def _first_notices(recorder: _Recorder, expected: dict[str, int]) -> dict[str, float]:
+    first: dict[str, float] = {}
+    for chat_id, text, at in recorder.notices:
+        for tax_no, chat in expected.items():
+            if chat == chat_id and tax_no in text and tax_no not in first:
+                first[tax_no] = at
+    return first
