@@ -22,7 +22,10 @@ Endpoints
     request whose signature was already used is refused with 409 (a captured request cannot be
     replayed to mint a fresh link); sign every request anew.
 ``GET /healthz``
-    No authentication. 200 ``{"ok": true}`` when the database answers, else 503 ``{"ok": false}``.
+    No authentication. The same check as the webhook listener's (bot.health): 200
+    ``{"ok": true, "status": "ok"}`` when the database answers and its schema is at the migration
+    head; else 503 ``{"ok": false, "status": "database unavailable" | "migrations not at head" |
+    "draining"}`` (draining: the process is stopping).
 
 Authentication (every endpoint except /healthz)
 -----------------------------------------------
@@ -60,8 +63,8 @@ import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
-from sqlalchemy import text
 
+from bot.health import health
 from bot.runtime import Services
 from storage.group_commit import GroupCommit
 from storage.ingest import ACCEPTED, DUPLICATE, Ingestor
@@ -185,13 +188,9 @@ def _first_use(seen: dict[str, float], signature: str) -> bool:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    try:
-        async with request.app[SERVICES_KEY].db.read() as session:
-            await session.execute(text("SELECT 1"))
-    except Exception as exc:
-        log.warning("healthz: database unavailable (%s)", type(exc).__name__)
-        return web.json_response({"ok": False}, status=503)
-    return web.json_response({"ok": True})
+    services = request.app[SERVICES_KEY]
+    status, body = await health(services.db, draining=services.draining)
+    return web.json_response(body, status=status)
 
 
 def make_api_app(services: Services, ingestor: Ingestor, bot_username_provider: UsernameProvider) -> web.Application:

@@ -2,8 +2,9 @@
 
 Startup work lives in `post_init` (database check and migrations, command menus and
 descriptions per language), like python-telegram-bot's rules-bot; handler wiring lives in
-`handlers.register`. Interactive traffic goes through python-telegram-bot's rate limiter;
-notifications have their own pacing (bot.notifier) so a 429 there never freezes taps.
+`handlers.register`. Interactive traffic goes through bot.ratelimiter.SendLimiter (replies under
+the per-chat limit only, faults retried within a budget); notifications have their own pacing
+(bot.notifier) under the bot-wide ceiling (bot.ceiling), so a 429 there never freezes taps.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ from typing import Any
 
 from telegram import BotCommand, BotCommandScopeAllPrivateChats, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
-from telegram.ext import AIORateLimiter, ApplicationBuilder, ContextTypes, Defaults
+from telegram.ext import ApplicationBuilder, ContextTypes, Defaults
 from telegram.request import BaseRequest
 
 from bot.domain.clock import Clock
 from bot.i18n import get_translator
+from bot.ratelimiter import SendLimiter
 from bot.runtime import BotApp, BotContext, PerUserUpdateProcessor, Services, build_services
 from bot.settings import Settings
 from storage.migrate import upgrade
@@ -27,6 +29,8 @@ log = logging.getLogger(__name__)
 # Command menu, in the order users see it. Descriptions are translated per language.
 COMMANDS = ("menu", "quota", "tax", "clearance", "calc", "settings", "bind", "unbind", "privacy", "mydata", "help")
 MENU_LANGUAGES = {"zh": "zh_CN", "en": "en"}
+INTERACTIVE_POOL = 32  # HTTP connections of the interactive bot (python-telegram-bot's default: 256)
+POOL_TIMEOUT = 3.0  # seconds a request may wait for a free connection (then retried, bot.ratelimiter)
 
 
 def command_descriptions(lang: str) -> list[BotCommand]:
@@ -81,7 +85,11 @@ async def post_shutdown(app: BotApp) -> None:
             await hook(app)
         except Exception:
             log.exception("shutdown hook failed")
-    await app.bot_data["services"].db.dispose()
+    services: Services = app.bot_data["services"]
+    try:
+        await services.db.dispose()
+    finally:
+        await services.ceiling.close()
 
 
 def build_application(
@@ -90,7 +98,7 @@ def build_application(
     *,
     request: BaseRequest | None = None,
     get_updates_request: BaseRequest | None = None,
-    rate_limiter: bool = True,
+    updater: bool = True,
 ) -> BotApp:
     from handlers import register
 
@@ -111,12 +119,17 @@ def build_application(
         .post_init(post_init)
         .post_shutdown(post_shutdown)
     )
-    if rate_limiter:
-        builder = builder.rate_limiter(AIORateLimiter(max_retries=1))
+    builder = builder.rate_limiter(SendLimiter(services.ceiling, services.answered))
     if request is not None:
         builder = builder.request(request)
+    else:
+        # httpcore looks at every pooled connection on each request: python-telegram-bot's 256
+        # made that a fifth of the bot's CPU under 100 users. A tap needs two requests at once.
+        builder = builder.connection_pool_size(INTERACTIVE_POOL).pool_timeout(POOL_TIMEOUT)
     if get_updates_request is not None:
         builder = builder.get_updates_request(get_updates_request)
+    if not updater:  # webhook mode: bot.webhook's listener feeds the updates (see there why)
+        builder = builder.updater(None)
     app: BotApp = builder.build()
     app.bot_data["services"] = services
     app.bot_data.setdefault("on_start", [])
@@ -129,28 +142,17 @@ def run(settings: Settings, clock: Clock) -> int:
     """`swbot run`: polling by default, webhook when SWBOT_WEBHOOK_URL is set."""
     if settings.database_url is None:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-    app = build_application(settings, build_services(settings, clock))
+    webhook = bool(settings.webhook_url)
+    app = build_application(settings, build_services(settings, clock), updater=not webhook)
     from bot.background import attach_background
     attach_background(app, settings)
     from handlers.files import warm_up  # charts: import matplotlib and load the font before the first tap
     app.bot_data["on_start"].append(warm_up)
-    if settings.webhook_url:
-        host, _, port = (settings.listen or "0.0.0.0:8443").rpartition(":")
-        secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
-        app.run_webhook(
-            listen=host,
-            port=int(port),
-            url_path=_webhook_path(settings.webhook_url),
-            webhook_url=settings.webhook_url,
-            secret_token=secret,
-            allowed_updates=Update.ALL_TYPES,
-        )
-    else:
-        app.run_polling(allowed_updates=Update.ALL_TYPES)
+    if webhook:
+        import asyncio
+
+        from bot.webhook import serve_webhook
+
+        return asyncio.run(serve_webhook(app, settings))
+    app.run_polling(allowed_updates=Update.ALL_TYPES)
     return 0
-
-
-def _webhook_path(url: str) -> str:
-    from urllib.parse import urlsplit
-
-    return urlsplit(url).path.lstrip("/")

@@ -6,8 +6,9 @@ runs the stop hooks in reverse (API first, then the notifier). Configuration is 
 attach time, before anything connects, so a bad setting is one line and no traceback.
 
 The notifier gets its own ExtBot: same token and base_url, its own HTTP connection pool and no
-AIORateLimiter. Interactive replies keep PTB's limiter on the Application's bot, and flood
-control on notifications (a 429) pauses only the notifier.
+rate limiter of python-telegram-bot's: it paces itself under the bot-wide ceiling
+(`services.ceiling`, shared with the interactive bot's bot.ratelimiter.SendLimiter), and flood
+control on notifications (a 429) pauses only notifications.
 """
 
 from __future__ import annotations
@@ -73,6 +74,8 @@ def attach_background(app: Any, settings: Settings) -> None:
             rate=settings.broadcast_rate,
             per_chat_interval=settings.per_chat_interval,
             poll_interval=settings.outbox_poll_interval,
+            ceiling=services.ceiling,
+            paid_broadcast=settings.paid_broadcast,
         )
         app.bot_data[NOTIFIER_BOT_KEY] = bot
         app.bot_data[NOTIFIER_KEY] = notifier

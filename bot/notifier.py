@@ -13,13 +13,20 @@ One cycle (`drain_once`):
 3. Per row: re-read the binding (still there? active? kind still on?), render the text from the
    database in the recipient's language — nothing rendered is ever stored — wait for a send slot,
    send with protect_content, and record the outcome.
-4. Outcomes are written in small batches. A crash between Telegram accepting a message and that
-   commit is the only way to get a duplicate (the lease expires and the row is sent again).
+4. Outcomes are written in small batches, a send's at once (with whatever else came in while
+   the previous batch was written). A crash between Telegram accepting a message and that commit,
+   a few milliseconds, is the only way to get a duplicate (the lease expires and the row is sent
+   again).
 
-Pacing: a global limiter at `rate` sends/s — smooth spacing plus a hard window measured from
-Telegram's answers, so no 1-second window ever holds more than `rate` sends on the server's
-clock, whatever the network jitter — and `per_chat_interval` between two sends to
-one chat. Both are per process: with several instances the ceiling is per instance.
+Pacing: a limiter at `rate` sends/s in this process — smooth spacing plus a hard window measured
+from Telegram's answers, so no 1-second window ever holds more than `rate` sends on the server's
+clock, whatever the network jitter — and `per_chat_interval` between two sends to one chat. On top
+of it the bot-wide ceiling (bot.ceiling, `ceiling=`): shared by every process and instance through
+Redis when configured, it counts the replies the bot sends too, so notifications use what they
+leave. With `paid_broadcast`, sends carry `allow_paid_broadcast` (Telegram then allows up to 1000/s).
+
+A database outage is waited out: outcomes not yet written are kept and written first, before
+anything new is claimed, so a row is never claimed again (and sent twice) for want of its outcome.
 
 Errors (PTB classes; order matters — BadRequest and TimedOut are NetworkError subclasses):
 RetryAfter → pause this notifier for retry_after, row due again after it, not an attempt;
@@ -61,8 +68,10 @@ from telegram.error import (
 )
 from telegram.warnings import PTBDeprecationWarning
 
+from bot.ceiling import Ceiling
+from bot.ceiling import Paused as CeilingPaused
 from storage import outbox
-from storage.db import Database
+from storage.db import Database, is_unavailable
 from storage.models import Binding, Outbox, TgUser
 from storage.vault import Vault
 
@@ -230,7 +239,7 @@ class Notifier:
         worker_id: str | None = None,
         render: RenderFn | None = None,
         batch_size: int | None = None,
-        lease_seconds: float = 60.0,
+        lease_seconds: float = 30.0,
         max_attempts: int = 8,
         backoff_base: float = 2.0,
         backoff_cap: float = 900.0,
@@ -238,6 +247,8 @@ class Notifier:
         flush_every: int = 32,
         pause_release_after: float = 2.0,
         recheck_after: float = 1.0,
+        ceiling: Ceiling | None = None,
+        paid_broadcast: bool = False,
     ) -> None:
         self.db = db
         self.vault = vault
@@ -258,6 +269,8 @@ class Notifier:
         self.pause_release_after = pause_release_after
         self.recheck_after = recheck_after
         self.pacer = Pacer(rate)
+        self.ceiling = ceiling
+        self.paid_broadcast = paid_broadcast
         self._chat_ready: dict[int, float] = {}  # binding id → monotonic time it may get the next message
         self._outcomes: list[_Outcome] = []
         self._flush_lock = asyncio.Lock()
@@ -302,9 +315,12 @@ class Notifier:
             started = time.monotonic()
             try:
                 await self.drain_once()
-            except Exception:
+            except Exception as exc:
                 # Database down, say: keep the loop alive and try again after a poll interval.
-                log.exception("notifier cycle failed")
+                if is_unavailable(exc):
+                    log.warning("notifier: database unavailable (%s); trying again", type(exc).__name__)
+                else:
+                    log.exception("notifier cycle failed")
                 self._last_claimed = 0
             if self._last_claimed:
                 continue  # rows may have arrived while this batch was being sent: look again now
@@ -323,6 +339,14 @@ class Notifier:
         cancelled, rescheduled after an error), not counting rows put off for per-chat spacing."""
         if self._stopping.is_set():
             return 0
+        if self._outcomes:
+            # Left over from a database outage: these rows are still leased to us and some were
+            # sent. Record them before claiming anything, or their lease could run out and they
+            # would be claimed (and sent) again.
+            await self._flush()
+            if self._outcomes:
+                self._last_claimed = 0
+                return 0
         async with self.db.write() as session:
             rows = await outbox.claim_due(session, self.worker_id, self.batch_size, self.lease_seconds)
             work = await self._select(session, rows)
@@ -412,8 +436,10 @@ class Notifier:
             finally:
                 self._chat_ready[row.binding_id] = time.monotonic() + self.per_chat_interval
         self._outcomes.append(outcome)
-        if len(self._outcomes) >= self.flush_every and (self._flusher is None or self._flusher.done()):
-            # In the background: a sender never waits for the disk.
+        urgent = outcome.action == "sent"
+        if (urgent or len(self._outcomes) >= self.flush_every) and (self._flusher is None or self._flusher.done()):
+            # In the background: a sender never waits for the disk. A send is recorded at once
+            # (with whatever else came in meanwhile): until then a crash would send it again.
             self._flusher = asyncio.create_task(self._flush())
 
     async def _attempt(self, row: Outbox, prepared: _Prepared) -> _Outcome:
@@ -428,7 +454,12 @@ class Notifier:
                 if slot is None:
                     # Stopping. Parts already sent would be sent again; notifications are one part.
                     return _Outcome(row.id, "release")
+                ticket = None
                 try:
+                    if self.ceiling is not None:
+                        ticket = await self.ceiling.acquire(self._stopping, max_pause=self.pause_release_after)
+                        if ticket is None:
+                            return _Outcome(row.id, "release")
                     if i == 0 and slot.waited > self.recheck_after:
                         # Waited long (a pause): look again before sending, without re-rendering.
                         still = (await self._prepare_many([row], render=False))[row.id]
@@ -441,17 +472,23 @@ class Notifier:
                         protect_content=True,  # personal data: no forwarding, no saving
                         link_preview_options=LinkPreviewOptions(is_disabled=True),
                         reply_markup=prepared.rendered.keyboard if i == len(texts) - 1 else None,
+                        **({"allow_paid_broadcast": True} if self.paid_broadcast else {}),
                     )
                 finally:
                     self.pacer.done(slot)
+                    if ticket is not None:
+                        assert self.ceiling is not None
+                        await self.ceiling.release(ticket)
                 if first_id is None:
                     first_id = message.message_id
-        except Paused as exc:
+        except (Paused, CeilingPaused) as exc:
             # Flood control: do not sit on the lease; the row is due again when the pause ends.
             return _Outcome(row.id, "reschedule", at=self._later(exc.seconds), count_attempt=False)
         except RetryAfter as exc:
             seconds = retry_after_seconds(exc)
             self.pacer.pause(seconds)
+            if self.ceiling is not None:
+                await self.ceiling.pause(seconds)  # every process's notifications wait with us
             log.warning("notifier: flood control, pausing %.1f s", seconds)
             return _Outcome(
                 row.id,
@@ -576,10 +613,14 @@ class Notifier:
                     for o in batch:
                         if o.action != "sent":
                             await self._apply(session, o)
-            except Exception:
+            except Exception as exc:
                 # Keep them for the next flush: losing them would only cause resends after the
                 # lease, but there is no reason to accept that while the database may come back.
-                log.exception("notifier: writing %d outcomes failed; will retry", len(batch))
+                if is_unavailable(exc):
+                    log.warning("notifier: database unavailable (%s); %d outcomes kept to write later",
+                                type(exc).__name__, len(batch))
+                else:
+                    log.exception("notifier: writing %d outcomes failed; will retry", len(batch))
                 self._outcomes[:0] = batch
 
     async def _apply(self, session: AsyncSession, o: _Outcome) -> None:

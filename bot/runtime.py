@@ -10,7 +10,9 @@ from typing import Any
 from telegram import Update
 from telegram.ext import Application, BaseUpdateProcessor, CallbackContext, ExtBot
 
+from bot.ceiling import Ceiling, bot_key, make_ceiling
 from bot.domain.clock import Clock
+from bot.ratelimiter import AnsweredQueries
 from bot.settings import Settings
 from storage.db import Database
 from storage.vault import Vault
@@ -23,6 +25,12 @@ class Services:
     vault: Vault
     # Counters of rejected input (forged buttons, bad messages): logged and counted, never shown.
     rejections: dict[str, int] = field(default_factory=dict)
+    # Set once `swbot run` is stopping: /healthz answers 503 and the webhook refuses new updates.
+    draining: bool = False
+    # The bot-wide send ceiling (bot.ceiling), made from the settings on first use.
+    _ceiling: Ceiling | None = None
+    # Callback queries answered lately: the error handler never answers one twice.
+    answered: AnsweredQueries = field(default_factory=AnsweredQueries)
 
     @property
     def clock(self) -> Clock:
@@ -31,6 +39,13 @@ class Services:
 
     def count(self, what: str) -> None:
         self.rejections[what] = self.rejections.get(what, 0) + 1
+
+    @property
+    def ceiling(self) -> Ceiling:
+        if self._ceiling is None:
+            s = self.settings
+            self._ceiling = make_ceiling(s.broadcast_rate, s.redis_url, bot_key(s.require_token()))
+        return self._ceiling
 
 
 def build_services(settings: Settings, clock: Clock) -> Services:

@@ -11,12 +11,14 @@ import secrets
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from storage.vault import Keys
 
 ENV_PREFIX = "SWBOT_"
+FREE_BROADCAST_MAX = 30
+PAID_BROADCAST_MAX = 1000
 SECRET_KEY_FILE = "secret.key"  # noqa: S105 (a file name, not a secret)
 
 
@@ -38,6 +40,8 @@ class Settings(BaseSettings):
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
     listen: str | None = None
+    # Telegram's max_connections for the webhook (1-100): updates it pushes at once, to all instances.
+    webhook_max_connections: int = Field(default=40, ge=1, le=100)
     api_listen: str | None = None
     api_key: SecretStr | None = None
     log_level: str = "INFO"
@@ -46,6 +50,12 @@ class Settings(BaseSettings):
     broadcast_rate: float = Field(default=25.0, gt=0)
     per_chat_interval: float = Field(default=1.0, ge=0)
     outbox_poll_interval: float = Field(default=1.0, gt=0)
+    # One ceiling for the whole bot (issue 10): shared through Redis when set, else per process.
+    redis_url: str | None = None
+    # Telegram's paid broadcast for notifications (allow_paid_broadcast): ceiling up to 1000/s.
+    paid_broadcast: bool = False
+    # Per-user throttle (issue 13): updates a second one user may send before being asked to slow down.
+    user_rate: int = Field(default=8, ge=1, le=1000)
 
     @field_validator("log_level")
     @classmethod
@@ -83,6 +93,25 @@ class Settings(BaseSettings):
         if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
             raise ValueError("must be HOST:PORT, e.g. 127.0.0.1:8443")
         return v
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, v: str | None) -> str | None:
+        if not v:
+            return None
+        if urlsplit(v).scheme not in {"redis", "rediss", "unix"}:
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return v
+
+    @model_validator(mode="after")
+    def _ceiling(self) -> Settings:
+        # Above about 30 a second Telegram answers bulk messages with 429s unless paid broadcast is
+        # on (limits.md §2), and never allows more than 1000.
+        top = PAID_BROADCAST_MAX if self.paid_broadcast else FREE_BROADCAST_MAX
+        if self.broadcast_rate > top:
+            hint = "" if self.paid_broadcast else " unless SWBOT_PAID_BROADCAST is on"
+            raise ValueError(f"broadcast_rate: must be at most {top}{hint}")
+        return self
 
     @field_validator("bot_username")
     @classmethod
@@ -156,4 +185,6 @@ def load_settings(**overrides: object) -> Settings:
         err = exc.errors()[0]
         name = str(err["loc"][0]) if err.get("loc") else "?"
         msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
+        if name == "?" and ": " in msg:  # a check across variables names its variable itself
+            name, msg = msg.split(": ", 1)
         raise SettingsError(f"{ENV_PREFIX}{name.upper()}: {msg}") from None

@@ -1,17 +1,33 @@
 """The one place that registers every handler, in the order they are tried.
 
-Order matters: group chats are answered first and only with the way to a private chat; then
+Order matters: first, in its own group, the per-user throttle (a flooding user is stopped before
+any other work). Then group chats are answered first and only with the way to a private chat; then
 /start (which may carry a binding token), the commands, shared contacts, free text, button taps
 and membership changes. One error handler catches the rest.
 """
 
 from __future__ import annotations
 
-from telegram.ext import CallbackQueryHandler, ChatMemberHandler, CommandHandler, MessageHandler, filters
+from telegram import Update
+from telegram.ext import CallbackQueryHandler, ChatMemberHandler, CommandHandler, MessageHandler, TypeHandler, filters
 
 from bot import callbacks as cb
 from bot.runtime import BotApp
-from handlers import binding, calc, clearance, errors, files, membership, menu, mydata, quota, settings, start, tax
+from handlers import (
+    binding,
+    calc,
+    clearance,
+    errors,
+    files,
+    membership,
+    menu,
+    mydata,
+    quota,
+    settings,
+    start,
+    tax,
+    throttle,
+)
 from handlers.router import Route, make_callback_handler
 
 COMMANDS = {
@@ -64,6 +80,8 @@ ROUTES: dict[type[cb.State], Route] = {
 
 def register(app: BotApp) -> None:
     private = filters.ChatType.PRIVATE
+    # 0. Before anything else: a user over SWBOT_USER_RATE updates a second is asked to slow down.
+    app.add_handler(TypeHandler(Update, throttle.on_any_update), group=-1)
     # 1. Groups and channels: never anything personal.
     app.add_handler(CommandHandler(["start", *COMMANDS], start.on_group_command, filters=~private))
     # 2. Private chats: /start (maybe with a deep-link token), then the commands.

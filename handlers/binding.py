@@ -100,6 +100,11 @@ async def on_start_token(scope: Scope, token: str, message: Message | None) -> N
         await scope.send(binding_views.link_invalid(scope.ctx))
         return
     result = await links.redeem_token(scope.tx, scope.context.vault, token, scope.tg_id)
+    if scope.binding is not None and result.spent == (scope.binding.account_pk, scope.tg_id):
+        # This person already bound with this very link (the same update delivered again after
+        # a crash, or the link opened twice): their binding stands, so show the menu, no error.
+        await scope.send(menu_views.main_menu(scope.ctx, scope.holder()))
+        return
     if result.account_pk is None:
         screen = {
             "expired": binding_views.link_expired,
@@ -128,7 +133,7 @@ async def _tell_old_chat(scope: Scope, chat_id: int) -> None:
     old_user = await bindings.get_user(scope.tx, chat_id)
     t = get_translator(bindings.notice_language(old_user))
     try:
-        await send_screen(scope.context, chat_id, binding_views.moved_away(t))
+        await send_screen(scope.context, chat_id, binding_views.moved_away(t), unsolicited=True)
     except Exception as exc:  # the old chat may have blocked the bot; the binding stands
         log.info("could not tell the old chat about the move: %s", type(exc).__name__)
 

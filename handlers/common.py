@@ -145,12 +145,17 @@ def translator_for(update: Update) -> Translator:
     return get_translator(resolve_lang(None, user.language_code if user else None))
 
 
-async def send_screen(context: BotContext, chat_id: int, screen: Screen) -> Message | None:
+async def send_screen(
+    context: BotContext, chat_id: int, screen: Screen, *, unsolicited: bool = False
+) -> Message | None:
+    """`unsolicited`: not a reply to the update being handled (another chat): it goes under the
+    bot-wide send ceiling (bot.ratelimiter)."""
     parts = screen.messages
     last = None
+    extra: dict[str, Any] = {"rate_limit_args": {"unsolicited": True}} if unsolicited else {}
     for i, text in enumerate(parts):
         keyboard = screen.keyboard if i == len(parts) - 1 else None
-        last = await context.bot.send_message(chat_id, text, reply_markup=keyboard)
+        last = await context.bot.send_message(chat_id, text, reply_markup=keyboard, **extra)
     return last
 
 
@@ -158,9 +163,14 @@ async def edit_screen(context: BotContext, message: Message, screen: Screen) -> 
     parts = screen.messages
     first_keyboard = screen.keyboard if len(parts) == 1 else None
     try:
-        result = await context.bot.edit_message_text(
-            parts[0], chat_id=message.chat_id, message_id=message.message_id, reply_markup=first_keyboard
-        )
+        if _shows(message, parts[0], first_keyboard):
+            # A second tap on a button whose screen is already there: Telegram would refuse the
+            # edit ("message is not modified") and count it against the chat all the same.
+            result: Message | bool = message
+        else:
+            result = await context.bot.edit_message_text(
+                parts[0], chat_id=message.chat_id, message_id=message.message_id, reply_markup=first_keyboard
+            )
     except BadRequest as exc:
         text = str(exc).lower()
         if "not modified" in text:
@@ -173,6 +183,14 @@ async def edit_screen(context: BotContext, message: Message, screen: Screen) -> 
         keyboard = screen.keyboard if i == len(parts) - 1 else None
         result = await context.bot.send_message(message.chat_id, part, reply_markup=keyboard)
     return result if isinstance(result, Message) else None
+
+
+def _shows(message: Message, html: str, keyboard: Any) -> bool:
+    """Whether the tapped message, as the user's client sent it back, already shows this."""
+    try:
+        return message.text_html == html and message.reply_markup == keyboard
+    except Exception:  # entities the renderer cannot map back: just edit
+        return False
 
 
 async def answer(update: Update, text: str | None = None, *, alert: bool = False) -> None:

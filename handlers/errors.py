@@ -10,6 +10,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 from bot.runtime import BotContext
 from bot.views import menu as menu_views
 from handlers.common import answer, is_private, translator_for
+from storage.db import is_unavailable
 
 log = logging.getLogger("swbot.errors")
 
@@ -55,6 +56,16 @@ class Expired(Exception):
 
 
 async def on_error(update: object, context: BotContext) -> None:
+    """Three kinds of failure, told apart because the user should hear about only one of them:
+
+    - Telegram unavailable (429, 5xx, timeouts) after bot.ratelimiter's retries: one line in the
+      log, no apology (the bot did nothing wrong; the next tap works), the tap answered if it was not;
+    - the database unavailable (down, restarting, locked): one line, and the user is told kindly
+      that this is temporary;
+    - anything else is our bug: the traceback is logged and the user gets an apology.
+    A tap is answered at most once: queries already answered (bot.ratelimiter.AnsweredQueries) get
+    a message instead.
+    """
     exc = context.error
     where = "job" if context.job else "update"
     kind = _update_kind(update)
@@ -64,21 +75,36 @@ async def on_error(update: object, context: BotContext) -> None:
         return
     # BadRequest is a NetworkError subclass but means a bug of ours: it gets the full log below.
     if isinstance(exc, RetryAfter | NetworkError) and not isinstance(exc, BadRequest):
-        log.warning("%s %s (%s): Telegram unavailable: %s", where, update_id, kind, type(exc).__name__)
-    else:
-        # Only ids and types are logged: update contents may hold personal data.
-        log.error("%s %s (%s) failed", where, update_id, kind, exc_info=exc)
-    context.services.count("errors")
-    if not isinstance(update, Update) or not is_private(update):
+        log.warning("%s %s (%s): Telegram unavailable after retries (%s)", where, update_id, kind, type(exc).__name__)
+        context.services.count("telegram_unavailable")
+        if isinstance(update, Update):
+            await _tell(update, context, None)
         return
-    t = translator_for(update)
+    if is_unavailable(exc):
+        # Only the type: a driver's message may quote a statement or a connection string.
+        log.warning("%s %s (%s): database unavailable (%s)", where, update_id, kind, type(exc).__name__)
+        context.services.count("database_unavailable")
+        if isinstance(update, Update) and is_private(update):
+            await _tell(update, context, menu_views.unavailable_text(translator_for(update)))
+        return
+    # Only ids and types are logged: update contents may hold personal data.
+    log.error("%s %s (%s) failed", where, update_id, kind, exc_info=exc)
+    context.services.count("errors")
+    if isinstance(update, Update) and is_private(update):
+        await _tell(update, context, menu_views.error_text(translator_for(update)))
+
+
+async def _tell(update: Update, context: BotContext, text: str | None) -> None:
+    """Answer the tap with `text` (an alert) if it is still unanswered, else send `text` to the
+    chat; None: only make sure the tap is answered."""
+    query = update.callback_query
     try:
-        if update.callback_query is not None:
-            await answer(update, menu_views.error_text(t), alert=True)
-        elif update.effective_chat is not None:
-            await context.bot.send_message(update.effective_chat.id, menu_views.error_text(t))
-    except Exception as second:  # answering may fail for the same reason; it is already logged
-        log.info("could not tell the user about the error: %s", type(second).__name__)
+        if query is not None and query.id not in context.services.answered:
+            await answer(update, text, alert=text is not None)
+        elif text is not None and update.effective_chat is not None:
+            await context.bot.send_message(update.effective_chat.id, text)
+    except Exception as second:  # telling may fail for the same reason; it is already logged
+        log.info("could not tell the user about the failure: %s", type(second).__name__)
 
 
 def _update_kind(update: object) -> str:

@@ -45,6 +45,35 @@ def clock_of(session: Session | AsyncSession) -> Clock:
     return clock
 
 
+_ASYNCPG_UNAVAILABLE = (
+    "PostgresConnectionError", "ConnectionDoesNotExistError", "InterfaceError", "OperatorInterventionError",
+    "AdminShutdownError", "CannotConnectNowError", "CrashShutdownError", "TooManyConnectionsError",
+)  # fmt: skip
+
+
+def is_unavailable(exc: BaseException | None) -> bool:
+    """Whether `exc` (or what caused it) says the database cannot be used *for now*: down,
+    restarting, unreachable, the connection lost, too many connections, SQLite locked past its
+    busy timeout. Such a failure is not a bug: it passes once the database is back."""
+    from sqlalchemy import exc as sa
+
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, sa.DBAPIError) and exc.connection_invalidated:
+            return True
+        if isinstance(exc, sa.OperationalError | sa.InterfaceError | sa.DisconnectionError | sa.TimeoutError):
+            return True
+        if isinstance(exc, DatabaseError | ConnectionError | TimeoutError):
+            return True
+        if type(exc).__module__.startswith("asyncpg") and any(
+            c.__name__ in _ASYNCPG_UNAVAILABLE for c in type(exc).__mro__
+        ):
+            return True
+        exc = getattr(exc, "orig", None) or exc.__cause__ or exc.__context__
+    return False
+
+
 def affected(result: Result[Any]) -> int:
     """Rows an INSERT, UPDATE or DELETE changed (what `execute` returns for them is a CursorResult)."""
     assert isinstance(result, CursorResult), "not the result of a data-changing statement"
@@ -112,8 +141,9 @@ def _check_pragmas(found: dict[str, Any]) -> None:
 class Database:
     """Two views of one database: `read()` sessions and `write()` transactions.
 
-    On SQLite they are separate engines because a write transaction must start with
-    BEGIN IMMEDIATE while readers should not take the write lock; on PostgreSQL they share one.
+    They are separate engines. On SQLite because a write transaction must start with
+    BEGIN IMMEDIATE while readers should not take the write lock; on PostgreSQL because reads run
+    in autocommit (no transaction round trips around a tap's queries) while writes are transactions.
     SQLite has a third, synchronous write engine (`sync_write_engine`, None on PostgreSQL) for
     `run_write`, used only from this database's own writer thread.
 
@@ -151,7 +181,19 @@ class Database:
                 connect_args=connect_args or {},
                 execution_options=options,
             )
-            self.read_engine = self.write_engine
+            # Reads (every tap) in autocommit, as on SQLite: each statement its own snapshot, and
+            # no BEGIN, ROLLBACK or pre-ping round trips around them (with them, a tap's page cost
+            # three extra round trips for one or two queries). A connection the server dropped
+            # fails one read, which invalidates the pool's older connections (SQLAlchemy's
+            # "optimistic" disconnect handling) and is answered as "temporarily unavailable".
+            self.read_engine = create_async_engine(
+                url,
+                echo=echo,
+                hide_parameters=True,
+                isolation_level="AUTOCOMMIT",
+                connect_args=connect_args or {},
+                execution_options=options,
+            )
         self._write = async_sessionmaker(self.write_engine, expire_on_commit=False, info=info)
         self._read = async_sessionmaker(self.read_engine, expire_on_commit=False, info=info)
 

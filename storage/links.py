@@ -4,7 +4,7 @@ single use, expiring."""
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy import select, update
@@ -28,6 +28,9 @@ class Redemption:
 
     account_pk: int | None
     problem: str | None  # "unknown", "expired", "used"
+    # A used token: (its account, who used it), so the same person's second use (a re-delivered
+    # update, the link tapped twice) can be told from someone else's.
+    spent: tuple[int, int | None] | None = field(default=None, compare=False)
 
 
 async def issue_token(
@@ -74,4 +77,6 @@ async def redeem_token(session: AsyncSession, vault: Vault, token: str, telegram
     row = (await session.execute(select(LinkToken).where(LinkToken.token_hash == digest))).scalar_one_or_none()
     if row is None:
         return Redemption(None, "unknown")
-    return Redemption(None, "used" if row.used_at is not None else "expired")
+    if row.used_at is not None:
+        return Redemption(None, "used", (row.account_pk, row.used_by))
+    return Redemption(None, "expired")

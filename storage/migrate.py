@@ -4,21 +4,30 @@ SQLite cannot alter most of a table in place, so Alembic's batch mode copies it 
 and drops the old one. With foreign keys on, dropping a parent table deletes its children first
 (ON DELETE CASCADE: a list's lines and receipts, a binding's notifications). So on SQLite the
 migration runs with foreign keys off on its own connection, and the keys are checked afterwards.
+
+Several `swbot run` instances (and a `swbot ingest` beside them) may start at once on one
+PostgreSQL: each takes a transaction-scoped advisory lock before it migrates, so one of them
+migrates and the others then find the schema at head. On SQLite the migration's write transaction
+(BEGIN IMMEDIATE) already serializes them.
 """
 
 from __future__ import annotations
 
 import asyncio
+from functools import cache
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, text
 from sqlalchemy.engine import Connection
 
 from storage.db import Database, DatabaseError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+# pg_advisory_xact_lock key for "migrating swbot's schema" (the bytes of "swbot-mg").
+MIGRATION_LOCK = int.from_bytes(b"swbot-mg", "big") & 0x7FFF_FFFF_FFFF_FFFF
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -50,6 +59,8 @@ async def _migrate(db: Database, revision: str, *, down: bool = False) -> None:
         return
 
     def _go(conn: Connection) -> None:
+        # Held until the commit below; Alembic runs inside this transaction.
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         (command.downgrade if down else command.upgrade)(alembic_config(conn), revision)
 
     async with db.write_engine.connect() as conn:
@@ -73,3 +84,9 @@ async def current(db: Database) -> str | None:
 
     async with db.read_engine.connect() as conn:
         return await conn.run_sync(_cur)
+
+
+@cache
+def head() -> str | None:
+    """The newest revision this code knows (what `upgrade()` brings a database to)."""
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()

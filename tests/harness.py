@@ -60,6 +60,8 @@ class Harness:
 
 
 def make_settings(tmp: Path, **extra: object) -> Settings:
+    # Scripted users act far faster than people: no per-user throttle unless a test asks for one.
+    extra.setdefault("user_rate", 1000)
     return Settings(
         token=TOKEN,  # type: ignore[arg-type]
         data_dir=tmp,
@@ -69,10 +71,12 @@ def make_settings(tmp: Path, **extra: object) -> Settings:
     )
 
 
-async def start_harness(tmp: Path, core: BotApiCore | None = None, clock: Clock | None = None) -> Harness:
+async def start_harness(
+    tmp: Path, core: BotApiCore | None = None, clock: Clock | None = None, **settings_extra: object
+) -> Harness:
     clock = clock or test_clock()
     core = core or BotApiCore(clock=clock)
-    settings = make_settings(tmp)
+    settings = make_settings(tmp, **settings_extra)
     db = Database(settings.db_url, clock=clock)
     await db.check()
     await upgrade(db)

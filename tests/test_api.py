@@ -219,7 +219,7 @@ async def test_a_link_request_cannot_be_replayed(api: Api) -> None:
 
 async def test_healthz_needs_no_signature(api: Api) -> None:
     async with api.session.get(api.url + "/healthz") as r:
-        assert (r.status, await r.json()) == (200, {"ok": True})
+        assert (r.status, await r.json()) == (200, {"ok": True, "status": "ok"})
 
 
 async def test_healthz_reports_an_unreachable_database(vault: Vault, tmp_path: Path) -> None:
@@ -227,7 +227,7 @@ async def test_healthz_reports_an_unreachable_database(vault: Vault, tmp_path: P
     runner, port = await serve(broken, vault, api_settings(tmp_path))
     try:
         async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{port}/healthz") as r:
-            assert (r.status, await r.json()) == (503, {"ok": False})
+            assert (r.status, await r.json()) == (503, {"ok": False, "status": "database unavailable"})
     finally:
         await stop_api(runner)
         await broken.dispose()

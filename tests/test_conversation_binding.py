@@ -58,7 +58,13 @@ async def test_deep_link_binds_and_deletes_the_token_message(h: Harness, demo: D
     assert c.labels() == ["💳 Quota", "🧾 Tax slips", "📦 Clearance", "🧮 Calculator", "⚙️ Settings", "❓ Help"]
     b = await binding_of(h, 1001)
     assert b is not None and b.method == "link"
-    # The token is single use: a second /start with it (from anyone) is refused.
+    # The same person opening the same link again (or Telegram delivering that update again after
+    # a crash) keeps the binding and sees the menu, not an error.
+    await c.send(f"/start {token}")
+    assert "🏠 Main menu" in c.visible_text() and "already been used" not in c.visible_text()
+    again = await binding_of(h, 1001)
+    assert again is not None and (again.id, again.tag) == (b.id, b.tag)
+    # The token is single use: a second /start with it from anyone else is refused.
     c2 = h.client(1002, "Bob", "en")
     await c2.send(f"/start {token}")
     assert "This binding link has already been used." in c2.visible_text()

@@ -284,3 +284,32 @@ async def test_sqlite_inline_reads_have_the_pragmas_and_take_no_lock(sqlite_db: 
             lambda session: session.execute(select(func.count(TgUser.telegram_user_id))).scalar_one()
         )
         assert count == 0  # the uncommitted row is invisible, and the read did not wait
+
+
+async def test_instances_starting_together_migrate_once(tmp_path: Path) -> None:
+    """Several `swbot run` instances start at once on one fresh PostgreSQL schema: the advisory
+    lock lets one migrate while the others wait, then find the schema at head (no error)."""
+    import os
+    import uuid
+
+    import asyncpg
+
+    from tests.conftest import POSTGRES_ENV, _postgres_problem
+
+    url = os.environ.get(POSTGRES_ENV)
+    if not url or await _postgres_problem(url):
+        pytest.skip(f"needs a PostgreSQL server at {POSTGRES_ENV}")
+    schema = "t_" + uuid.uuid4().hex[:12]
+    dsn = url.replace("postgresql+asyncpg://", "postgresql://")
+    conn = await asyncpg.connect(dsn)
+    await conn.execute(f'CREATE SCHEMA "{schema}"')
+    dbs = [Database(url, clock=test_clock(), connect_args={"server_settings": {"search_path": schema}})
+           for _ in range(4)]
+    try:
+        await asyncio.gather(*(upgrade(d) for d in dbs))
+        assert {await current(d) for d in dbs} == {_head()}
+    finally:
+        for d in dbs:
+            await d.dispose()
+        await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        await conn.close()

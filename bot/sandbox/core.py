@@ -7,8 +7,10 @@ through :meth:`calls`, :meth:`messages`, :meth:`last_message`.
 
 Threading: the HTTP server runs its own event loop in a thread while the test and the bot run in
 others, so all state sits behind one lock and every call is answered synchronously under it. Only
-getUpdates (long polling) and injected delays wait, on the caller's own loop; an update queued from
-any thread wakes them with ``loop.call_soon_threadsafe``.
+getUpdates (long polling), injected delays and held requests (:meth:`BotApiCore.hold`) wait, on the
+caller's own loop; an update queued from any thread wakes them with ``loop.call_soon_threadsafe``.
+Webhook updates are pushed by pusher threads (:mod:`bot.sandbox.webhook`), as many as the
+webhook's max_connections, which take their next update under the same lock.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import asyncio
 import itertools
 import json
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -27,7 +30,7 @@ from bot.sandbox.methods import QUERY_TOO_OLD, WEBHOOK_CONFLICT, BotMethods
 from bot.sandbox.models import ApiError, Call, CallbackAnswer, MessageView, StoredFile, bad_request, view_of
 from bot.sandbox.spec import ParamError
 from bot.sandbox.users import OWN, Own, UserActions
-from bot.sandbox.webhook import run_pusher
+from bot.sandbox.webhook import chat_key, run_pusher
 
 __all__ = ["OWN", "QUERY_TOO_OLD", "ApiError", "BotApiCore", "Call", "CallbackAnswer", "MessageView", "Own"]
 
@@ -60,6 +63,17 @@ class _Fault:
 
 
 @dataclass(slots=True)
+class _RandomFaults:
+    """A share of calls answered with a 429 or a 5xx, at random (a busy or flaky Telegram)."""
+
+    rate_429: float
+    rate_5xx: float
+    retry_after: int
+    status_5xx: int
+    rng: random.Random
+
+
+@dataclass(slots=True)
 class _Delay:
     method: str
     seconds: float
@@ -82,8 +96,12 @@ class BotApiCore(BotMethods, UserActions):
         self._released_gen = -1
         self._call_seq = 0  # calls recorded so far, including those the bounded record forgot
         self._delays: list[_Delay] = []
+        self._random_faults: _RandomFaults | None = None
+        self._listeners: list[Callable[[Call], None]] = []
         self.webhook_retry_delay = 0.2  # seconds before re-pushing after a failed webhook delivery
-        self.webhook_timeout = 5.0
+        self.webhook_timeout = 60.0  # Telegram waits 60 s for the answer (levlam, tdlib/telegram-bot-api#211)
+        self._holding = False  # hold(): requests over HTTP wait before they take effect
+        self._held: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
         self._methods: dict[str, Callable[[dict[str, Any]], Any]] = {
             name[4:]: getattr(self, name) for name in dir(self) if name.startswith("api_")
         }
@@ -98,6 +116,8 @@ class BotApiCore(BotMethods, UserActions):
         if method == "getUpdates" or method.lower() == "getupdates":
             status, body = await self._get_updates(raw, client_timeout)
         else:
+            if self._holding:  # hold(): a plain flag read, the lock is taken only when set
+                await self._wait_released()
             status, body = self.dispatch(method, raw)
         if self._delays:
             delay = self._take_delay(method)
@@ -125,10 +145,13 @@ class BotApiCore(BotMethods, UserActions):
                                       f"(it implements {', '.join(sorted(self._methods))})")
                 if self._faults:
                     self._raise_fault(name, raw)
+                if self._random_faults is not None:
+                    self._raise_random_fault()
                 params = self._decode(name, raw)
                 result = handler(params)
             except ApiError as exc:
-                self._record(Call(name or method, params, False, None, exc.code, exc.description, time.monotonic()))
+                self._record(Call(name or method, params, False, None, exc.code, exc.description, time.monotonic(),
+                                  exc.injected))
                 return exc.code, exc.envelope()
             except Exception as exc:  # a sandbox bug: answer like a failing server, keep the traceback
                 _log.exception("sandbox failed on %s", name)
@@ -160,6 +183,8 @@ class BotApiCore(BotMethods, UserActions):
     def _record(self, call: Call) -> None:
         self._calls.append(call)
         self._call_seq += 1
+        for listener in self._listeners:
+            listener(call)
         if call.method != "getUpdates":
             self._note_activity()
 
@@ -191,7 +216,8 @@ class BotApiCore(BotMethods, UserActions):
                 waiter = (loop, event)
                 self._pollers.append(waiter)
             except ApiError as exc:
-                self._record(Call("getUpdates", params, False, None, exc.code, exc.description, time.monotonic()))
+                self._record(Call("getUpdates", params, False, None, exc.code, exc.description, time.monotonic(),
+                                  exc.injected))
                 return exc.code, exc.envelope()
         try:
             limited = client_timeout is not None and client_timeout < wait
@@ -247,33 +273,75 @@ class BotApiCore(BotMethods, UserActions):
     # -- webhook -------------------------------------------------------------------------------
 
     def _start_webhook_thread(self) -> None:
-        if self._webhook_thread is None or not self._webhook_thread.is_alive():
-            self._stopping = False
-            self._webhook_thread = threading.Thread(target=run_pusher, args=(self,), name="sandbox-webhook",
-                                                    daemon=True)
-            self._webhook_thread.start()
+        """Under the lock: as many pusher threads as the webhook's max_connections."""
+        self._stopping = False
+        self._webhook_threads = [t for t in self._webhook_threads if t.is_alive()]
+        for _ in range(len(self._webhook_threads), int(self._webhook.get("max_connections", 40))):
+            thread = threading.Thread(target=run_pusher, args=(self,), name="sandbox-webhook", daemon=True)
+            self._webhook_threads.append(thread)
+            thread.start()
 
-    def _next_push(self) -> tuple[str, str | None, int, dict[str, Any]] | None:
-        """Under the lock: the next update to push, or None."""
-        if not self._webhook:
-            return None
-        while self._updates:
-            update_id, kind, update = self._updates[0]
-            if self._is_allowed(kind):
-                return self._webhook["url"], self._webhook["secret_token"], update_id, update
-            self._updates.popleft()
-            self._dropped.add(update_id)
-        return None
+    def _next_push(self, now: float) -> tuple[tuple[str, str | None, int, dict[str, Any]] | None, float | None]:
+        """Under the lock: the next update to push (url, secret, id, update), taken as in flight;
+        or None and when to look again (a retry falling due), None for "when woken".
 
-    def _pushed(self, update_id: int, error: str | None) -> None:
+        An update may go when fewer than max_connections are in flight, no update of its chat is
+        in flight or waiting before it, and its retry (after a failed push) is due."""
+        if not self._webhook or len(self._in_flight) >= self._webhook["max_connections"]:
+            return None, None
+        blocked = {key for key in self._in_flight.values() if key is not None}
+        wake_at: float | None = None
+        unwanted = []
+        chosen = None
+        for entry in self._updates:
+            update_id, kind, update = entry
+            if not self._is_allowed(kind):
+                unwanted.append(entry)
+                continue
+            if update_id in self._in_flight:
+                continue
+            key = chat_key(kind, update)
+            if key is not None and key in blocked:
+                continue
+            retry_at = self._retry_at.get(update_id)
+            if retry_at is not None and retry_at > now:
+                if key is not None:
+                    blocked.add(key)  # the chat's later updates wait for this one
+                wake_at = retry_at if wake_at is None else min(wake_at, retry_at)
+                continue
+            chosen = (update_id, key, update)
+            break
+        for entry in unwanted:  # Telegram does not keep updates the bot did not ask for
+            self._updates.remove(entry)
+            self._dropped.add(entry[0])
+        if chosen is None:
+            return None, wake_at
+        update_id, key, update = chosen
+        self._in_flight[update_id] = key
+        return (self._webhook["url"], self._webhook["secret_token"], update_id, update), None
+
+    def _pushed(self, update_id: int, error: str | None, now: float) -> None:
         """Under the lock: the outcome of pushing ``update_id``."""
+        self._in_flight.pop(update_id, None)
         if error is None:
-            while self._updates and self._updates[0][0] <= update_id:
-                self._updates.popleft()
-            self._delivered_max = max(self._delivered_max, update_id)
+            self._retry_at.pop(update_id, None)
+            for entry in self._updates:
+                if entry[0] == update_id:
+                    self._updates.remove(entry)
+                    break
+            self._webhook_acked.add(update_id)
+            if not self._updates and not self._in_flight:  # all answered: compact the record
+                self._delivered_max = max(self._delivered_max, max(self._webhook_acked))
+                self._webhook_acked.clear()
             self._note_activity()
         else:
             self._webhook_error = (self.now(), error)
+            self._retry_at[update_id] = now + self.webhook_retry_delay
+
+    def webhook_in_flight(self) -> int:
+        """Updates pushed to the webhook and not answered yet."""
+        with self._lock:
+            return len(self._in_flight)
 
     def release_pollers(self) -> None:
         """Answer pending long polls now, with what is pending (server shutdown)."""
@@ -283,14 +351,49 @@ class BotApiCore(BotMethods, UserActions):
             self._wake(self._pollers)
 
     def shutdown(self) -> None:
-        """Stop the webhook pusher thread and release any pending long polls."""
+        """Stop the webhook pusher threads and release any pending long polls."""
         self.release_pollers()
         with self._lock:
             self._stopping = True
+            self._holding = False
+            self._wake(self._held)
             self._webhook_cv.notify_all()
-            thread = self._webhook_thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=self.webhook_timeout + 1)
+            threads = list(self._webhook_threads)
+        deadline = time.monotonic() + 5
+        for thread in threads:
+            if thread is not threading.current_thread():
+                thread.join(timeout=max(deadline - time.monotonic(), 0.01))
+
+    # -- holding requests ----------------------------------------------------------------------
+
+    def hold(self) -> None:
+        """From now on, Bot API requests over HTTP (any method but getUpdates) wait, before they take
+        effect, until :meth:`release`. A request whose client goes away meanwhile never takes effect
+        (the HTTP server cancels it): a test can kill a bot between two of its requests."""
+        with self._lock:
+            self._holding = True
+
+    def release(self) -> None:
+        with self._lock:
+            self._holding = False
+            self._wake(self._held)
+
+    def held(self) -> int:
+        """How many requests are waiting for :meth:`release` now."""
+        with self._lock:
+            return len(self._held)
+
+    async def _wait_released(self) -> None:
+        waiter = (asyncio.get_running_loop(), asyncio.Event())
+        with self._lock:
+            if not self._holding:
+                return
+            self._held.append(waiter)
+        try:
+            await waiter[1].wait()
+        finally:
+            with self._lock:
+                self._held.remove(waiter)
 
     # -- fault injection -----------------------------------------------------------------------
 
@@ -318,7 +421,44 @@ class BotApiCore(BotMethods, UserActions):
             fault.times -= 1
             if fault.times <= 0:
                 self._faults.remove(fault)
-            raise ApiError(fault.error.code, fault.error.description, fault.error.parameters)
+            raise ApiError(fault.error.code, fault.error.description, fault.error.parameters, injected=True)
+
+    def inject_faults(self, *, rate_429: float = 0.0, rate_5xx: float = 0.0, retry_after: int = 1,
+                      status_5xx: int = 502, seed: int | None = None) -> None:
+        """From now on answer a random share of calls (any method but getUpdates) with a 429 that
+        carries ``retry_after``, and another share with ``status_5xx``, before they take effect, as
+        Telegram's flood control and its front ends do. Both 0 switch it off. Injected answers are
+        recorded with ``Call.injected`` set, so they can be told from real refusals."""
+        if not (0 <= rate_429 <= 1 and 0 <= rate_5xx <= 1 and rate_429 + rate_5xx <= 1):
+            raise ValueError("fault rates must be between 0 and 1 and add up to at most 1")
+        with self._lock:
+            if rate_429 == 0 and rate_5xx == 0:
+                self._random_faults = None
+            else:
+                self._random_faults = _RandomFaults(rate_429, rate_5xx, retry_after, status_5xx,
+                                                    random.Random(seed))
+
+    def _raise_random_fault(self) -> None:
+        f = self._random_faults
+        assert f is not None
+        x = f.rng.random()
+        if x < f.rate_429:
+            raise ApiError(429, f"Too Many Requests: retry after {f.retry_after}",
+                           {"retry_after": f.retry_after}, injected=True)
+        if x < f.rate_429 + f.rate_5xx:
+            raise ApiError(f.status_5xx, _DEFAULT_DESCRIPTIONS.get(f.status_5xx, "Internal Server Error"),
+                           injected=True)
+
+    def add_call_listener(self, listener: Callable[[Call], None]) -> None:
+        """``listener(call)`` runs for every recorded call, under the core's lock, on the thread that
+        made the call: keep it short and hand anything slow to another thread or loop."""
+        with self._lock:
+            self._listeners.append(listener)
+
+    def remove_call_listener(self, listener: Callable[[Call], None]) -> None:
+        with self._lock:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
 
     def slow(self, method: str, seconds: float, *, times: int | None = None) -> None:
         """Answer ``method`` ("*": any) ``seconds`` late, ``times`` times (None: until cleared).
@@ -343,6 +483,7 @@ class BotApiCore(BotMethods, UserActions):
         with self._lock:
             self._faults.clear()
             self._delays.clear()
+            self._random_faults = None
 
     # -- inspection ----------------------------------------------------------------------------
 
@@ -364,6 +505,12 @@ class BotApiCore(BotMethods, UserActions):
             recent = list(itertools.islice(reversed(self._calls), max(self._call_seq - seq, 0)))
         recent.reverse()
         return recent if method is None else [c for c in recent if c.method == method]
+
+    def refusals(self) -> list[Call]:
+        """Calls the stand-in refused on their merits (4xx other than an injected fault): what
+        Telegram would count against a bot that sends wrong requests."""
+        with self._lock:
+            return [c for c in self._calls if not c.ok and not c.injected and 400 <= (c.error_code or 0) < 500]
 
     def clear_calls(self) -> None:
         with self._lock:
@@ -477,7 +624,8 @@ class BotApiCore(BotMethods, UserActions):
     def delivered(self, update_id: int) -> bool:
         """Whether the bot has received ``update_id`` (fetched, pushed) or Telegram dropped it."""
         with self._lock:
-            return update_id <= self._delivered_max or update_id in self._dropped
+            return (update_id <= self._delivered_max or update_id in self._dropped
+                    or update_id in self._webhook_acked)
 
     def idle_for(self) -> float:
         """Seconds since the bot's last call other than getUpdates (or the last delivery)."""

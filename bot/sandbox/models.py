@@ -12,11 +12,13 @@ from bot.sandbox.markup import inline_buttons
 class ApiError(Exception):
     """A Bot API error answer: ``{"ok": false, "error_code": code, "description": …}``."""
 
-    def __init__(self, code: int, description: str, parameters: dict[str, Any] | None = None) -> None:
+    def __init__(self, code: int, description: str, parameters: dict[str, Any] | None = None, *,
+                 injected: bool = False) -> None:
         super().__init__(description)
         self.code = code
         self.description = description
         self.parameters = parameters
+        self.injected = injected  # a fault the test asked for, not the bot's mistake
 
     def envelope(self) -> dict[str, Any]:
         body: dict[str, Any] = {"ok": False, "error_code": self.code, "description": self.description}
@@ -172,6 +174,7 @@ class Call:
     error_code: int | None = None
     description: str | None = None
     at: float = 0.0  # time.monotonic()
+    injected: bool = False  # the error was injected (fail_next, inject_faults), not a refusal
 
 
 @dataclass(frozen=True, slots=True)

@@ -69,7 +69,7 @@ class CoreState:
         self._updates: deque[tuple[int, str, dict[str, Any]]] = deque()
         self._next_update_id = FIRST_UPDATE_ID
         self._allowed: frozenset[str] | None = None  # None: all but OPT_IN_UPDATES
-        self._delivered_max = FIRST_UPDATE_ID - 1  # highest update id handed to the bot
+        self._delivered_max = FIRST_UPDATE_ID - 1  # every update id up to this one was handed to the bot
         self._dropped: set[int] = set()  # updates of a type the bot did not ask for
         self._poll_gen = 0
         self._pollers: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
@@ -88,7 +88,10 @@ class CoreState:
         self._webhook: dict[str, Any] = {}  # url, secret_token, max_connections, …; empty: none
         self._webhook_error: tuple[int, str] | None = None
         self._webhook_cv = threading.Condition(self._lock)
-        self._webhook_thread: threading.Thread | None = None
+        self._webhook_threads: list[threading.Thread] = []
+        self._in_flight: dict[int, tuple[str, int] | None] = {}  # update id pushed → its chat key
+        self._retry_at: dict[int, float] = {}  # update id → when to push it again (monotonic)
+        self._webhook_acked: set[int] = set()  # answered 2xx, above _delivered_max
         self._stopping = False
         self.closed = False
         self.logged_out = False

@@ -141,4 +141,8 @@ def not_found_text(t: Translator) -> str:
 
 
 def slow_down_text(t: Translator) -> str:
-    return t.gettext("Too many requests. Please wait a minute and try again.")
+    return t.gettext("🐢 That was a lot at once. Please wait a few seconds, then try again.")
+
+
+def unavailable_text(t: Translator) -> str:
+    return t.gettext("⏳ This is temporarily unavailable. Please try again in a moment.")
