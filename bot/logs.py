@@ -8,6 +8,7 @@ URLs that httpx logs; ID-number and mobile-phone shaped digit runs are masked as
 from __future__ import annotations
 
 import logging
+import warnings
 import re
 from collections.abc import Iterable
 
@@ -51,3 +52,6 @@ def setup_logging(level: str, secrets: Iterable[SecretStr | None] = ()) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # python-telegram-bot's RetryAfter reads its own deprecated property when it is made (PTB 22.2+):
+    # a warning on stderr at every first 429 that says nothing about this program.
+    warnings.filterwarnings("ignore", "Deprecated since version v22.2", module="telegram.error")

@@ -45,12 +45,10 @@ import random
 import secrets
 import socket
 import time
-import warnings
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -66,10 +64,10 @@ from telegram.error import (
     TelegramError,
     TimedOut,
 )
-from telegram.warnings import PTBDeprecationWarning
 
 from bot.ceiling import Ceiling
 from bot.ceiling import Paused as CeilingPaused
+from bot.ratelimiter import retry_after_seconds
 from storage import outbox
 from storage.db import Database, is_unavailable
 from storage.models import Binding, Outbox, TgUser
@@ -102,16 +100,6 @@ def _default_render() -> RenderFn:
 
 def default_worker_id() -> str:
     return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(4)}"
-
-
-def retry_after_seconds(exc: RetryAfter) -> float:
-    """`RetryAfter.retry_after` is an int (deprecated) or a timedelta depending on PTB settings."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", PTBDeprecationWarning)
-        value: Any = exc.retry_after
-    if isinstance(value, timedelta):
-        return max(value.total_seconds(), 0.0)
-    return max(float(value), 0.0)
 
 
 class Paused(Exception):

@@ -28,6 +28,7 @@ import asyncio
 import logging
 import random
 import time
+import warnings
 from collections import OrderedDict, deque
 from collections.abc import Callable, Coroutine
 from datetime import timedelta
@@ -35,6 +36,7 @@ from typing import Any
 
 from telegram.error import BadRequest, NetworkError, RetryAfter, TimedOut
 from telegram.ext import BaseRateLimiter
+from telegram.warnings import PTBDeprecationWarning
 
 from bot.ceiling import Ceiling
 
@@ -60,8 +62,13 @@ BACKOFF_FIRST, BACKOFF_CAP = 0.2, 2.0
 
 
 def retry_after_seconds(exc: RetryAfter) -> float:
-    value: Any = exc._retry_after  # a timedelta; the public property warns about its type changing
-    return max(value.total_seconds() if isinstance(value, timedelta) else float(value), 0.0)
+    """`RetryAfter.retry_after` is an int (deprecated) or a timedelta depending on PTB settings."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value: Any = exc.retry_after
+    if isinstance(value, timedelta):
+        return max(value.total_seconds(), 0.0)
+    return max(float(value), 0.0)
 
 
 class AnsweredQueries:

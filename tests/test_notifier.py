@@ -17,7 +17,8 @@ from telegram import Update
 from telegram.error import RetryAfter
 
 import bot.notifier as mod
-from bot.notifier import Notifier, Pacer, Rendered, retry_after_seconds
+from bot.notifier import Notifier, Pacer, Rendered
+from bot.ratelimiter import retry_after_seconds
 from bot.sandbox.core import BotApiCore
 from handlers.membership import on_my_chat_member
 from storage import outbox
