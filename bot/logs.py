@@ -8,8 +8,8 @@ URLs that httpx logs; ID-number and mobile-phone shaped digit runs are masked as
 from __future__ import annotations
 
 import logging
-import warnings
 import re
+import warnings
 from collections.abc import Iterable
 
 from pydantic import SecretStr
