@@ -17,6 +17,7 @@ from telegram.constants import ParseMode
 from telegram.ext import ApplicationBuilder, ContextTypes, Defaults
 from telegram.request import BaseRequest
 
+from bot.domain import languages
 from bot.domain.clock import Clock
 from bot.i18n import get_translator
 from bot.ratelimiter import SendLimiter
@@ -28,7 +29,6 @@ log = logging.getLogger(__name__)
 
 # Command menu, in the order users see it. Descriptions are translated per language.
 COMMANDS = ("menu", "quota", "tax", "clearance", "calc", "settings", "bind", "unbind", "privacy", "mydata", "help")
-MENU_LANGUAGES = {"zh": "zh_CN", "en": "en"}
 INTERACTIVE_POOL = 32  # HTTP connections of the interactive bot (python-telegram-bot's default: 256)
 POOL_TIMEOUT = 3.0  # seconds a request may wait for a free connection (then retried, bot.ratelimiter)
 
@@ -69,7 +69,8 @@ async def post_init(app: BotApp) -> None:
     await services.db.check()
     await upgrade(services.db)
     scope = BotCommandScopeAllPrivateChats()
-    for code, lang in [("", "zh_CN"), *MENU_LANGUAGES.items()]:
+    # The default menu (no language_code), then one per language Telegram may report.
+    for code, lang in [("", languages.DEFAULT), *((x.telegram, x.lang) for x in languages.LANGUAGES)]:
         await app.bot.set_my_commands(command_descriptions(lang), scope=scope, language_code=code or None)
         description, short = bot_descriptions(lang)
         await app.bot.set_my_description(description, language_code=code or None)

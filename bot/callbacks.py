@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, ClassVar, Final, Protocol
 
-from bot.domain import calculator, cbec
+from bot.domain import calculator, cbec, languages
 from bot.domain.records import (
     NOTIFY_KINDS,
     NOTIFY_LIST_STATUS,
@@ -186,7 +186,7 @@ def _month_len(year: int, month: int) -> int:
 _TAX_STATUS_CODES: Final = {cbec.TAX_GENERATED: "1", cbec.TAX_SUMMARISED: "2", cbec.TAX_VOID: "3"}
 _GROUP_CODES: Final = {cbec.IN_PROGRESS: "p", cbec.RELEASED: "r", cbec.REJECTED: "x"}
 _PRESET_CODES: Final = {ALL: "a", LAST_30_DAYS: "d", LAST_3_MONTHS: "m", THIS_YEAR: "y"}
-_LANG_CODES: Final = {"zh_CN": "z", "en": "e"}
+_LANG_CODES: Final = {x.lang: x.wire for x in languages.LANGUAGES}
 _NOTIFY_CODES: Final = {
     NOTIFY_TAX_NEW: "t",
     NOTIFY_TAX_STATUS: "s",

@@ -44,8 +44,9 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_currency, format_decimal, format_percent
 
-LANGS: tuple[str, ...] = ("zh_CN", "en")
-DEFAULT_LANG = "zh_CN"
+from bot.domain import languages
+
+LANGS: tuple[str, ...] = tuple(x.lang for x in languages.LANGUAGES)
 DOMAIN = "messages"
 LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
 
@@ -56,16 +57,8 @@ def N_(message: str) -> str:
 
 
 def resolve_lang(stored: str | None, language_code: str | None) -> str:
-    """The user's language: a stored choice wins; else `zh*` or no code → zh_CN; else en.
-
-    Telegram's `language_code` is an IETF tag ("zh-hans", "en-US") or missing; Babel's negotiation
-    returns None for "zh", so we map the primary subtag ourselves (telegram.md §4).
-    """
-    if stored in LANGS:
-        return stored
-    if not language_code or language_code.strip().lower().startswith("zh"):
-        return "zh_CN"
-    return "en"
+    """The user's language (`bot.domain.languages.resolve`): a stored choice, else Telegram's."""
+    return languages.resolve(stored, language_code).value
 
 
 def po_path(lang: str) -> Path:

@@ -67,6 +67,7 @@ from telegram.error import (
 
 from bot.ceiling import Ceiling
 from bot.ceiling import Paused as CeilingPaused
+from bot.domain import languages
 from bot.ratelimiter import retry_after_seconds
 from storage import outbox
 from storage.db import Database, is_unavailable
@@ -75,8 +76,6 @@ from storage.vault import Vault
 
 log = logging.getLogger(__name__)
 
-LANGS = ("zh_CN", "en")
-DEFAULT_LANG = "zh_CN"
 
 
 @dataclass(frozen=True)
@@ -557,7 +556,7 @@ class Notifier:
             return _Prepared(binding, Rendered(()))
         lang = langs.get(binding.telegram_user_id)
         try:
-            rendered = await self.render(session, self.vault, row, binding, lang if lang in LANGS else DEFAULT_LANG)
+            rendered = await self.render(session, self.vault, row, binding, languages.parse(lang) or languages.DEFAULT)
         except Exception as exc:  # a bug in a view: retry later (and eventually fail) rather than lose it
             log.exception("notification %s: rendering failed", row.id)
             return self._backoff(row, f"internal error: {type(exc).__name__}")

@@ -17,6 +17,7 @@ from telegram import InputFile, Message
 from telegram.error import BadRequest
 
 from bot import callbacks as cb
+from bot.domain import languages
 from bot.domain.records import ListExport, TaxExport
 from bot.files import chart, exports
 from bot.files.cache import FileIdCache
@@ -102,7 +103,7 @@ async def warm_up(app: Any) -> None:
 
     def draw() -> None:
         try:
-            chart.render(MonthlyConsumption(2000, None, (Decimal(0),) * 12), get_translator("zh_CN"))
+            chart.render(MonthlyConsumption(2000, None, (Decimal(0),) * 12), get_translator(languages.DEFAULT))
         except FontMissing as exc:
             log.error("charts and PDFs are not available: %s", exc)
 

@@ -17,6 +17,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from bot.domain import languages
 from bot.domain.identity import InvalidIdNumber, InvalidPhone, check_id_number, normalize_phone
 from bot.domain.records import NOTIFY_KINDS, Holder
 from storage.db import affected, clock_of
@@ -141,8 +142,8 @@ async def set_seen_language(session: AsyncSession, tg_id: int, lang: str) -> Non
 def notice_language(user: TgUser | None) -> str:
     """Language for messages outside a conversation: the choice, else what they bound in."""
     if user is None:
-        return "zh_CN"
-    return user.language or user.seen_language or "zh_CN"
+        return languages.DEFAULT
+    return user.language or user.seen_language or languages.DEFAULT
 
 
 async def set_notify(session: AsyncSession, binding: Binding, kind: str, on: bool) -> None:

@@ -11,6 +11,7 @@ from datetime import datetime
 from telegram import KeyboardButton, ReplyKeyboardMarkup, ReplyKeyboardRemove
 
 from bot import callbacks as cb
+from bot.domain import languages
 from bot.domain.records import Holder
 from bot.i18n import Translator
 from bot.views.common import Screen, bold, screen
@@ -22,11 +23,11 @@ from bot.widgets import Ctx, markup, nav_row
 
 
 def _lang_switch(ctx: Ctx) -> cb.SetLanguage:
-    return cb.SetLanguage("en" if ctx.t.lang == "zh_CN" else "zh_CN")
+    return cb.SetLanguage(languages.next_language(ctx.t.lang))
 
 
 def _lang_label(ctx: Ctx) -> str:
-    return "🌐 English" if ctx.t.lang == "zh_CN" else "🌐 中文"
+    return "🌐 " + languages.BY_LANG[languages.next_language(ctx.t.lang)].endonym
 
 
 def welcome(ctx: Ctx) -> Screen:

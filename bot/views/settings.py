@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot import callbacks as cb
+from bot.domain import languages
 from bot.domain.records import (
     NOTIFY_KINDS,
     NOTIFY_LIST_STATUS,
@@ -19,9 +20,6 @@ from bot.i18n import N_
 from bot.views.common import Screen, bold, line, screen
 from bot.widgets import Ctx, markup, nav_row, radio
 
-# Endonyms: each language is named in itself, whatever the interface language.
-LANGUAGE_NAMES: dict[str, str] = {"zh_CN": "中文", "en": "English"}
-
 NOTIFY_LABELS: dict[str, str] = {
     NOTIFY_LIST_STATUS: N_("Released or refused by customs"),
     NOTIFY_VERIFY: N_("Confirm a purchase (验核)"),
@@ -34,16 +32,22 @@ NOTIFY_LABELS: dict[str, str] = {
 }
 
 
+def _endonym(lang: str) -> str:
+    known = languages.parse(lang)
+    return languages.BY_LANG[known].endonym if known is not None else lang
+
+
 def settings(ctx: Ctx, data: UserSettings) -> Screen:
     _ = ctx._
     lines = [
         bold(_("⚙️ Settings")),
         "",
-        line(ctx, _("Language"), LANGUAGE_NAMES.get(data.lang, data.lang)),
+        line(ctx, _("Language"), _endonym(data.lang)),
         "",
         bold(_("Notifications")),
     ]
-    rows = radio(ctx, [(name, cb.SetLanguage(code), data.lang == code) for code, name in LANGUAGE_NAMES.items()])
+    # Each language is named in itself (its endonym), whatever the interface language.
+    rows = radio(ctx, [(x.endonym, cb.SetLanguage(x.lang), data.lang == x.lang) for x in languages.LANGUAGES])
     for kind in NOTIFY_KINDS:
         on = kind in data.enabled
         label = _(NOTIFY_LABELS[kind])
