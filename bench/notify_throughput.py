@@ -49,9 +49,10 @@ from telegram.request import HTTPXRequest
 
 from bot.background import NOTIFIER_POOL
 from bot.domain.clock import Clock
-from bot.notifier import Notifier, Rendered
+from bot.notifier import Notifier
 from bot.sandbox.core import BotApiCore
 from bot.settings import Settings
+from bot.views.common import Screen
 from storage.db import Database
 from storage.migrate import upgrade
 from storage.models import Account, Binding, Outbox, TgUser
@@ -66,9 +67,9 @@ TARGET_RATIO = 0.9
 FIRST_USER = 1_000_000
 
 
-async def render(session: AsyncSession, vault: Vault, row: Outbox, binding: Binding, lang: str) -> Rendered:
+async def render(session: AsyncSession, vault: Vault, row: Outbox, binding: Binding, lang: str) -> Screen:
     # A realistic size (a tax-slip notice is ~400 characters) that names the row for the count.
-    return Rendered((f"<b>notice {row.id}</b>\n" + "税单 29242020I439440284_0 ¥123.45 " * 10,))
+    return Screen(f"<b>notice {row.id}</b>\n" + "税单 29242020I439440284_0 ¥123.45 " * 10)
 
 
 def max_in_window(times: list[float], window: float = 1.0) -> int:

@@ -21,6 +21,7 @@ from telegram.ext import Defaults, ExtBot
 from telegram.request import HTTPXRequest
 
 from bot.api import make_api_app, start_api, stop_api
+from bot.notices_render import render_notice
 from bot.notifier import Notifier
 from bot.runtime import Services
 from bot.settings import Settings, SettingsError
@@ -76,6 +77,7 @@ def attach_background(app: Any, settings: Settings) -> None:
             poll_interval=settings.outbox_poll_interval,
             ceiling=services.ceiling,
             paid_broadcast=settings.paid_broadcast,
+            render=render_notice,
         )
         app.bot_data[NOTIFIER_BOT_KEY] = bot
         app.bot_data[NOTIFIER_KEY] = notifier

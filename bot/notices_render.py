@@ -9,12 +9,10 @@ cancels the row: the record is gone (or no longer the recipient's) or the event 
 from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from telegram import InlineKeyboardMarkup
 
 from bot.domain import receipts
 from bot.domain.records import ListDetail
 from bot.i18n import get_translator
-from bot.notifier import Rendered
 from bot.views import notices
 from bot.views.common import Screen
 from bot.widgets import Ctx
@@ -25,14 +23,9 @@ from storage.models import Binding, Outbox
 from storage.vault import Vault
 
 
-def _rendered(screen: Screen) -> Rendered:
-    keyboard = screen.keyboard if isinstance(screen.keyboard, InlineKeyboardMarkup) else None
-    return Rendered(tuple(screen.messages), keyboard)
-
-
 async def render_notice(
     session: AsyncSession, vault: Vault, row: Outbox, binding: Binding, lang: str
-) -> Rendered | None:
+) -> Screen | None:
     identity_key = binding.account.identity_key
     ctx = Ctx(t=get_translator(lang), tag=binding.tag, today=clock_of(session).today())
     payload = row.payload or {}
@@ -43,12 +36,12 @@ async def render_notice(
         if tax is None:
             return None
         if row.kind == outbox.NEW_TAX:
-            return _rendered(notices.new_tax(ctx, tax))
+            return notices.new_tax(ctx, tax)
         # "Summarised" then "voided" in quick succession are two rows; once the slip is void the
         # first would only repeat the second's news under the wrong title, so it is dropped.
         if payload.get("status") is not None and payload["status"] != tax.status:
             return None
-        return _rendered(notices.tax_status(ctx, tax))
+        return notices.tax_status(ctx, tax)
     if row.kind == outbox.QUOTA:
         year, threshold = payload.get("year"), payload.get("threshold")
         if not isinstance(year, int) or not isinstance(threshold, int):
@@ -57,14 +50,14 @@ async def render_notice(
         # A cancellation or return since the row was written may have taken it back under.
         if quota.limit is None or quota.consumed * 100 < quota.limit * threshold:
             return None
-        return _rendered(notices.quota_threshold(ctx, quota, threshold))
+        return notices.quota_threshold(ctx, quota, threshold)
     if row.kind == outbox.SUSPICIOUS:
         if row.ref_id is None:
             return None
         detail = await queries.list_detail(session, identity_key, row.ref_id)
         if detail is None:
             return None
-        return _rendered(notices.suspicious(ctx, holder_of(vault, binding.account), detail))
+        return notices.suspicious(ctx, holder_of(vault, binding.account), detail)
     if row.kind in (outbox.VERIFY, outbox.OVER_LIMIT, outbox.MISMATCH, outbox.LIST_STATUS, outbox.QUOTA_BACK):
         if row.ref_id is None:
             return None
@@ -81,7 +74,7 @@ _ACTIONS = {outbox.VERIFY: receipts.VERIFY, outbox.OVER_LIMIT: receipts.OVER_LIM
 
 async def _render_list_notice(
     session: AsyncSession, identity_key: bytes, ctx: Ctx, row: Outbox, detail: ListDetail
-) -> Rendered | None:
+) -> Screen | None:
     """Receipts arrive in bursts: a notice is sent only while the list is still as it said (a
     suspension confirmed and released since, or a refusal followed by a release, is dropped)."""
     payload = row.payload or {}
@@ -89,7 +82,7 @@ async def _render_list_notice(
         if detail.freed <= 0:
             return None
         quota = await queries.quota_overview(session, identity_key, detail.decl_year, ctx.today)
-        return _rendered(notices.quota_back(ctx, detail, quota))
+        return notices.quota_back(ctx, detail, quota)
     if detail.cancelled:
         return None  # the quota-back notice (or nothing) says what matters now
     if row.kind == outbox.LIST_STATUS:
@@ -97,9 +90,9 @@ async def _render_list_notice(
         current = {800: notices.RELEASED, 899: notices.RELEASED, 100: notices.REFUSED, 700: notices.REFUSED}
         if outcome is None or current.get(detail.status or 0) != outcome:
             return None
-        return _rendered(notices.list_status(ctx, detail, outcome))
+        return notices.list_status(ctx, detail, outcome)
     action = receipts.action_needed(detail.status, detail.status_info)
     at = None if detail.status_time is None else f"{detail.status_time:%Y%m%d%H%M%S%f}"
     if action is None or action.kind != _ACTIONS[row.kind] or payload.get("at") != at:
         return None
-    return _rendered(notices.action_needed(ctx, detail, action))
+    return notices.action_needed(ctx, detail, action)

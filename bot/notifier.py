@@ -50,7 +50,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Bot, InlineKeyboardMarkup, LinkPreviewOptions
 from telegram.constants import ParseMode
@@ -69,32 +68,20 @@ from bot.ceiling import Ceiling
 from bot.ceiling import Paused as CeilingPaused
 from bot.domain import languages
 from bot.ratelimiter import retry_after_seconds
+from bot.views.common import Screen
 from storage import outbox
 from storage.db import Database, is_unavailable
-from storage.models import Binding, Outbox, TgUser
+from storage.models import Binding, Outbox
 from storage.vault import Vault
 
 log = logging.getLogger(__name__)
 
 
 
-@dataclass(frozen=True)
-class Rendered:
-    """One notification as Telegram messages: HTML texts in order, the keyboard on the last one."""
-
-    texts: tuple[str, ...]
-    keyboard: InlineKeyboardMarkup | None = None
-
-
-# (read session, vault, outbox row, binding, language) → the messages, or None when there is
-# nothing to say any more (the record is gone or the event superseded): the row is cancelled.
-RenderFn = Callable[[AsyncSession, Vault, Outbox, Binding, str], Awaitable[Rendered | None]]
-
-
-def _default_render() -> RenderFn:
-    from bot.notices_render import render_notice
-
-    return render_notice
+# (read session, vault, outbox row, binding, language) → the notice as a views Screen (its parts
+# in order, the keyboard on the last), or None when there is nothing to say any more (the record is
+# gone or the event superseded): the row is cancelled. Injected by whoever builds the Notifier.
+RenderFn = Callable[[AsyncSession, Vault, Outbox, Binding, str], Awaitable[Screen | None]]
 
 
 def default_worker_id() -> str:
@@ -207,7 +194,7 @@ class _Outcome:
 @dataclass(frozen=True)
 class _Prepared:
     binding: Binding
-    rendered: Rendered
+    screen: Screen | None  # None: only re-checked, not rendered
 
 
 class Notifier:
@@ -224,7 +211,7 @@ class Notifier:
         per_chat_interval: float,
         poll_interval: float,
         worker_id: str | None = None,
-        render: RenderFn | None = None,
+        render: RenderFn,
         batch_size: int | None = None,
         lease_seconds: float = 30.0,
         max_attempts: int = 8,
@@ -243,7 +230,7 @@ class Notifier:
         self.per_chat_interval = per_chat_interval
         self.poll_interval = poll_interval
         self.worker_id = (worker_id or default_worker_id())[:64]
-        self.render: RenderFn = render or _default_render()
+        self.render = render
         # About two seconds of sends per claim: small enough that the lease never runs out while a
         # batch is worked through, large enough that claiming is a small share of the time.
         self.batch_size = batch_size or min(1000, max(10, math.ceil(2 * rate)))
@@ -432,7 +419,9 @@ class Notifier:
     async def _attempt(self, row: Outbox, prepared: _Prepared) -> _Outcome:
         if self._stopping.is_set():
             return _Outcome(row.id, "release")
-        texts = prepared.rendered.texts
+        assert prepared.screen is not None
+        texts = prepared.screen.messages
+        keyboard = prepared.screen.keyboard if isinstance(prepared.screen.keyboard, InlineKeyboardMarkup) else None
         chat_id = prepared.binding.chat_id
         first_id: int | None = None
         try:
@@ -458,7 +447,7 @@ class Notifier:
                         parse_mode=ParseMode.HTML,
                         protect_content=True,  # personal data: no forwarding, no saving
                         link_preview_options=LinkPreviewOptions(is_disabled=True),
-                        reply_markup=prepared.rendered.keyboard if i == len(texts) - 1 else None,
+                        reply_markup=keyboard if i == len(texts) - 1 else None,
                         **({"allow_paid_broadcast": True} if self.paid_broadcast else {}),
                     )
                 finally:
@@ -512,26 +501,10 @@ class Notifier:
         result: dict[int, _Prepared | _Outcome] = {}
         try:
             async with self.db.read() as session:
-                wanted = {row.binding_id for row in rows}
-                bindings = {
-                    b.id: b for b in (await session.execute(select(Binding).where(Binding.id.in_(wanted)))).scalars()
-                }
+                bindings = await outbox.recipients(session, {row.binding_id for row in rows})
                 langs: dict[int, str | None] = {}
                 if render and bindings:
-                    tg_ids = [b.telegram_user_id for b in bindings.values()]
-                    langs = dict(
-                        (
-                            await session.execute(
-                                select(
-                                    TgUser.telegram_user_id, func.coalesce(TgUser.language, TgUser.seen_language)
-                                ).where(
-                                    TgUser.telegram_user_id.in_(tg_ids)
-                                )
-                            )
-                        )
-                        .tuples()
-                        .all()
-                    )
+                    langs = await outbox.notice_languages(session, [b.telegram_user_id for b in bindings.values()])
                 for row in rows:
                     result[row.id] = await self._prepare_one(session, row, bindings.get(row.binding_id), langs, render)
         except Exception as exc:  # the database, most likely: try these rows again soon
@@ -553,16 +526,16 @@ class Notifier:
         if not getattr(binding, setting):
             return _Outcome(row.id, "cancel", error="kind switched off")
         if not render:
-            return _Prepared(binding, Rendered(()))
+            return _Prepared(binding, None)
         lang = langs.get(binding.telegram_user_id)
         try:
-            rendered = await self.render(session, self.vault, row, binding, languages.parse(lang) or languages.DEFAULT)
+            screen = await self.render(session, self.vault, row, binding, languages.parse(lang) or languages.DEFAULT)
         except Exception as exc:  # a bug in a view: retry later (and eventually fail) rather than lose it
             log.exception("notification %s: rendering failed", row.id)
             return self._backoff(row, f"internal error: {type(exc).__name__}")
-        if rendered is None or not rendered.texts:
+        if screen is None or not screen.text:
             return _Outcome(row.id, "cancel", error="nothing to notify any more")
-        return _Prepared(binding, rendered)
+        return _Prepared(binding, screen)
 
     def _fail(self, row: Outbox, reason: str) -> _Outcome:
         log.warning("notification %s failed: %s", row.id, reason)

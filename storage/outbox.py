@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Insert, Row, Select, and_, bindparam, case, or_, select, update
+from sqlalchemy import ColumnElement, Insert, Row, Select, and_, bindparam, case, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
@@ -31,7 +31,7 @@ from bot.domain.records import (
     NOTIFY_VERIFY,
 )
 from storage.db import affected, clock_of
-from storage.models import Account, Binding, Outbox
+from storage.models import Account, Binding, Outbox, TgUser
 
 NEW_TAX = NOTIFY_TAX_NEW
 TAX_STATUS = NOTIFY_TAX_STATUS
@@ -383,3 +383,24 @@ async def requeue_blocked(session: AsyncSession, telegram_user_id: int) -> int:
         .values(status=PENDING, next_attempt_at=clock_of(session).now(), lease_owner=None, lease_until=None)
     )
     return affected(result)
+
+
+# -- what the notifier reads -------------------------------------------------------------------------
+
+
+async def recipients(session: AsyncSession, binding_ids: set[int]) -> dict[int, Binding]:
+    """The bindings the rows go to, by id (a deleted one is simply absent)."""
+    if not binding_ids:
+        return {}
+    rows = await session.execute(select(Binding).where(Binding.id.in_(binding_ids)))
+    return {b.id: b for b in rows.scalars()}
+
+
+async def notice_languages(session: AsyncSession, telegram_user_ids: list[int]) -> dict[int, str | None]:
+    """Each user's language for notices: their choice, else the one they bound in (or None)."""
+    if not telegram_user_ids:
+        return {}
+    stmt = select(TgUser.telegram_user_id, func.coalesce(TgUser.language, TgUser.seen_language)).where(
+        TgUser.telegram_user_id.in_(telegram_user_ids)
+    )
+    return dict((await session.execute(stmt)).tuples().all())

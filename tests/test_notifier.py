@@ -17,9 +17,10 @@ from telegram import Update
 from telegram.error import RetryAfter
 
 import bot.notifier as mod
-from bot.notifier import Notifier, Pacer, Rendered
+from bot.notifier import Notifier, Pacer
 from bot.ratelimiter import retry_after_seconds
 from bot.sandbox.core import BotApiCore
+from bot.views.common import Screen
 from handlers.membership import on_my_chat_member
 from storage import outbox
 from storage.db import Database
@@ -98,7 +99,7 @@ async def test_render_failure_is_retried_not_lost(sqlite_db: Database, vault: Va
     open_chats(core, [24])
     [row_id] = await add_rows(sqlite_db, await seed_binding(sqlite_db, 24))
 
-    async def broken(*_: Any) -> Rendered:
+    async def broken(*_: Any) -> Screen:
         raise RuntimeError("bug")
 
     async with in_process_bot(core) as bot:
@@ -135,7 +136,7 @@ async def test_changes_between_claim_and_send_are_honoured(db: Database, vault: 
     bindings = {uid: await seed_binding(db, uid) for uid in (41, 42, 43, 44)}
     ids = {uid: (await add_rows(db, b))[0] for uid, b in bindings.items()}
 
-    async def meddling(session: AsyncSession, vault: Vault, row: Outbox, binding: Binding, lang: str) -> Rendered:
+    async def meddling(session: AsyncSession, vault: Vault, row: Outbox, binding: Binding, lang: str) -> Screen:
         if binding.chat_id == 41:
             async with db.write() as s:
                 await s.execute(delete(Binding).where(Binding.id == bindings[42]))

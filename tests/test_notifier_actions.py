@@ -11,6 +11,7 @@ from sqlalchemy import select
 from bot import callbacks as cb
 from bot.domain import receipts
 from bot.i18n import get_translator
+from bot.notices_render import render_notice
 from bot.sandbox.core import BotApiCore
 from storage import outbox
 from storage.accounts import import_accounts
@@ -71,7 +72,7 @@ async def _setup(db: Database, vault: Vault, *, lang: str = "en", **settings: bo
 
 async def _drain(db: Database, vault: Vault, core: BotApiCore) -> None:
     async with in_process_bot(core) as bot:
-        n = make_notifier(db, vault, bot, render=None)  # the real renderer
+        n = make_notifier(db, vault, bot, render=render_notice)  # the real renderer
         while await n.drain_once():
             pass
 

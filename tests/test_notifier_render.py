@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select, update
 
 from bot import callbacks as cb
+from bot.notices_render import render_notice
 from bot.sandbox.core import BotApiCore
 from storage import outbox
 from storage.accounts import AccountRow, upsert_account
@@ -63,7 +64,7 @@ async def test_new_tax_slip_and_status_change(
     tag = await _bound(db, vault)
     await _ingest(db, vault, quarantine, "ceb621_two_lines.xml", "ceb816_tax.xml")
     async with in_process_bot(core) as bot:
-        n = make_notifier(db, vault, bot, render=None)  # the real renderer
+        n = make_notifier(db, vault, bot, render=render_notice)  # the real renderer
         assert await n.drain_once() == 1
         await _ingest(db, vault, quarantine, "ceb818_summarised.xml")
         assert await n.drain_once() == 1
@@ -87,7 +88,7 @@ async def test_chinese_is_the_default_language(
     await _bound(sqlite_db, vault, lang=None)
     await _ingest(sqlite_db, vault, quarantine, "ceb621_two_lines.xml", "ceb816_tax.xml")
     async with in_process_bot(core) as bot:
-        await make_notifier(sqlite_db, vault, bot, render=None).drain_once()
+        await make_notifier(sqlite_db, vault, bot, render=render_notice).drain_once()
     [call] = sends(core, USER)
     assert "Open tax slip" not in buttons(call.params)[0][0]
     assert any("\u4e00" <= ch <= "\u9fff" for ch in call.params["text"])
@@ -100,7 +101,7 @@ async def test_suspicious_declaration_asks_was_this_you(
     tag = await _bound(sqlite_db, vault, phone="13900139000")
     await _ingest(sqlite_db, vault, quarantine, "ceb621_two_lines.xml")
     async with in_process_bot(core) as bot:
-        await make_notifier(sqlite_db, vault, bot, render=None).drain_once()
+        await make_notifier(sqlite_db, vault, bot, render=render_notice).drain_once()
     [call] = sends(core, USER)
     text = call.params["text"]
     assert "29242020I439440284" in text
@@ -129,7 +130,7 @@ async def test_superseded_status_and_vanished_records_are_cancelled(
             payload={"year": 2020, "threshold": 80},
         )
     async with in_process_bot(core) as bot:
-        n = make_notifier(sqlite_db, vault, bot, render=None)
+        n = make_notifier(sqlite_db, vault, bot, render=render_notice)
         while await n.drain_once():
             pass
     rows = {r.kind: r for r in (await rows_by_id(sqlite_db)).values()}

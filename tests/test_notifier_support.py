@@ -17,10 +17,11 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram.ext import ExtBot
 
-from bot.notifier import Notifier, Rendered
+from bot.notifier import Notifier
 from bot.sandbox.core import BotApiCore
 from bot.sandbox.models import Call
 from bot.sandbox.request import InProcessRequest
+from bot.views.common import Screen
 from storage import outbox
 from storage.db import Database
 from storage.models import Account, Binding, Outbox, TgUser
@@ -82,9 +83,9 @@ async def add_rows(
         return [r.id for r in rows]
 
 
-async def simple_render(session: AsyncSession, vault: Vault, row: Outbox, binding: Binding, lang: str) -> Rendered:
+async def simple_render(session: AsyncSession, vault: Vault, row: Outbox, binding: Binding, lang: str) -> Screen:
     """Stands in for the real views: the text names the row, so sends can be counted per row."""
-    return Rendered((f"notice <b>{row.dedupe_key}</b> [{lang}]",))
+    return Screen(f"notice <b>{row.dedupe_key}</b> [{lang}]")
 
 
 def open_chats(core: BotApiCore, user_ids: Iterable[int]) -> None:
