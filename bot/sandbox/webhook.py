@@ -19,12 +19,11 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import threading
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any, Protocol
 from urllib.parse import urlsplit
-
-if TYPE_CHECKING:
-    from bot.sandbox.core import BotApiCore
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 (a header name)
 _log = logging.getLogger(__name__)
@@ -138,7 +137,26 @@ def reply_call(body: bytes) -> tuple[str, dict[str, Any]] | None:
     return None
 
 
-def run_pusher(core: BotApiCore) -> None:
+# One job for a pusher: (url, secret token, update id, update).
+Push = tuple[str, str | None, int, dict[str, Any]]
+
+
+class PushQueue(Protocol):
+    """What a pusher needs of the stand-in's core (bot.sandbox.core.BotApiCore): the next update
+    that may go, where to report the outcome, and the condition they share."""
+
+    _webhook_cv: threading.Condition
+    _stopping: bool
+    webhook_timeout: float
+
+    def _next_push(self, now: float) -> tuple[Push | None, float | None]: ...
+
+    def _pushed(self, update_id: int, error: str | None, now: float) -> None: ...
+
+    def dispatch(self, method: str, raw: Mapping[str, Any]) -> tuple[int, dict[str, Any]]: ...
+
+
+def run_pusher(core: PushQueue) -> None:
     """One pusher thread: take the next update that may go, push it, report, until the core stops."""
     cv = core._webhook_cv
     connection = Connection()
