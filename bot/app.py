@@ -17,6 +17,7 @@ from telegram.constants import ParseMode
 from telegram.ext import ApplicationBuilder, ContextTypes, Defaults
 from telegram.request import BaseRequest
 
+from bot import commands
 from bot.domain import languages
 from bot.domain.clock import Clock
 from bot.i18n import get_translator
@@ -27,29 +28,14 @@ from storage.migrate import upgrade
 
 log = logging.getLogger(__name__)
 
-# Command menu, in the order users see it. Descriptions are translated per language.
-COMMANDS = ("menu", "quota", "tax", "clearance", "calc", "settings", "bind", "unbind", "privacy", "mydata", "help")
 INTERACTIVE_POOL = 32  # HTTP connections of the interactive bot (python-telegram-bot's default: 256)
 POOL_TIMEOUT = 3.0  # seconds a request may wait for a free connection (then retried, bot.ratelimiter)
 
 
 def command_descriptions(lang: str) -> list[BotCommand]:
+    """Telegram's command menu in `lang`: bot.commands, in order."""
     t = get_translator(lang)
-    _ = t.gettext
-    text = {
-        "menu": _("Main menu"),
-        "quota": _("Annual quota"),
-        "tax": _("Tax slips"),
-        "clearance": _("Clearance lists"),
-        "settings": _("Settings"),
-        "bind": _("Link your Single Window account"),
-        "unbind": _("Unlink your account"),
-        "privacy": _("What we store and why"),
-        "help": _("Help"),
-        "calc": _("Tax and quota calculator"),
-        "mydata": _("A copy of my data"),
-    }
-    return [BotCommand(c, text[c]) for c in COMMANDS]
+    return [BotCommand(c.name, t.gettext(c.describe)) for c in commands.COMMANDS]
 
 
 def bot_descriptions(lang: str) -> tuple[str, str]:
@@ -101,7 +87,7 @@ def build_application(
     get_updates_request: BaseRequest | None = None,
     updater: bool = True,
 ) -> BotApp:
-    from handlers import register
+    from handlers.registry import register
 
     builder: Any = (
         ApplicationBuilder()

@@ -12,17 +12,16 @@ from storage import bindings
 
 
 async def show_settings(scope: Scope, state: cb.State | None = None) -> None:
-    if scope.binding is None:
-        await show_menu(scope)
-        return
+    assert scope.binding is not None  # a bound-only route (handlers.routes)
     data = UserSettings(scope.t.lang, bindings.enabled_kinds(scope.binding))
     await scope.show(settings_views.settings(scope.ctx, data))
 
 
 async def set_language(scope: Scope, state: cb.SetLanguage) -> None:
+    """From Settings, or before binding from the welcome screen: that screen again, in the new language."""
     await bindings.set_language(scope.tx, scope.tg_id, state.lang)
     scope.retranslate(state.lang)
-    await show_settings(scope)
+    await (show_settings(scope) if scope.binding is not None else show_menu(scope))
 
 
 async def set_notify(scope: Scope, state: cb.SetNotify) -> None:
@@ -32,9 +31,7 @@ async def set_notify(scope: Scope, state: cb.SetNotify) -> None:
 
 
 async def ask_unbind(scope: Scope, state: cb.State | None = None) -> None:
-    if scope.binding is None:
-        await show_menu(scope)
-        return
+    assert scope.binding is not None  # a bound-only route (handlers.routes)
     await scope.show(binding_views.unbind_ask(scope.ctx, scope.holder()))
 
 

@@ -1,19 +1,15 @@
-"""Commands and plain messages: /start (with or without a binding token) and every /command,
-free text (the binding flow, a search number) and shared contacts."""
+"""/start (with or without a binding token), and plain messages: free text (the binding flow, a
+search number, a calculator amount) and shared contacts. The other commands open their states
+through the route table (`handlers.registry`)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 from telegram import Update
 
-from bot import callbacks as cb
 from bot.runtime import BotContext
 from bot.views import menu as menu_views
-from handlers import binding, calc, clearance, menu, mydata, quota, settings, tax
-from handlers.common import Scope, scope_for, translator_for
-
-Show = Callable[[Scope], Awaitable[None]]
+from handlers import binding, calc, clearance, menu
+from handlers.common import scope_for, translator_for
 
 
 async def on_start(update: Update, context: BotContext) -> None:
@@ -22,40 +18,6 @@ async def on_start(update: Update, context: BotContext) -> None:
             await binding.on_start_token(scope, context.args[0], update.effective_message)
         else:
             await menu.show_menu(scope)
-
-
-def _bound_view(show: Callable[[Scope], Awaitable[None]]) -> Callable[[Update, BotContext], Awaitable[None]]:
-    """A command that needs a binding: the welcome screen (how to bind) until there is one."""
-
-    async def command(update: Update, context: BotContext) -> None:
-        async with scope_for(update, context, write=False) as scope:
-            if scope.binding is None:
-                await menu.show_menu(scope)
-            else:
-                await show(scope)
-
-    return command
-
-
-def _view(show: Show, *, write: bool = False) -> Callable[[Update, BotContext], Awaitable[None]]:
-    async def command(update: Update, context: BotContext) -> None:
-        async with scope_for(update, context, write=write) as scope:
-            await show(scope)
-
-    return command
-
-
-cmd_menu = _view(menu.show_menu)
-cmd_help = _view(menu.show_help)
-cmd_privacy = _view(menu.show_privacy)
-cmd_bind = _view(binding.start_flow, write=True)
-cmd_settings = _view(settings.show_settings)
-cmd_unbind = _view(settings.ask_unbind)
-cmd_quota = _bound_view(lambda s: quota.show_quota(s, cb.Quota(s.ctx.today.year)))
-cmd_tax = _bound_view(lambda s: tax.show_list(s, cb.TaxList()))
-cmd_clearance = _bound_view(lambda s: clearance.show_list(s, cb.ClearanceList()))
-cmd_calc = _view(calc.show_menu)
-cmd_mydata = _view(mydata.show)
 
 
 async def on_text(update: Update, context: BotContext) -> None:

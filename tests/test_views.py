@@ -14,6 +14,7 @@ import pytest
 from telegram import InlineKeyboardMarkup, ReplyKeyboardMarkup, ReplyKeyboardRemove
 
 from bot import callbacks as cb
+from bot import commands
 from bot.domain import cbec
 from bot.domain.records import (
     NOTIFY_LIST_STATUS,
@@ -250,7 +251,7 @@ def test_main_menu(lang: str) -> None:
 def test_help_privacy_and_short_texts(lang: str) -> None:
     t = get_translator(lang)
     h = check(menu.help_screen(ctx(lang), bound=True))
-    for command in menu.COMMANDS:
+    for command in (c.name for c in commands.COMMANDS):
         if command != "help":
             assert f"/{command}" in h.text
     assert "12360" in h.text and "010-95198" in h.text

@@ -5,26 +5,19 @@ from __future__ import annotations
 from telegram import InlineKeyboardButton
 
 from bot import callbacks as cb
+from bot import commands
 from bot.domain.records import Holder
 from bot.i18n import Translator
 from bot.views.common import Screen, bold, esc, screen
 from bot.widgets import Ctx, markup, nav_row
 
-# The commands the help text promises (handlers register exactly these).
-COMMANDS = ("menu", "quota", "tax", "clearance", "calc", "settings", "bind", "unbind", "privacy", "mydata", "help")
+MENU_COLUMNS = 3
 
 
 def menu_buttons(ctx: Ctx) -> list[list[InlineKeyboardButton]]:
-    """Quota · Tax slips · Clearance / Calculator · Settings · Help: the same order everywhere."""
-    b = ctx.button
-    return [
-        [
-            b(ctx._("💳 Quota"), cb.Quota(ctx.today.year)),
-            b(ctx._("🧾 Tax slips"), cb.TaxList()),
-            b(ctx._("📦 Clearance"), cb.ClearanceList()),
-        ],
-        [b(ctx._("🧮 Calculator"), cb.Calc()), b(ctx._("⚙️ Settings"), cb.Settings()), b(ctx._("❓ Help"), cb.Help())],
-    ]
+    """The commands that have a button (bot.commands), in that order, three to a row."""
+    buttons = [ctx.button(ctx._(c.button), c.opens(ctx.today)) for c in commands.MENU if c.button]
+    return [buttons[i : i + MENU_COLUMNS] for i in range(0, len(buttons), MENU_COLUMNS)]
 
 
 def holder_line(holder: Holder) -> str:
@@ -51,16 +44,7 @@ def help_screen(ctx: Ctx, *, bound: bool) -> Screen:
             "your annual quota, electronic tax slips and customs clearance lists."
         ),
         "",
-        ctx._("/menu — main menu"),
-        ctx._("/quota — annual quota: limit, consumed, available"),
-        ctx._("/tax — electronic tax slips"),
-        ctx._("/clearance — customs clearance lists"),
-        ctx._("/calc — tax and quota calculator, before you buy"),
-        ctx._("/settings — language and notifications"),
-        ctx._("/bind — bind your Single Window account"),
-        ctx._("/unbind — remove the binding and your data"),
-        ctx._("/privacy — what I store and why"),
-        ctx._("/mydata — a copy of everything I hold about you"),
+        *(ctx._(c.explain) for c in commands.COMMANDS if c.explain),  # every command but /help
         "",
         ctx._(
             "I message you when a new tax slip arrives, and warn you when goods are declared under "
