@@ -52,6 +52,7 @@ from decimal import Decimal
 from functools import partial
 from pathlib import Path
 from random import Random
+from typing import Any
 
 from bot.domain import cbec, cebxml
 from bot.domain.identity import make_id_number
@@ -135,7 +136,9 @@ class Product:
     kind: str = "goods"
 
 
-def _p(name: str, gcode: str, gmodel: str, unit: str, country: str, low: int, high: int, net: str, **kw) -> Product:
+def _p(
+    name: str, gcode: str, gmodel: str, unit: str, country: str, low: int, high: int, net: str, **kw: Any
+) -> Product:
     legal_unit, legal_qty = kw.pop("legal", ("035", net))
     return Product(name, gcode, gmodel, unit, country, low, high, legal_unit, Decimal(legal_qty), Decimal(net), **kw)
 

@@ -448,7 +448,7 @@ class Notifier:
                         protect_content=True,  # personal data: no forwarding, no saving
                         link_preview_options=LinkPreviewOptions(is_disabled=True),
                         reply_markup=keyboard if i == len(texts) - 1 else None,
-                        **({"allow_paid_broadcast": True} if self.paid_broadcast else {}),
+                        allow_paid_broadcast=True if self.paid_broadcast else None,  # None: not sent
                     )
                 finally:
                     self.pacer.done(slot)

@@ -161,6 +161,8 @@ async def send_screen(
 
 async def edit_screen(context: BotContext, message: Message, screen: Screen) -> Message | None:
     parts = screen.messages
+    # An edit carries an inline keyboard or none (Scope.show sends reply keyboards anew).
+    assert screen.keyboard is None or isinstance(screen.keyboard, InlineKeyboardMarkup)
     first_keyboard = screen.keyboard if len(parts) == 1 else None
     try:
         if _shows(message, parts[0], first_keyboard):

@@ -9,7 +9,8 @@ error handler catches the rest.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from telegram import Update
 from telegram.ext import CallbackQueryHandler, ChatMemberHandler, CommandHandler, MessageHandler, TypeHandler, filters
@@ -22,7 +23,7 @@ from handlers.router import make_callback_handler
 from handlers.routes import ROUTES
 
 
-def command_handler(command: commands.Command) -> Callable[[Update, BotContext], Awaitable[None]]:
+def command_handler(command: commands.Command) -> Callable[[Update, BotContext], Coroutine[Any, Any, None]]:
     """/name: the state it opens, handled as its route says; before binding, a bound-only state
     shows the welcome instead (how to bind)."""
 

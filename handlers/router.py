@@ -9,7 +9,7 @@ button in a group, or a record that is not the caller's: nothing is shown, the t
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +33,9 @@ class Route:
     write: bool = False  # changes something: runs in a write transaction
 
 
-def make_callback_handler(routes: dict[type[cb.State], Route]) -> Callable[[Update, BotContext], Awaitable[None]]:
+def make_callback_handler(
+    routes: dict[type[cb.State], Route],
+) -> Callable[[Update, BotContext], Coroutine[Any, Any, None]]:
     async def on_callback(update: Update, context: BotContext) -> None:
         query = update.callback_query
         if query is None:

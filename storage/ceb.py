@@ -521,7 +521,7 @@ def _parse_xml(data: bytes, max_depth: int, max_elements: int) -> Element:
     try:
         for offset in range(0, len(data), _CHUNK):
             parser.feed(data[offset : offset + _CHUNK])
-        root = parser.close()
+        root: Element = parser.close()  # the tree builder's root (defusedxml is untyped)
     except CebRejected:
         raise
     except Exception as exc:

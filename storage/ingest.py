@@ -162,7 +162,7 @@ def _key(kind: str, *parts: str | bytes | None) -> int | None:
         return None
     h = hashlib.blake2b(kind.encode(), digest_size=8)
     for part in parts:
-        h.update(b"\x00" + (part if isinstance(part, bytes) else part.encode()))
+        h.update(b"\x00" + (part if isinstance(part, bytes) else str(part).encode()))
     return int.from_bytes(h.digest(), "big", signed=True)
 
 
@@ -231,7 +231,7 @@ class _Locks:
             self.c.execute(_LOCK_KEYS, {"keys": keys}).all()
             self.held.update(keys)
             return [True] * len(key_sets)
-        got = dict(self.c.execute(_TRY_KEYS, {"keys": keys}).all())
+        got: dict[int, bool] = {k: ok for k, ok in self.c.execute(_TRY_KEYS, {"keys": keys})}
         self.held.update(k for k, ok in got.items() if ok)
         return [all(got[k] for k in ks) for ks in key_sets]
 
@@ -243,7 +243,7 @@ class _Locks:
         missing = wanted - self.held
         if not missing:
             return
-        got = dict(self.c.execute(_TRY_KEYS, {"keys": sorted(missing)}).all())
+        got: dict[int, bool] = {k: ok for k, ok in self.c.execute(_TRY_KEYS, {"keys": sorted(missing)})}
         self.held.update(k for k, ok in got.items() if ok)
         if not all(got.values()):
             raise _NeedLocks
@@ -322,7 +322,7 @@ class Ingestor:
         results = []
         for i, item in enumerate(items):
             prepared = item.prepared
-            outcome = outcomes.get(i) if isinstance(prepared, Parsed) else prepared.reason  # type: ignore[union-attr]
+            outcome = outcomes.get(i) if isinstance(prepared, Parsed) else prepared.reason
             if isinstance(outcome, str):  # refused: quarantined with its reason
                 results.append(self._reject(item.data, outcome, item.name))
             else:
@@ -533,14 +533,21 @@ def _check_ranges(message: CebMessage) -> None:
 # compiling it, nor the ORM's per-statement bookkeeping. Head rows are read without their goods
 # lines (which the applier replaces with DELETE + INSERT and never reads).
 
-_lists = InventoryRow.__table__
-_list_lines = InventoryLine.__table__
-_receipts = Receipt.__table__
-_slips = TaxSlipRow.__table__
-_slip_lines = TaxLine.__table__
-_events = TaxStatusEvent.__table__
-_accounts = Account.__table__
-_bindings = Binding.__table__
+def _table(model: type[Any]) -> Table:
+    """A model's Table (SQLAlchemy types `__table__` as the wider FromClause)."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+_lists = _table(InventoryRow)
+_list_lines = _table(InventoryLine)
+_receipts = _table(Receipt)
+_slips = _table(TaxSlipRow)
+_slip_lines = _table(TaxLine)
+_events = _table(TaxStatusEvent)
+_accounts = _table(Account)
+_bindings = _table(Binding)
 
 
 def _columns(table: Table, *names: str) -> tuple[Column[Any], ...]:
@@ -578,7 +585,7 @@ class _InsertOrSkip:
         context = SimpleNamespace(execution_options=conn.get_execution_options())
         for name, default in self.defaults.items():
             if name not in values:
-                values[name] = default.arg(context) if default.is_callable else default.arg  # type: ignore[operator]
+                values[name] = default.arg(context) if default.is_callable else default.arg
         return bool(conn.execute(self.statement, values).rowcount)
 
 
@@ -599,17 +606,17 @@ class _InsertRow:
                 if default is None:
                     values[c.name] = None
                 else:
-                    values[c.name] = default.arg(context) if default.is_callable else default.arg  # type: ignore[operator]
+                    values[c.name] = default.arg(context) if default.is_callable else default.arg
         values["id"] = conn.execute(self.statement, values).inserted_primary_key[0]  # type: ignore[index]
         return values
 
 
-_requests = ListRequestRow.__table__
-_request_lines = ListRequestLine.__table__
-_request_receipts = RequestReceipt.__table__
+_requests = _table(ListRequestRow)
+_request_lines = _table(ListRequestLine)
+_request_receipts = _table(RequestReceipt)
 
 _INSERT_HEAD = {table.name: _InsertRow(table) for table in (_lists, _slips)}
-_LOG_MESSAGE = _InsertOrSkip.into(IngestedMessage.__table__)  # unique type + root guid, unique content hash
+_LOG_MESSAGE = _InsertOrSkip.into(_table(IngestedMessage))  # unique type + root guid, unique content hash
 _ADD_RECEIPT = _InsertOrSkip.into(_receipts, "guid", "return_status", "return_time")
 _ADD_REQUEST_RECEIPT = _InsertOrSkip.into(_request_receipts, "kind", "guid", "return_status", "return_time")
 _ADD_STATUS_EVENT = _InsertOrSkip.into(_events, "tax_no", "status", "return_time")
@@ -783,6 +790,9 @@ class _Stored:
     def __init__(self, row: Row[Any] | dict[str, Any]) -> None:
         self.__dict__.update(row if isinstance(row, dict) else row._asdict())
 
+    def __getattr__(self, name: str) -> Any:  # only for what __init__ did not set: typed as columns are
+        raise AttributeError(name)
+
 
 _Head = Any  # a `_Stored` list or tax slip
 
@@ -822,7 +832,7 @@ def _request_outcome(answers: Sequence[Row[Any]]) -> tuple[str, Row[Any]] | None
     return PENDING, newest
 
 
-def _named_by(answer: Row[Any], request: Row[Any]) -> bool:
+def _named_by(answer: Any, request: Row[Any]) -> bool:  # a stored answer row, or a parsed RequestReturn
     if answer.pre_no and answer.pre_no == request.pre_no:
         return True
     return bool(answer.cop_no) and answer.cop_no == request.cop_no and answer.ebc_code in (None, request.ebc_code)
@@ -1067,7 +1077,8 @@ class _Applier:
 
     def _attach_receipts(self, row: _Head) -> Sequence[Row[Any]]:
         """Link the unlinked receipts that name this list; returns them."""
-        return self.c.execute(
+        rows: Sequence[Row[Any]]
+        rows = self.c.execute(
             _ATTACH_RECEIPTS,
             {
                 "b_list_id": row.id,
@@ -1077,6 +1088,7 @@ class _Applier:
                 "b_ebc_code": row.ebc_code,
             },
         ).all()
+        return rows
 
     def _refresh_inventory(
         self, row: _Head, receipts: Sequence[Row[Any]] | None = None, *, requests: bool = False
@@ -1158,7 +1170,7 @@ class _Applier:
         cancel = _cancel_state([r for r in live if r.kind == CANCEL], [a for a in answers if a.kind == CANCEL], row)
         refunds = [r for r in live if r.kind == REFUND]
         refund_answers = [a for a in answers if a.kind == REFUND]
-        lines = {}
+        lines: dict[int, list[tuple[int, Decimal]]] = {}
         if refunds:
             for line in self.c.execute(_REQUEST_LINES, {"ids": [r.id for r in refunds]}).all():
                 lines.setdefault(line.request_id, []).append((line.gnum, line.qty))
@@ -1415,7 +1427,8 @@ class _Applier:
         )
 
     def _status_events(self, tax_no: str) -> Sequence[Row[Any]]:
-        return self.c.execute(_STATUS_EVENTS, {"tax_no": tax_no}).all()
+        rows: Sequence[Row[Any]] = self.c.execute(_STATUS_EVENTS, {"tax_no": tax_no}).all()
+        return rows
 
     def _refresh_tax_status(self, slip: _Head, *, notify: bool = False) -> None:
         before = slip.status

@@ -86,7 +86,7 @@ class _Plan:
 def _row_type(fields: list[str]) -> type:
     base = namedtuple("Row", fields)  # type: ignore[misc]
 
-    class Row(base):  # type: ignore[valid-type,misc]
+    class Row(base):
         """A result row: attributes, `_asdict()` and `_mapping`, like SQLAlchemy's."""
 
         __slots__ = ()
@@ -186,7 +186,7 @@ class Executor:
     def execute(self, stmt: Executable, params: dict[str, Any] | Sequence[dict[str, Any]] | None = None) -> Any:
         plan = _plan(stmt, self.dialect, params) if self._direct else None
         if plan is None:
-            return self.conn.execute(stmt, params)  # type: ignore[arg-type]
+            return self.conn.execute(stmt, params)
         cur = self._cursor_of()
         try:
             if params is None or isinstance(params, dict):

@@ -26,7 +26,7 @@ class Document:
         face = cjk_font()
         label = page_label
 
-        class _PDF(FPDF):  # type: ignore[misc]
+        class _PDF(FPDF):
             def footer(self) -> None:
                 self.set_y(-12)
                 self.set_font(FONT, size=8)

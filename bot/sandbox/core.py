@@ -599,7 +599,8 @@ class BotApiCore(BotMethods, UserActions):
 
     def webhook_info(self) -> dict[str, Any]:
         with self._lock:
-            return self.api_getWebhookInfo({})
+            info: dict[str, Any] = self.api_getWebhookInfo({})
+            return info
 
     def pending_updates(self) -> list[dict[str, Any]]:
         """Updates queued and not yet confirmed by the bot (copies)."""

@@ -219,11 +219,11 @@ async def tap_through(
         t0 = time.monotonic()
         update = core.user_tap(user_id, user_id, view.message_id, button["callback_data"])
         stats.queries.append(update["callback_query"]["id"])
-        at = await watch.wait(user_id, future, view_timeout)
-        if at is None:
+        shown_at = await watch.wait(user_id, future, view_timeout)
+        if shown_at is None:
             stats.no_view += 1
         else:
-            stats.latencies.append(at - t0)
+            stats.latencies.append(shown_at - t0)
         await asyncio.sleep(think * rng.uniform(0.5, 1.5))
 
 

@@ -130,7 +130,8 @@ def _reply_button(button: Any) -> dict[str, Any]:
 def inline_buttons(markup: dict[str, Any] | None) -> list[list[dict[str, Any]]]:
     if not markup:
         return []
-    return markup.get("inline_keyboard", [])
+    rows: list[list[dict[str, Any]]] = markup.get("inline_keyboard", [])
+    return rows
 
 
 def callback_data_on(markup: dict[str, Any] | None) -> set[str]:

@@ -178,13 +178,14 @@ class WebChat:
 
         try:
             async with db.read() as session:
-                return (
+                account: str | None = (
                     await session.execute(
                         select(Account.account_id)
                         .join(Binding, Binding.account_pk == Account.id)
                         .where(Binding.telegram_user_id == tg_id)
                     )
                 ).scalar_one_or_none()
+                return account
         except Exception as exc:  # the database may still be migrating at startup
             log.debug("bound_account: %s", type(exc).__name__)
             return None
@@ -457,7 +458,8 @@ def _check_user(chat: WebChat, data: dict[str, Any]) -> None:
 @web.middleware
 async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
     try:
-        return await handler(request)
+        response: web.StreamResponse = await handler(request)
+        return response
     except ApiProblem as exc:
         return web.json_response({"error": str(exc)}, status=exc.status)
     except SandboxError as exc:
