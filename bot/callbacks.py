@@ -558,8 +558,7 @@ class TaxDetail(State, kind="T"):
 
 @dataclass(frozen=True)
 class ClearanceList(State, kind="c"):
-    # cbec.IN_PROGRESS / RELEASED / REJECTED; None = all
-    group: str | None = wire(_Code(_GROUP_CODES, none="a"), default=None)
+    group: cbec.StatusGroup | None = wire(_Code(_GROUP_CODES, none="a"), default=None)  # None = all
     dates: DateFilter = wire(DATES, default_factory=DateFilter)
     page: int = wire(PAGE, default=0)
     search: str | None = wire(_Fingerprint(), default=None)  # fingerprint(term); the term is stored server-side

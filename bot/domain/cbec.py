@@ -10,6 +10,7 @@ import datetime as dt
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, localcontext
+from enum import StrEnum
 from typing import Final
 
 __all__ = [
@@ -90,10 +91,19 @@ COUNTED_STATUSES: Final = frozenset({120, 300, 399, *range(500, 600), 800, 899})
 _IN_PROGRESS_STATUSES: Final = frozenset({1, 2, 3, 4, 120, 300, 399, *range(500, 600)})
 _RELEASED_STATUSES: Final = frozenset({800, 899})
 
-IN_PROGRESS: Final = "in_progress"
-RELEASED: Final = "released"
-REJECTED: Final = "rejected"
-STATUS_GROUPS: Final = (IN_PROGRESS, RELEASED, REJECTED)
+class StatusGroup(StrEnum):
+    """The clearance list's status groups (DESIGN §4a), in the order the filter shows them. The
+    values are stored (inventories.status_group); the callback codec gives each a letter."""
+
+    IN_PROGRESS = "in_progress"
+    RELEASED = "released"
+    REJECTED = "rejected"  # rejected or returned
+
+
+IN_PROGRESS: Final = StatusGroup.IN_PROGRESS
+RELEASED: Final = StatusGroup.RELEASED
+REJECTED: Final = StatusGroup.REJECTED
+STATUS_GROUPS: Final = tuple(StatusGroup)
 
 
 def is_counted(status: int | None, *, cancelled: bool = False, returned: bool = False) -> bool:
@@ -103,7 +113,7 @@ def is_counted(status: int | None, *, cancelled: bool = False, returned: bool = 
     return status in COUNTED_STATUSES
 
 
-def status_group(status: int | None, *, cancelled: bool = False, returned: bool = False) -> str:
+def status_group(status: int | None, *, cancelled: bool = False, returned: bool = False) -> StatusGroup:
     """in progress / released / rejected-or-returned (DESIGN §4a).
 
     No receipt yet (None) is in progress. An unknown non-negative code is also "in progress":

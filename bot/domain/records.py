@@ -13,6 +13,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Generic, TypeVar
 
 from bot.domain import cbec
+from bot.domain.cbec import StatusGroup
 from bot.domain.identity import mask_id_number, mask_name
 
 T = TypeVar("T")
@@ -55,7 +56,7 @@ class TaxFilter:
 
 @dataclass(frozen=True)
 class ListFilter:
-    group: str | None = None  # cbec.IN_PROGRESS / RELEASED / REJECTED; None = all
+    group: StatusGroup | None = None  # None = all
     dates: DateRange = field(default_factory=DateRange)
     number: str | None = None  # pre-entry, list or order number (exact match)
 
