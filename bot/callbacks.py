@@ -39,17 +39,8 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, ClassVar, Final, Protocol
 
-from bot.domain import calculator, cbec, languages
+from bot.domain import calculator, cbec, languages, notices
 from bot.domain.records import (
-    NOTIFY_KINDS,
-    NOTIFY_LIST_STATUS,
-    NOTIFY_MISMATCH,
-    NOTIFY_OVER_LIMIT,
-    NOTIFY_QUOTA,
-    NOTIFY_SUSPICIOUS,
-    NOTIFY_TAX_NEW,
-    NOTIFY_TAX_STATUS,
-    NOTIFY_VERIFY,
     DateRange,
     ListFilter,
     TaxFilter,
@@ -187,17 +178,7 @@ _TAX_STATUS_CODES: Final = {cbec.TAX_GENERATED: "1", cbec.TAX_SUMMARISED: "2", c
 _GROUP_CODES: Final = {cbec.IN_PROGRESS: "p", cbec.RELEASED: "r", cbec.REJECTED: "x"}
 _PRESET_CODES: Final = {ALL: "a", LAST_30_DAYS: "d", LAST_3_MONTHS: "m", THIS_YEAR: "y"}
 _LANG_CODES: Final = {x.lang: x.wire for x in languages.LANGUAGES}
-_NOTIFY_CODES: Final = {
-    NOTIFY_TAX_NEW: "t",
-    NOTIFY_TAX_STATUS: "s",
-    NOTIFY_QUOTA: "q",
-    NOTIFY_SUSPICIOUS: "x",
-    NOTIFY_VERIFY: "v",
-    NOTIFY_OVER_LIMIT: "l",
-    NOTIFY_MISMATCH: "m",
-    NOTIFY_LIST_STATUS: "r",
-}
-assert set(_NOTIFY_CODES) == set(NOTIFY_KINDS)
+_NOTIFY_CODES: Final = {switch.kind: switch.wire for switch in notices.SWITCHES}
 ME: Final = "me"
 NOT_ME: Final = "not_me"
 _ANSWER_CODES: Final = {ME: "y", NOT_ME: "n"}

@@ -59,6 +59,7 @@ from sqlalchemy.orm import Session
 from bot.domain import cbec
 from bot.domain import receipts as receipt_rules
 from bot.domain.identity import InvalidPhone, mask_phone, normalize_phone
+from bot.domain.notices import NoticeKind
 from storage import outbox, sqlite_exec
 from storage.ceb import (
     CANCEL,
@@ -107,9 +108,9 @@ REFUSED = "refused"
 _APPROVED_STATUS = 399  # 海关审结: the CEB624/626 receipt of an approved cancellation or return
 # Outbox kind of each receipt that asks the buyer to act (bot.domain.receipts).
 _ACTION_KINDS = {
-    receipt_rules.VERIFY: outbox.VERIFY,
-    receipt_rules.OVER_LIMIT: outbox.OVER_LIMIT,
-    receipt_rules.MISMATCH: outbox.MISMATCH,
+    receipt_rules.VERIFY: NoticeKind.VERIFY,
+    receipt_rules.OVER_LIMIT: NoticeKind.OVER_LIMIT,
+    receipt_rules.MISMATCH: NoticeKind.MISMATCH,
 }
 _INGEST_LOCK = 0x5357_424F_5449_4E47  # PostgreSQL advisory lock key of ingest transactions ("SWBOTING")
 BATCH_SIZE = 256  # messages per transaction (group commit) ...
@@ -1439,12 +1440,12 @@ class _Applier:
     def _notify_tax_status(self, slip: _Head, before: int) -> None:
         if slip.status != before and slip.status in (cbec.TAX_SUMMARISED, cbec.TAX_VOID):
             self._enqueue(
-                self._recipient(slip.identity_key), outbox.TAX_STATUS, f"taxstatus:{slip.tax_no}:{slip.status}",
+                self._recipient(slip.identity_key), NoticeKind.TAX_STATUS, f"taxstatus:{slip.tax_no}:{slip.status}",
                 ref_id=slip.id, payload={"status": slip.status},
             )
 
     def _notify_new_tax(self, slip: _Head) -> None:
-        self._enqueue(self._recipient(slip.identity_key), outbox.NEW_TAX, f"tax:{slip.tax_no}", ref_id=slip.id)
+        self._enqueue(self._recipient(slip.identity_key), NoticeKind.TAX_NEW, f"tax:{slip.tax_no}", ref_id=slip.id)
 
     # -- derived notifications -------------------------------------------------------------------
 
@@ -1460,7 +1461,8 @@ class _Applier:
         consumed = Decimal(consumed)  # SUM and COALESCE keep the Dec5 type: already in yuan
         for pct in QUOTA_THRESHOLDS:
             if consumed * 100 >= limit * pct:
-                self._enqueue(recipient, outbox.QUOTA, f"quota:{year}:{pct}", payload={"year": year, "threshold": pct})
+                payload = {"year": year, "threshold": pct}
+                self._enqueue(recipient, NoticeKind.QUOTA, f"quota:{year}:{pct}", payload=payload)
 
     def _notify_list_status(self, row: _Head) -> None:
         """A receipt that asks the buyer to act, else "released" or "refused / shipped back".
@@ -1486,7 +1488,7 @@ class _Applier:
             outcome = "refused"
         else:
             return
-        self._enqueue(recipient, outbox.LIST_STATUS, f"status:{row.id}:{outcome}", ref_id=row.id,
+        self._enqueue(recipient, NoticeKind.LIST_STATUS, f"status:{row.id}:{outcome}", ref_id=row.id,
                       payload={"outcome": outcome})  # fmt: skip
 
     def _notify_quota_back(self, row: _Head) -> None:
@@ -1502,7 +1504,7 @@ class _Applier:
         else:
             return
         self._enqueue(
-            self._recipient(row.identity_key), outbox.QUOTA_BACK, f"quotaback:{row.id}:{cause}", ref_id=row.id,
+            self._recipient(row.identity_key), NoticeKind.QUOTA_BACK, f"quotaback:{row.id}:{cause}", ref_id=row.id,
             payload={"year": row.decl_year, "cause": cause},
         )
 
@@ -1527,7 +1529,7 @@ class _Applier:
             reasons.append("platform")
         if reasons:
             self._enqueue(
-                recipient, outbox.SUSPICIOUS, f"suspicious:{row.id}", ref_id=row.id, payload={"reasons": reasons}
+                recipient, NoticeKind.SUSPICIOUS, f"suspicious:{row.id}", ref_id=row.id, payload={"reasons": reasons}
             )
 
 

@@ -20,41 +20,23 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from bot.domain.records import (
-    NOTIFY_LIST_STATUS,
-    NOTIFY_MISMATCH,
-    NOTIFY_OVER_LIMIT,
-    NOTIFY_QUOTA,
-    NOTIFY_SUSPICIOUS,
-    NOTIFY_TAX_NEW,
-    NOTIFY_TAX_STATUS,
-    NOTIFY_VERIFY,
-)
+from bot.domain.notices import SWITCH_OF, NoticeKind
 from storage.db import affected, clock_of
 from storage.models import Account, Binding, Outbox, TgUser
 
-NEW_TAX = NOTIFY_TAX_NEW
-TAX_STATUS = NOTIFY_TAX_STATUS
-QUOTA = NOTIFY_QUOTA
-SUSPICIOUS = NOTIFY_SUSPICIOUS
-VERIFY = NOTIFY_VERIFY  # 交易真实性验核: confirm within 15 days
-OVER_LIMIT = NOTIFY_OVER_LIMIT  # refused: over the annual limit (1313)
-MISMATCH = NOTIFY_MISMATCH  # refused: name / ID or phone differs from the order
-LIST_STATUS = NOTIFY_LIST_STATUS  # released, or refused / shipped back
-QUOTA_BACK = "quota_back"  # a cancellation or return gave quota back (under the quota switch)
-
-# Outbox kind → the binding's switch for it.
-KIND_SETTING = {
-    NEW_TAX: "notify_tax",
-    TAX_STATUS: "notify_status",
-    QUOTA: "notify_quota",
-    SUSPICIOUS: "notify_suspicious",
-    VERIFY: "notify_verify",
-    OVER_LIMIT: "notify_over_limit",
-    MISMATCH: "notify_mismatch",
-    LIST_STATUS: "notify_list_status",
-    QUOTA_BACK: "notify_quota",
+# Each switch's column on the binding (bot.domain.notices says which kinds a switch covers).
+SWITCH_COLUMN: dict[NoticeKind, str] = {
+    NoticeKind.LIST_STATUS: "notify_list_status",
+    NoticeKind.VERIFY: "notify_verify",
+    NoticeKind.OVER_LIMIT: "notify_over_limit",
+    NoticeKind.MISMATCH: "notify_mismatch",
+    NoticeKind.TAX_NEW: "notify_tax",
+    NoticeKind.TAX_STATUS: "notify_status",
+    NoticeKind.QUOTA: "notify_quota",
+    NoticeKind.SUSPICIOUS: "notify_suspicious",
 }
+# Outbox kind → the binding's column that switches it.
+KIND_SETTING: dict[str, str] = {kind: SWITCH_COLUMN[switch.kind] for kind, switch in SWITCH_OF.items()}
 KINDS = tuple(KIND_SETTING)
 _SETTING_COLUMNS = tuple(dict.fromkeys(KIND_SETTING.values()))
 

@@ -17,6 +17,7 @@ from telegram import Update
 from telegram.error import RetryAfter
 
 import bot.notifier as mod
+from bot.domain.notices import NoticeKind
 from bot.notifier import Notifier, Pacer
 from bot.ratelimiter import retry_after_seconds
 from bot.sandbox.core import BotApiCore
@@ -116,8 +117,8 @@ async def test_render_failure_is_retried_not_lost(sqlite_db: Database, vault: Va
 async def test_kind_switched_off_is_cancelled(db: Database, vault: Vault, core: BotApiCore) -> None:
     open_chats(core, [31])
     b = await seed_binding(db, 31, notify_tax=False)
-    [tax] = await add_rows(db, b, kind=outbox.NEW_TAX)
-    [quota] = await add_rows(db, b, kind=outbox.QUOTA, prefix="q")
+    [tax] = await add_rows(db, b, kind=NoticeKind.TAX_NEW)
+    [quota] = await add_rows(db, b, kind=NoticeKind.QUOTA, prefix="q")
     async with in_process_bot(core) as bot:
         n = make_notifier(db, vault, bot)
         await n.drain_once()

@@ -10,10 +10,10 @@ from sqlalchemy import select
 
 from bot import callbacks as cb
 from bot.domain import receipts
+from bot.domain.notices import NoticeKind
 from bot.i18n import get_translator
 from bot.notices_render import render_notice
 from bot.sandbox.core import BotApiCore
-from storage import outbox
 from storage.accounts import import_accounts
 from storage.bindings import new_tag
 from storage.db import Database
@@ -180,7 +180,7 @@ async def test_a_suspension_overtaken_by_the_release_is_not_sent(
     [call] = sends(core, USER)
     assert "Cleared customs" in call.params["text"]
     kinds = {r.kind: r.status for r in (await rows_by_id(sqlite_db)).values()}
-    assert kinds == {outbox.VERIFY: "cancelled", outbox.LIST_STATUS: "sent"}
+    assert kinds == {NoticeKind.VERIFY: "cancelled", NoticeKind.LIST_STATUS: "sent"}
 
 
 async def test_cancellation_gives_the_quota_back_and_says_so(

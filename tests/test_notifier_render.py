@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select, update
 
 from bot import callbacks as cb
+from bot.domain.notices import NoticeKind
 from bot.notices_render import render_notice
 from bot.sandbox.core import BotApiCore
 from storage import outbox
@@ -124,8 +125,8 @@ async def test_superseded_status_and_vanished_records_are_cancelled(
         binding_id = (await s.execute(select(Outbox.binding_id))).scalars().first()
         await outbox.enqueue(
             s,
-            outbox.Recipient(binding_id, {outbox.QUOTA: True}),
-            outbox.QUOTA,
+            outbox.Recipient(binding_id, {NoticeKind.QUOTA: True}),
+            NoticeKind.QUOTA,
             "quota:2020:80",
             payload={"year": 2020, "threshold": 80},
         )
@@ -134,9 +135,9 @@ async def test_superseded_status_and_vanished_records_are_cancelled(
         while await n.drain_once():
             pass
     rows = {r.kind: r for r in (await rows_by_id(sqlite_db)).values()}
-    assert rows[outbox.NEW_TAX].status == "sent"
-    assert rows[outbox.TAX_STATUS].status == "cancelled"
-    assert rows[outbox.QUOTA].status == "cancelled"  # 2020's consumption is far below 80 %
+    assert rows[NoticeKind.TAX_NEW].status == "sent"
+    assert rows[NoticeKind.TAX_STATUS].status == "cancelled"
+    assert rows[NoticeKind.QUOTA].status == "cancelled"  # 2020's consumption is far below 80 %
     assert len(sends(core, USER)) == 1
 
 

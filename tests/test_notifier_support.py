@@ -17,6 +17,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram.ext import ExtBot
 
+from bot.domain.notices import NoticeKind
 from bot.notifier import Notifier
 from bot.sandbox.core import BotApiCore
 from bot.sandbox.models import Call
@@ -63,7 +64,7 @@ async def seed_binding(
 
 
 async def add_rows(
-    db: Database, binding_id: int, n: int = 1, *, kind: str = outbox.NEW_TAX, prefix: str = "ev"
+    db: Database, binding_id: int, n: int = 1, *, kind: str = NoticeKind.TAX_NEW, prefix: str = "ev"
 ) -> list[int]:
     """`n` pending rows for the binding, due now. Returns their ids in order."""
     async with db.write() as s:

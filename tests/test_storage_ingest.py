@@ -17,10 +17,11 @@ from sqlalchemy import event, func, select, text
 from sqlalchemy.orm import Session
 
 from bot.domain import cbec
+from bot.domain.notices import NoticeKind
 from bot.domain.records import TaxFilter
 from storage import db as db_module
 from storage import ingest as ingest_module
-from storage import outbox, queries
+from storage import queries
 from storage.accounts import import_accounts
 from storage.db import Database
 from storage.ingest import ACCEPTED, DUPLICATE, REJECTED
@@ -455,8 +456,8 @@ async def test_outbox_rows_once_per_event_and_binding(
     keys = [r.dedupe_key for r in rows]
     assert len(keys) == len(set(keys))
     kinds = sorted(r.kind for r in rows)
-    assert kinds.count(outbox.NEW_TAX) == 1
-    assert kinds.count(outbox.TAX_STATUS) == 2  # summarised, then void
+    assert kinds.count(NoticeKind.TAX_NEW) == 1
+    assert kinds.count(NoticeKind.TAX_STATUS) == 2  # summarised, then void
     # nothing for someone without a binding
     await ing.ingest(ceb816("other", ms(1)))
     await ing.ingest(ceb621(ListSpec("other", OTHER)))
@@ -484,7 +485,7 @@ async def test_quota_notifications_at_80_and_100_percent(
         await ing.ingest(ceb621(ListSpec(key, BUYER, lines=(Line(1, amount),))))
         await ing.ingest(ceb622(key, 800, ms(minute), pre=pre_no(key)))
     async with db.read() as s:
-        quota = [r.payload for r in (await s.execute(select(Outbox).where(Outbox.kind == outbox.QUOTA))).scalars()]
+        quota = [r.payload for r in (await s.execute(select(Outbox).where(Outbox.kind == NoticeKind.QUOTA))).scalars()]
     assert sorted(p["threshold"] for p in quota) == [80, 100]
     assert all(p["year"] == 2025 for p in quota)
 
@@ -716,7 +717,7 @@ async def test_failure_after_the_applier_wrote_leaves_nothing(
     assert (await ing.ingest(data)).status == ACCEPTED
     async with db.read() as s:
         kinds = sorted((await s.execute(select(Outbox.kind))).scalars())
-    assert kinds == sorted([outbox.NEW_TAX, outbox.LIST_STATUS])  # "released" (800)
+    assert kinds == sorted([NoticeKind.TAX_NEW, NoticeKind.LIST_STATUS])  # "released" (800)
 
 
 async def test_copy_of_a_stored_receipt_changes_nothing_even_if_it_now_names_two_lists(

@@ -13,8 +13,9 @@ import pytest
 from sqlalchemy import select
 
 from bot.domain import cbec, cebxml
+from bot.domain.notices import NoticeKind
 from bot.domain.records import ListFilter
-from storage import outbox, queries
+from storage import queries
 from storage.accounts import import_accounts
 from storage.db import Database
 from storage.ingest import ACCEPTED, DUPLICATE, REJECTED, Ingestor
@@ -111,10 +112,10 @@ async def test_cancellation_in_every_arrival_order(db: Database, vault: Vault, q
             assert inv.status_group == cbec.REJECTED  # "rejected or returned" (DESIGN §4a: cancelled)
             assert await consumed(db, vault) == 0
             events = await outbox_events(db)
-            assert events == [(outbox.QUOTA_BACK, f"quotaback:{inv.id}:cancel:1")]
+            assert events == [(NoticeKind.QUOTA_BACK, f"quotaback:{inv.id}:cancel:1")]
         else:
             assert state[0] == reference[0], order
-            assert [k for k, _ in state[1]] == [outbox.QUOTA_BACK], order
+            assert [k for k, _ in state[1]] == [NoticeKind.QUOTA_BACK], order
 
 
 async def test_before_the_cancellation_the_list_counts(db: Database, vault: Vault, quarantine: Quarantine) -> None:
@@ -177,7 +178,7 @@ async def test_cancellation_of_a_refused_list_gives_nothing_back(
     refused = ceb622("cl-100", 100, at(3), pre=CANCELLED.pre, invt=CANCELLED.invt, info="[Code:1322;Desc:商品项不一致]")
     await ingest_all(ingestor(db, vault, quarantine), [msgs["list"], refused, msgs["cancel"], msgs["approved"]])
     assert (await the_list(db)).cancelled is True
-    assert [k for k, _ in await outbox_events(db)] == [outbox.LIST_STATUS]  # "refused", and no quota back
+    assert [k for k, _ in await outbox_events(db)] == [NoticeKind.LIST_STATUS]  # "refused", and no quota back
 
 
 # -- returns ---------------------------------------------------------------------------------------
@@ -219,7 +220,7 @@ async def test_partial_return_in_every_arrival_order(db: Database, vault: Vault,
             assert inv.status_group == cbec.RELEASED  # partly returned: still a released list
             assert [ln.returned_qty for ln in inv.lines] == [Decimal(1), None]
             assert await consumed(db, vault) == Decimal("306.00")  # 510 − 204
-            assert state[1] == [outbox.LIST_STATUS, outbox.QUOTA_BACK]
+            assert state[1] == [NoticeKind.LIST_STATUS, NoticeKind.QUOTA_BACK]
         else:
             assert state == reference, order
 
@@ -290,7 +291,7 @@ async def test_a_draft_is_kept_but_never_shown_counted_or_warned_about(
     await ing.ingest(ceb621(declared))
     inv = await the_list(db)
     assert (inv.draft, inv.counted) == (False, True)
-    assert sorted(k for k, _ in await outbox_events(db)) == [outbox.LIST_STATUS, outbox.SUSPICIOUS]
+    assert sorted(k for k, _ in await outbox_events(db)) == [NoticeKind.LIST_STATUS, NoticeKind.SUSPICIOUS]
 
 
 async def test_a_declaration_outranks_a_later_draft(db: Database, vault: Vault, quarantine: Quarantine) -> None:
@@ -378,14 +379,14 @@ PHONE_INFO = "[Code:130126;Desc:清单上的订购人电话号码与订单上的
 @pytest.mark.parametrize(
     ("status", "info", "kind"),
     [
-        (600, VERIFY_INFO, outbox.VERIFY),
-        (600, "挂起", outbox.VERIFY),
-        (100, OVER_LIMIT_INFO, outbox.OVER_LIMIT),
-        (100, PHONE_INFO, outbox.MISMATCH),
-        (100, "订购人姓名或身份证信息不一致", outbox.MISMATCH),
-        (100, "[Code:1322;Desc:订单清单表体商品项不一致]", outbox.LIST_STATUS),
-        (700, "[Code:2700;Desc:退运]", outbox.LIST_STATUS),
-        (800, "[Code:2600;Desc:放行]", outbox.LIST_STATUS),
+        (600, VERIFY_INFO, NoticeKind.VERIFY),
+        (600, "挂起", NoticeKind.VERIFY),
+        (100, OVER_LIMIT_INFO, NoticeKind.OVER_LIMIT),
+        (100, PHONE_INFO, NoticeKind.MISMATCH),
+        (100, "订购人姓名或身份证信息不一致", NoticeKind.MISMATCH),
+        (100, "[Code:1322;Desc:订单清单表体商品项不一致]", NoticeKind.LIST_STATUS),
+        (700, "[Code:2700;Desc:退运]", NoticeKind.LIST_STATUS),
+        (800, "[Code:2600;Desc:放行]", NoticeKind.LIST_STATUS),
         (120, "[Code:1800;Desc:逻辑校验通过]", None),
         (-621041, "短时间内不能重复新增申报操作", None),
     ],
@@ -408,7 +409,7 @@ async def test_switched_off_action_falls_back_to_the_status_push(
     await ingest_all(
         ingestor(db, vault, quarantine), [ceb621(spec), ceb622("a", 100, at(1), pre=spec.pre, info=OVER_LIMIT_INFO)]
     )
-    assert [k for k, _ in await outbox_events(db)] == [outbox.LIST_STATUS]
+    assert [k for k, _ in await outbox_events(db)] == [NoticeKind.LIST_STATUS]
 
 
 async def test_status_pushes_switched_off(db: Database, vault: Vault, quarantine: Quarantine) -> None:
@@ -424,7 +425,7 @@ async def test_a_burst_of_receipts_gives_one_notice(db: Database, vault: Vault, 
     burst = [ceb622(f"b{s}", s, at(1, 100 * i), pre=spec.pre) for i, s in enumerate((2, 120, 399, 800, 899))]
     await ingest_all(ingestor(db, vault, quarantine), [ceb621(spec), *burst])
     inv = await the_list(db)
-    assert await outbox_events(db) == [(outbox.LIST_STATUS, f"status:{inv.id}:released:1")]
+    assert await outbox_events(db) == [(NoticeKind.LIST_STATUS, f"status:{inv.id}:released:1")]
 
 
 async def test_a_new_suspension_is_a_new_notice(db: Database, vault: Vault, quarantine: Quarantine) -> None:
@@ -433,7 +434,7 @@ async def test_a_new_suspension_is_a_new_notice(db: Database, vault: Vault, quar
     msgs = [ceb621(spec), ceb622("s1", 600, at(1), pre=spec.pre, info=VERIFY_INFO)]
     msgs += [ceb622("s2", 120, at(2), pre=spec.pre), ceb622("s3", 600, at(3), pre=spec.pre, info=VERIFY_INFO)]
     await ingest_all(ingestor(db, vault, quarantine), msgs)
-    assert [k for k, _ in await outbox_events(db)] == [outbox.VERIFY, outbox.VERIFY]
+    assert [k for k, _ in await outbox_events(db)] == [NoticeKind.VERIFY, NoticeKind.VERIFY]
     async with db.read() as s:
         payloads = [o.payload for o in (await s.execute(select(Outbox).order_by(Outbox.id))).scalars()]
     assert [p["status"] for p in payloads] == [600, 600]

@@ -16,15 +16,8 @@ from telegram import InlineKeyboardMarkup, ReplyKeyboardMarkup, ReplyKeyboardRem
 from bot import callbacks as cb
 from bot import commands
 from bot.domain import cbec
+from bot.domain.notices import NoticeKind
 from bot.domain.records import (
-    NOTIFY_LIST_STATUS,
-    NOTIFY_MISMATCH,
-    NOTIFY_OVER_LIMIT,
-    NOTIFY_QUOTA,
-    NOTIFY_SUSPICIOUS,
-    NOTIFY_TAX_NEW,
-    NOTIFY_TAX_STATUS,
-    NOTIFY_VERIFY,
     Holder,
     ListDetail,
     ListLine,
@@ -654,7 +647,7 @@ def test_tax_detail_with_many_lines_splits() -> None:
 
 @pytest.mark.parametrize("lang", LANGS)
 def test_settings(lang: str) -> None:
-    data = UserSettings(lang, frozenset({NOTIFY_TAX_NEW, NOTIFY_QUOTA}))
+    data = UserSettings(lang, frozenset({NoticeKind.TAX_NEW, NoticeKind.QUOTA}))
     s = check(settings.settings(ctx(lang), data))
     b = buttons(s)
     zh = lang == "zh_CN"
@@ -662,14 +655,14 @@ def test_settings(lang: str) -> None:
     assert b["English" if zh else "✓ English"] == cb.SetLanguage("en")
     switches = [v for v in b.values() if isinstance(v, cb.SetNotify)]
     assert switches == [
-        cb.SetNotify(NOTIFY_LIST_STATUS, True),
-        cb.SetNotify(NOTIFY_VERIFY, True),
-        cb.SetNotify(NOTIFY_OVER_LIMIT, True),
-        cb.SetNotify(NOTIFY_MISMATCH, True),
-        cb.SetNotify(NOTIFY_TAX_NEW, False),
-        cb.SetNotify(NOTIFY_TAX_STATUS, True),
-        cb.SetNotify(NOTIFY_QUOTA, False),
-        cb.SetNotify(NOTIFY_SUSPICIOUS, True),
+        cb.SetNotify(NoticeKind.LIST_STATUS, True),
+        cb.SetNotify(NoticeKind.VERIFY, True),
+        cb.SetNotify(NoticeKind.OVER_LIMIT, True),
+        cb.SetNotify(NoticeKind.MISMATCH, True),
+        cb.SetNotify(NoticeKind.TAX_NEW, False),
+        cb.SetNotify(NoticeKind.TAX_STATUS, True),
+        cb.SetNotify(NoticeKind.QUOTA, False),
+        cb.SetNotify(NoticeKind.SUSPICIOUS, True),
     ]
     assert ("🔔 新税单：开" if zh else "🔔 New tax slip: on") in b
     assert ("🔕 可疑申报：关" if zh else "🔕 Suspicious declaration: off") in b

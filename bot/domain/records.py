@@ -15,6 +15,7 @@ from typing import Generic, TypeVar
 from bot.domain import cbec
 from bot.domain.cbec import StatusGroup
 from bot.domain.identity import mask_id_number, mask_name
+from bot.domain.notices import SWITCH_KINDS
 
 T = TypeVar("T")
 
@@ -198,26 +199,8 @@ class QuotaOverview:
     years: tuple[int, ...]
 
 
-# Notification kinds a user can switch on or off (Settings). Stable strings: stored in the
-# database and mapped to one letter in callback_data.
-NOTIFY_TAX_NEW = "tax_new"  # a new tax slip arrived
-NOTIFY_TAX_STATUS = "tax_status"  # a tax slip was summarised or voided
-NOTIFY_QUOTA = "quota"  # the year's consumption crossed 80 % / 100 % of the limit
-NOTIFY_SUSPICIOUS = "suspicious"  # a declaration under the user's identity looks like someone else's
-NOTIFY_VERIFY = "verify"  # customs suspended a list for 交易真实性验核: confirm within 15 days
-NOTIFY_OVER_LIMIT = "over_limit"  # a list was refused: over the annual limit (1313)
-NOTIFY_MISMATCH = "mismatch"  # a list was refused: name / ID or phone differs from the order
-NOTIFY_LIST_STATUS = "list_status"  # a list was released, or refused / shipped back
-NOTIFY_KINDS: tuple[str, ...] = (
-    NOTIFY_LIST_STATUS,
-    NOTIFY_VERIFY,
-    NOTIFY_OVER_LIMIT,
-    NOTIFY_MISMATCH,
-    NOTIFY_TAX_NEW,
-    NOTIFY_TAX_STATUS,
-    NOTIFY_QUOTA,
-    NOTIFY_SUSPICIOUS,
-)
+# The notification switches, in Settings order (bot.domain.notices).
+NOTIFY_KINDS: tuple[str, ...] = SWITCH_KINDS
 
 
 @dataclass(frozen=True)
