@@ -37,6 +37,10 @@ for some lists an older receipt arrives after a newer one; one CEB621 carries tw
 account's ID number ends in a lowercase ``x`` in the CSV; buyer phones in the lists and in the
 CSV are written in mixed formats. The returned ``DemoSummary`` says what a correct ingest must
 conclude for every account.
+
+Over 400 lines: the demo world (products, platforms, people, the life of each order) must be
+generated in one deterministic pass from one random stream, so that a seed and a day give
+byte-identical files.
 """
 
 from __future__ import annotations

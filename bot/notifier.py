@@ -33,6 +33,9 @@ RetryAfter → pause this notifier for retry_after, row due again after it, not 
 Forbidden → row "blocked", binding inactive (handlers.membership reactivates it); BadRequest,
 ChatMigrated → "failed" at once; TimedOut, NetworkError, other TelegramError → exponential backoff
 with jitter, then "failed" with the reason after `max_attempts`.
+
+Over 400 lines: the send loop, its pacing (Pacer) and the outcome bookkeeping are one state
+machine around a lease; the SQL is in storage.outbox, the texts in bot.views.notices.
 """
 
 from __future__ import annotations

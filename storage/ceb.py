@@ -55,6 +55,9 @@ Decisions callers rely on:
 * **Cross-message links** are not checked here (ingest does that): a receipt names its list by
   preNo, invtNo or copNo (+ ebcCode); a cancellation or a return by invtNo (or ebcCode + orderNo),
   their receipts by invtNo, preNo or copNo; a tax slip and a tax-slip status by invtNo and taxNo.
+
+Over 400 lines: one parser for every CEB message type the bot reads, sharing the field readers
+and their limits (the schema's); the types' own parts are a few lines each.
 """
 
 from __future__ import annotations

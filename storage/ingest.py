@@ -18,6 +18,9 @@ Cancellations and returns (CEB623/625) name their list by invtNo or ebcCode + or
 receipts (CEB624/626) name the request by preNo or copNo, and the list by invtNo. Only an approved
 one (its receipt 399 审结) changes the quota: a cancelled list no longer counts, and a return takes
 its lines' share of the dutiable value out (bot.domain.cbec.returned_value).
+
+Over 400 lines: the applier is one unit — every message type's effect, the joins between them in
+any arrival order, and the locks that keep parallel workers order-independent depend on each other.
 """
 
 from __future__ import annotations

@@ -11,6 +11,9 @@ getUpdates (long polling), injected delays and held requests (:meth:`BotApiCore.
 caller's own loop; an update queued from any thread wakes them with ``loop.call_soon_threadsafe``.
 Webhook updates are pushed by pusher threads (:mod:`bot.sandbox.webhook`), as many as the
 webhook's max_connections, which take their next update under the same lock.
+
+Over 400 lines: the stand-in's transport-facing core (dispatch, getUpdates' long poll, webhook
+queue, recording), kept in one class because all of it runs under one lock.
 """
 
 from __future__ import annotations

@@ -3,6 +3,9 @@
 Each ``api_<method>`` takes the decoded parameters (required ones already checked) and returns the
 ``result`` or raises :class:`~bot.sandbox.models.ApiError`. The caller holds the lock.
 getUpdates lives in :mod:`bot.sandbox.core` because it waits.
+
+Over 400 lines: one method per Bot API call the bot makes, each a few lines of Telegram's own
+checks; they share the core's lock and state, and a split by method family would only scatter them.
 """
 
 from __future__ import annotations

@@ -29,6 +29,9 @@ Everything the page shows comes from the core's own records; the page builds DOM
 message text and its entities (never ``innerHTML``), so a message can only render as Telegram's
 formatting. The side panel gets the demo people masked (name, ID number, phone); in the chat the
 user's own messages show what they typed, as in Telegram (the bot deletes the ID number).
+
+Over 400 lines: the web chat's HTTP routes and their JSON shapes, one per button on the page
+(a test tool, not the bot); the page itself is in static/.
 """
 
 from __future__ import annotations
