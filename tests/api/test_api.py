@@ -1,0 +1,234 @@
+"""The operator HTTP API over a real socket: signatures, size limits, ingest, links, health."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import select
+
+from bot.api import SIGNATURE_HEADER, TIMESTAMP_HEADER, make_api_app, sign, start_api, stop_api
+from bot.runtime import Services
+from bot.settings import Settings
+from storage.accounts import AccountRow, upsert_account
+from storage.db import Database
+from storage.ingest import Ingestor
+from storage.links import redeem_token
+from storage.models import Account, Base
+from storage.quarantine import Quarantine
+from storage.vault import Vault
+from tests.support import paths
+from tests.support.clock import test_clock
+
+pytestmark = pytest.mark.dates  # also run as of other dates (CI: --now)
+
+
+KEY = "operator-api-key-0123456789abcdef"
+SAMPLES = paths.SAMPLES
+LIST_XML = (SAMPLES / "ceb621_two_lines.xml").read_bytes()
+
+
+def api_settings(tmp_path: Path, **kw: Any) -> Settings:
+    values: dict[str, Any] = {
+        "api_key": SecretStr(KEY),
+        "api_listen": "127.0.0.1:0",
+        "data_dir": tmp_path,
+        "bot_username": "swbot_test_bot",
+    }
+    values.update(kw)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@dataclass
+class Api:
+    url: str
+    session: aiohttp.ClientSession
+    db: Database
+    vault: Vault
+    quarantine: Quarantine
+
+    def headers(self, body: bytes, *, ts: int | None = None, key: str = KEY) -> dict[str, str]:
+        ts = int(self.db.clock.timestamp()) if ts is None else ts
+        return {TIMESTAMP_HEADER: str(ts), SIGNATURE_HEADER: sign(key.encode(), ts, body)}
+
+    async def post(self, path: str, body: bytes, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+        async with self.session.post(
+            self.url + path, data=body, headers=self.headers(body) if headers is None else headers
+        ) as r:
+            return r.status, await r.json()
+
+
+async def serve(db: Database, vault: Vault, settings: Settings) -> tuple[Any, int]:
+    quarantine = Quarantine(settings.quarantine_dir, vault, test_clock())
+    ingestor = Ingestor(db, vault, quarantine, max_bytes=settings.max_message_bytes)
+
+    async def username() -> str:
+        return settings.bot_username or "unknown"
+
+    app = make_api_app(Services(settings=settings, db=db, vault=vault), ingestor, username)
+    return await start_api(app, "127.0.0.1:0")
+
+
+@pytest.fixture
+async def api(db: Database, vault: Vault, tmp_path: Path) -> AsyncIterator[Api]:
+    settings = api_settings(tmp_path, max_message_bytes=64 * 1024)
+    runner, port = await serve(db, vault, settings)
+    async with aiohttp.ClientSession() as session:
+        yield Api(
+            f"http://127.0.0.1:{port}", session, db, vault, Quarantine(settings.quarantine_dir, vault, test_clock())
+        )
+    await stop_api(runner)
+
+
+async def checksum(db: Database) -> str:
+    """Every row of every table, hashed: equal checksums mean nothing changed."""
+    h = hashlib.sha256()
+    async with db.read() as s:
+        for table in Base.metadata.sorted_tables:
+            rows = (await s.execute(select(table).order_by(*table.primary_key.columns))).all()
+            h.update(f"{table.name}:{rows!r}".encode())
+    return h.hexdigest()
+
+
+# -- POST /v1/messages ---------------------------------------------------------------------------------
+
+
+async def test_signed_message_is_ingested_then_duplicate(api: Api) -> None:
+    assert await api.post("/v1/messages", LIST_XML) == (200, {"status": "accepted", "reason": None})
+    async with api.db.read() as s:
+        from storage.models import Inventory, InventoryLine
+
+        inv = (await s.execute(select(Inventory))).scalar_one()
+        assert inv.order_no == "124183351885"
+        assert len((await s.execute(select(InventoryLine))).all()) == 2
+    before = await checksum(api.db)
+    assert await api.post("/v1/messages", LIST_XML) == (200, {"status": "duplicate", "reason": None})
+    assert await checksum(api.db) == before
+
+
+async def test_rejected_message_is_quarantined(api: Api) -> None:
+    before = await checksum(api.db)
+    status, body = await api.post("/v1/messages", b"<CEB621Message><oops")
+    assert status == 422
+    assert body["status"] == "rejected" and body["reason"]
+    assert await checksum(api.db) == before
+    [entry] = api.quarantine.entries()
+    assert api.quarantine.read(entry.name) == b"<CEB621Message><oops"
+
+
+def _tamper(api: Api) -> dict[str, Callable[[bytes], dict[str, str]]]:
+    now = int(api.db.clock.timestamp())
+    return {
+        "wrong key": lambda b: api.headers(b, key="another-key-0123456789abcdef"),
+        "signed another body": lambda b: api.headers(b + b" "),
+        "stale": lambda b: api.headers(b, ts=now - 301),
+        "from the future": lambda b: api.headers(b, ts=now + 301),
+        "no signature": lambda b: {TIMESTAMP_HEADER: str(now)},
+        "no timestamp": lambda b: {SIGNATURE_HEADER: sign(KEY.encode(), now, b)},
+        "no headers": lambda b: {},
+        "timestamp not a number": lambda b: {**api.headers(b), TIMESTAMP_HEADER: "12e9"},
+        "signature of other timestamp": lambda b: {**api.headers(b, ts=now - 1), TIMESTAMP_HEADER: str(now)},
+        "truncated signature": lambda b: {**api.headers(b), SIGNATURE_HEADER: api.headers(b)[SIGNATURE_HEADER][:-1]},
+        "non-ascii signature": lambda b: {**api.headers(b), SIGNATURE_HEADER: "é" * 64},
+    }
+
+
+async def test_unauthenticated_requests_change_nothing(api: Api) -> None:
+    before = await checksum(api.db)
+    for name, make in _tamper(api).items():
+        status, body = await api.post("/v1/messages", LIST_XML, make(LIST_XML))
+        assert status == 401, name
+        assert "error" in body, name
+        link_body = b'{"account_id": "acct-1"}'
+        assert (await api.post("/v1/links", link_body, make(link_body)))[0] == 401, name
+    assert await checksum(api.db) == before
+    assert api.quarantine.entries() == []  # not even quarantined: never read as a message
+
+
+async def test_a_timestamp_inside_the_window_is_accepted(api: Api) -> None:
+    status, _ = await api.post("/v1/messages", LIST_XML, api.headers(LIST_XML, ts=int(api.db.clock.timestamp()) - 290))
+    assert status == 200
+
+
+async def test_oversize_body_is_413(api: Api) -> None:
+    big = LIST_XML + b" " * (64 * 1024)
+    before = await checksum(api.db)
+    assert (await api.post("/v1/messages", big))[0] == 413
+
+    async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: the cap applies while reading
+        for i in range(0, len(big), 8192):
+            yield big[i : i + 8192]
+
+    async with api.session.post(api.url + "/v1/messages", data=chunks(), headers=api.headers(big)) as r:
+        assert r.status == 413
+    assert await checksum(api.db) == before
+    assert api.quarantine.entries() == []
+
+
+# -- POST /v1/links ---------------------------------------------------------------------------------------
+
+
+async def _account(api: Api) -> int:
+    async with api.db.write() as s:
+        await upsert_account(s, api.vault, AccountRow("acct-1", "王小明", "1", "11010519491231002X", "13800138000"))
+        return (await s.execute(select(Account.id).where(Account.account_id == "acct-1"))).scalar_one()
+
+
+async def test_link_for_a_known_account(api: Api) -> None:
+    pk = await _account(api)
+    status, body = await api.post("/v1/links", b'{"account_id": "acct-1", "ttl_minutes": 5}')
+    assert status == 200 and body["expires_in_minutes"] == 5
+    match = re.fullmatch(r"https://t\.me/swbot_test_bot\?start=([A-Za-z0-9_-]{22,64})", body["url"])
+    assert match
+    async with api.db.write() as s:
+        redeemed = await redeem_token(s, api.vault, match.group(1), 777)
+    assert redeemed.account_pk == pk
+
+
+async def test_link_errors(api: Api) -> None:
+    await _account(api)
+    assert (await api.post("/v1/links", b'{"account_id": "nobody"}'))[0] == 404
+    for bad in (
+        b"not json",
+        b"[]",
+        b'{"account_id": 5}',
+        b'{"account_id": "acct-1", "ttl_minutes": 0}',
+        b'{"account_id": "acct-1", "ttl_minutes": true}',
+        b'{"account_id": "acct-1", "ttl_minutes": 99999}',
+    ):
+        assert (await api.post("/v1/links", bad))[0] == 400, bad
+
+
+async def test_a_link_request_cannot_be_replayed(api: Api) -> None:
+    await _account(api)
+    body = b'{"account_id": "acct-1"}'
+    headers = api.headers(body)
+    assert (await api.post("/v1/links", body, headers))[0] == 200
+    status, answer = await api.post("/v1/links", body, headers)
+    assert status == 409 and "url" not in answer
+
+
+# -- GET /healthz ----------------------------------------------------------------------------------------
+
+
+async def test_healthz_needs_no_signature(api: Api) -> None:
+    async with api.session.get(api.url + "/healthz") as r:
+        assert (r.status, await r.json()) == (200, {"ok": True, "status": "ok"})
+
+
+async def test_healthz_reports_an_unreachable_database(vault: Vault, tmp_path: Path) -> None:
+    broken = Database(f"sqlite+aiosqlite:///{tmp_path / 'missing-dir' / 'x.db'}", clock=test_clock())
+    runner, port = await serve(broken, vault, api_settings(tmp_path))
+    try:
+        async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{port}/healthz") as r:
+            assert (r.status, await r.json()) == (503, {"ok": False, "status": "database unavailable"})
+    finally:
+        await stop_api(runner)
+        await broken.dispose()
