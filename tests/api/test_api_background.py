@@ -27,8 +27,8 @@ from storage.bindings import bind
 from storage.db import Database
 from storage.models import Account
 from storage.vault import Vault
-from tests.api.test_api import KEY, SAMPLES, Api, api_settings
 from tests.support import paths
+from tests.support.api import KEY, SAMPLES, Api, api_settings
 from tests.support.notifier import TOKEN, open_chats, sends
 
 ROOT = paths.ROOT

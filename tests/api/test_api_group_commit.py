@@ -17,9 +17,9 @@ from storage.ingest import ACCEPTED, REJECTED
 from storage.models import IngestedMessage, Inventory
 from storage.quarantine import Quarantine
 from storage.vault import Vault
-from tests.api.test_api import Api, api_settings, serve
-from tests.storage.test_storage_ingest import BUYER, ms
+from tests.support.api import Api, api_settings, serve
 from tests.support.clock import test_clock
+from tests.support.ingest import BUYER, ms
 from tests.support.storage import ListSpec, ceb621, ceb622, ingestor, pre_no
 
 pytestmark = pytest.mark.dates

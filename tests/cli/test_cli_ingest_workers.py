@@ -27,9 +27,9 @@ from storage.ingest import BATCH_SIZE
 from storage.models import Account, IngestedMessage
 from storage.quarantine import Quarantine
 from storage.vault import Vault
-from tests.cli.test_cli_storage import good_messages, run, write
 from tests.conftest import POSTGRES_ENV, TEST_SECRET, _postgres_problem
 from tests.support import paths
+from tests.support.cli import good_messages, run, write
 from tests.support.clock import test_clock
 from tests.support.storage import bind, records_state
 

@@ -21,9 +21,11 @@ from storage.ingest import ACCEPTED
 from storage.models import Binding, Inventory, TgUser
 from storage.quarantine import Quarantine
 from storage.vault import Vault
-from tests.storage.test_storage_requests import OVER_LIMIT_INFO, PHONE_INFO, VERIFY_INFO
 from tests.support.notifier import in_process_bot, make_notifier, open_chats, rows_by_id, sends
 from tests.support.storage import (
+    OVER_LIMIT_INFO,
+    PHONE_INFO,
+    VERIFY_INFO,
     ListSpec,
     accounts_csv,
     bind,

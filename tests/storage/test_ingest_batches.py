@@ -26,8 +26,8 @@ from storage.models import IngestedMessage, Inventory, Receipt, TaxSlip
 from storage.quarantine import Quarantine
 from storage.vault import Vault
 from tests.conftest import make_database
-from tests.storage.test_storage_ingest import BUYER, OTHER, ms, scenario
 from tests.support.clock import test_clock
+from tests.support.ingest import BUYER, OTHER, ms, scenario
 from tests.support.storage import (
     Line,
     ListSpec,

@@ -23,7 +23,10 @@ from storage.models import Inventory, Outbox
 from storage.quarantine import Quarantine
 from storage.vault import Vault
 from tests.support.storage import (
+    OVER_LIMIT_INFO,
+    PHONE_INFO,
     SIGNATURE,
+    VERIFY_INFO,
     Line,
     ListSpec,
     accounts_csv,
@@ -367,13 +370,6 @@ async def test_a_different_receipt_under_stored_keys_is_refused_not_dropped(
 
 # -- receipts that ask the buyer to act, and status pushes ------------------------------------------
 
-VERIFY_INFO = (
-    "挂起,向订购人发起交易真实性验核，请及时联系订购人在15天内登入“掌上海关”APP、微信小程序或“掌上单一窗口”APP完成验核"
-)
-OVER_LIMIT_INFO = (
-    "[Code:1313;Desc:订购人购买超过年度限额,超过个人年度购买额度;totalPrice：26,114.44 > limitPrice: 26,000;]"
-)
-PHONE_INFO = "[Code:130126;Desc:清单上的订购人电话号码与订单上的订购人电话号码不一致]"
 
 
 @pytest.mark.parametrize(

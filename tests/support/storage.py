@@ -592,3 +592,13 @@ async def bind(db: Database, account_id: str, telegram_user_id: int, **settings:
         s.add(binding)
         await s.flush()
         return binding.id
+
+
+# Receipt texts that ask the buyer to act, as customs write them (reference/next-features.md §1).
+VERIFY_INFO = (
+    "挂起,向订购人发起交易真实性验核，请及时联系订购人在15天内登入“掌上海关”APP、微信小程序或“掌上单一窗口”APP完成验核"
+)
+OVER_LIMIT_INFO = (
+    "[Code:1313;Desc:订购人购买超过年度限额,超过个人年度购买额度;totalPrice：26,114.44 > limitPrice: 26,000;]"
+)
+PHONE_INFO = "[Code:130126;Desc:清单上的订购人电话号码与订单上的订购人电话号码不一致]"

@@ -16,7 +16,7 @@ from bot.domain.records import ListRow, Page, QuotaOverview
 from bot.i18n import get_translator
 from bot.views import clearance, notices
 from bot.widgets import Ctx
-from tests.views.test_views import DETAIL, LANGS, TAG, buttons, check, list_line, list_row
+from tests.support.views import DETAIL, LANGS, TAG, buttons, check, list_line, list_row
 
 VERIFY_INFO = "挂起,向订购人发起交易真实性验核，请及时联系订购人在15天内登入“掌上海关”APP完成验核"
 SUSPENDED = datetime(2026, 3, 1, 16, 20, 5)  # the deadline is 2026-03-16
