@@ -98,6 +98,9 @@ async def test_a_worker_that_dies_mid_batch_loses_nothing(db: Database, vault: V
         await asyncio.gather(doomed._task, return_exceptions=True)
         if doomed._flusher is not None:  # a write already under way when it died still lands
             await asyncio.gather(doomed._flusher, return_exceptions=True)
+        # A dead process holds no database lock: its connections go with it. (Cancelled mid-
+        # transaction, its SQLite connection would otherwise keep the write lock in this process.)
+        await engines[0].dispose()
         # Accepted by Telegram but never recorded: these, and only these, will come twice.
         unrecorded = len(sends(core)) - (await statuses(db)).get("sent", 0)
         await survivor.start()
