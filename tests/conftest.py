@@ -42,6 +42,26 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"swbot clock: {test_clock()!r}"
 
 
+# The fast loop (`pytest -m "not slow"`) leaves these out; CI runs everything. Whole folders of end-to-end
+# tests, and the modules that spend their time on many workers, permutations or load.
+SLOW_FOLDERS = frozenset({"conversation", "scale"})
+SLOW_MODULES = frozenset({
+    "test_notifier_workers", "test_notifier_pacing", "test_notifier", "test_notifier_actions", "test_send_ceiling",
+    "test_storage_ingest", "test_storage_requests", "test_storage_accounts", "test_storage_queries",
+    "test_storage_links", "test_storage_pii", "test_storage_logs", "test_ingest_batches", "test_cli_demo",
+    "test_sandbox_webchat", "test_cli_ingest_workers", "test_demo", "test_api_group_commit", "test_notifier_render",
+})  # fmt: skip
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    tests = Path(__file__).parent
+    for item in items:
+        path = Path(str(item.fspath))
+        folder = path.relative_to(tests).parts[0] if path.is_relative_to(tests) else ""
+        if folder in SLOW_FOLDERS or path.stem in SLOW_MODULES or item.get_closest_marker("subprocess"):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture
 def clock() -> Clock:
     """The test's clock: pinned with --now / SWBOT_TEST_NOW, else the real one."""

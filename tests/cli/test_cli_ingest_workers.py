@@ -282,13 +282,13 @@ def _sigkill_midway_loses_nothing_reported(
     assert asyncio.run(_records(urls[0])) == asyncio.run(_records(urls[1]))
 
 
-@pytest.mark.slow
+@pytest.mark.subprocess
 def test_sigkill_midway_loses_nothing_reported_sqlite(tmp_path: Path, vault: Vault) -> None:
     urls = [f"sqlite+aiosqlite:///{tmp_path / name / 'swbot.db'}" for name in ("killed", "whole")]
     _sigkill_midway_loses_nothing_reported(tmp_path, vault, urls)
 
 
-@pytest.mark.slow
+@pytest.mark.subprocess
 @pytest.mark.postgres
 def test_sigkill_midway_loses_nothing_reported_postgres_workers(
     tmp_path: Path, vault: Vault, pg_databases: list[str]

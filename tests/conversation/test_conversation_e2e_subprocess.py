@@ -23,7 +23,7 @@ from bot.sandbox.core import BotApiCore
 from bot.sandbox.server import SandboxServer
 from tests.support.conversation import ID_RE, PHONE_RE, money
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.subprocess
 
 TOKEN = "123456:E2E-subprocess-token"
 SWBOT = Path(sys.executable).with_name("swbot")

@@ -35,7 +35,7 @@ import pytest
 
 from tests.support import paths
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+pytestmark = [pytest.mark.browser, pytest.mark.subprocess]
 
 ROOT = paths.ROOT
 ARTIFACTS = paths.ARTIFACTS

@@ -391,7 +391,7 @@ async def test_new_tax_messages_parse_ingest_and_add_up(tmp_path: Path, demo: Pa
 # --------------------------------------------------------------------------- the command
 
 
-@pytest.mark.slow
+@pytest.mark.subprocess
 def test_swbot_sandbox_starts_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SWBOT_")}
     env["SWBOT_LOG_LEVEL"] = "WARNING"

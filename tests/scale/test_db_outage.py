@@ -29,7 +29,7 @@ from bot.views import menu as menu_views
 from tests.support.harness import SECRET, make_settings
 from tests.support.own_postgres import OwnPostgres
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.subprocess
 
 EN = get_translator("en")
 FIRST_USER = 5_300_001

@@ -41,7 +41,7 @@ from bot.sandbox.models import Call
 from bot.sandbox.server import SandboxServer
 from tests.conftest import POSTGRES_ENV, _postgres_problem
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+pytestmark = [pytest.mark.subprocess, pytest.mark.postgres]
 
 USERS = 12
 SECONDS = 30.0  # of tapping; the kill comes at 40 % of it

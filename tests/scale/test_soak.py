@@ -23,7 +23,7 @@ from bot.sandbox.load import max_in_window
 from bot.sandbox.soak import soak
 from bot.views import menu as menu_views
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.subprocess
 
 USERS, SECONDS, CEILING = 30, 30.0, 3
 

@@ -22,7 +22,7 @@ from bot.sandbox.client import SandboxClient
 from bot.sandbox.core import BotApiCore
 from bot.sandbox.server import SandboxServer
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.subprocess
 
 SECRET = "hook-Secret_123"
 TOKEN = "424242:WEBHOOK-test"
