@@ -77,7 +77,7 @@ from storage.ceb import (
     TaxStatus,
     parse_message,
 )
-from storage.db import Database
+from storage.db import Database, is_unavailable
 from storage.models import (
     Account,
     Binding,
@@ -355,7 +355,10 @@ class Ingestor:
                 log.warning("ingest of %d messages failed on the database: %s", len(todo), type(exc.orig).__name__)
                 done = [_UNAVAILABLE] * len(todo)
             except Exception as exc:  # not any message's fault (they are guarded one by one)
-                log.error("ingest of %d messages failed: %s", len(todo), type(exc).__name__, exc_info=True)
+                if is_unavailable(exc):  # e.g. refused while connecting, before SQLAlchemy wraps it
+                    log.warning("ingest of %d messages: database unavailable (%s)", len(todo), type(exc).__name__)
+                else:
+                    log.error("ingest of %d messages failed: %s", len(todo), type(exc).__name__, exc_info=True)
                 done = [_UNAVAILABLE] * len(todo)
             deferred = []
             for i, outcome in zip(todo, done, strict=True):
