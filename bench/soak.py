@@ -4,7 +4,7 @@
         [--no-kill] [--redis-url redis://127.0.0.1:6379/0]
 
 `swbot run` as a process against the Bot API stand-in (bot.sandbox.soak, the same run as
-tests/test_soak.py, longer): every user taps through the screens (think time U(0.5, 1.5) × 0.5 s),
+tests/scale/test_soak.py, longer): every user taps through the screens (think time U(0.5, 1.5) × 0.5 s),
 new tax slips arrive through the operator API in bursts of 30 every 5 s (over the ceiling of 25),
 5 % of Telegram calls are answered 429 and 1 % 502, and the bot is SIGKILLed a third of the way in
 and started again.

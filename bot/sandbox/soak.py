@@ -1,6 +1,6 @@
 """A soak run: `swbot run` as a process, many users tapping, new tax slips arriving through the
 operator API in bursts over the ceiling, faults injected, and one SIGKILL (the bot is started
-again at once, as a supervisor would). Used by tests/test_soak.py (short) and bench/soak.py (long).
+again at once, as a supervisor would). Used by tests/scale/test_soak.py (short) and bench/soak.py (long).
 
 Everything is measured at the stand-in (bot.sandbox.load) and handed back as a `SoakResult`; the
 caller decides what must hold.
