@@ -17,7 +17,7 @@ Workflow after changing strings (run from the repository root)::
     pybabel update -i locales/messages.pot -d locales -D messages --no-fuzzy-matching
     # translate the new entries in locales/zh_CN/LC_MESSAGES/messages.po (and copy msgid → msgstr
     # in locales/en/...), remove any "#, fuzzy" flag, then check:
-    python -m pytest tests/test_i18n.py -q
+    python -m pytest tests/views/test_i18n.py -q
     # optional, the bot compiles in memory anyway:
     pybabel compile -d locales -D messages --statistics
 
