@@ -105,9 +105,11 @@ async def test_hostile_input_rejected_fast_and_quarantined(
     ing = ingestor(db, vault, quarantine)
     await ing.ingest(ceb621(ListSpec("before", people(1)[0])))
     before = await table_checksums(db)
-    start = time.perf_counter()
+    # CPU time of this process, not wall time: a loaded CI machine or a slow fsync of the
+    # quarantined copy must not fail it; a parser that reads a hostile document to its end does.
+    start = time.process_time()
     result = await ing.ingest(HOSTILE[case], name=f"{case}.xml")
-    assert time.perf_counter() - start < 1.0
+    assert time.process_time() - start < 1.0
     assert result.status == REJECTED and result.quarantined is not None
     assert await table_checksums(db) == before
     assert quarantine.read(result.quarantined.name) == HOSTILE[case]
