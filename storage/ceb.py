@@ -132,8 +132,19 @@ class CebRejected(Exception):
 # --------------------------------------------------------------------------- result objects
 
 
+class _Compact:
+    """Pickled as its class and its field values, rebuilt through ``__init__``: parsed messages
+    cross from the parser process to the one that ingests them, and this loads about twice as fast
+    as the frozen slotted dataclass's own state (a Python loop over `fields()` per object)."""
+
+    __slots__ = ()
+
+    def __reduce__(self) -> tuple[type, tuple[object, ...]]:
+        return type(self), tuple([getattr(self, name) for name in self.__match_args__])  # type: ignore[attr-defined]
+
+
 @dataclass(frozen=True, slots=True)
-class InventoryLine:
+class InventoryLine(_Compact):
     gnum: int
     item_no: str | None
     item_name: str | None
@@ -156,7 +167,7 @@ class InventoryLine:
 
 
 @dataclass(frozen=True, slots=True)
-class Inventory:
+class Inventory(_Compact):
     """A CEB621 import list: head plus lines. Carries the buyer's identity."""
 
     guid: str
@@ -215,7 +226,7 @@ class Inventory:
 
 
 @dataclass(frozen=True, slots=True)
-class InventoryReturn:
+class InventoryReturn(_Compact):
     """A CEB622 list receipt. No buyer identity: it names its list by preNo, invtNo or copNo."""
 
     guid: str
@@ -232,7 +243,7 @@ class InventoryReturn:
 
 
 @dataclass(frozen=True, slots=True)
-class RefundLine:
+class RefundLine(_Compact):
     """One returned goods line of a CEB625: ``gnum`` is the list line's, ``qty`` what goes back."""
 
     gnum: int
@@ -244,7 +255,7 @@ class RefundLine:
 
 
 @dataclass(frozen=True, slots=True)
-class ListRequest:
+class ListRequest(_Compact):
     """A cancellation (CEB623 InvtCancel) or a return (CEB625 InvtRefund) of a declared list.
 
     It names the list by ``invt_no`` (the schema requires it) or by ``ebc_code`` + ``order_no``.
@@ -275,7 +286,7 @@ class ListRequest:
 
 
 @dataclass(frozen=True, slots=True)
-class RequestReturn:
+class RequestReturn(_Compact):
     """A receipt of a cancellation (CEB624) or a return (CEB626): 399 审结 means approved.
 
     ``pre_no`` and ``cop_no`` are the request's own numbers; ``invt_no`` is the list's.
@@ -296,7 +307,7 @@ class RequestReturn:
 
 
 @dataclass(frozen=True, slots=True)
-class TaxLine:
+class TaxLine(_Compact):
     gnum: int
     gcode: str | None
     tax_price: Decimal
@@ -306,7 +317,7 @@ class TaxLine:
 
 
 @dataclass(frozen=True, slots=True)
-class TaxSlip:
+class TaxSlip(_Compact):
     """A CEB816 electronic tax slip (TaxHeadRd + TaxListRd)."""
 
     guid: str
@@ -330,7 +341,7 @@ class TaxSlip:
 
 
 @dataclass(frozen=True, slots=True)
-class TaxStatus:
+class TaxStatus(_Compact):
     """A CEB818 tax-slip status change (1 已生成, 2 已汇总, 3 作废)."""
 
     guid: str
@@ -346,7 +357,7 @@ CebItem = Inventory | InventoryReturn | ListRequest | RequestReturn | TaxSlip | 
 
 
 @dataclass(frozen=True, slots=True)
-class CebMessage:
+class CebMessage(_Compact):
     msg_type: str  # "CEB621", "CEB622", "CEB623", "CEB624", "CEB625", "CEB626", "CEB816" or "CEB818"
     guid: str  # the root element's guid, ASCII letters lowercased
     items: tuple[CebItem, ...]

@@ -9,6 +9,8 @@ path checks after the fact: the element cap, the depth cap, the signature's caps
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -160,3 +162,23 @@ def test_signature_out_of_place_agrees(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize("cut", [0.3, 0.6, 0.95])
 def test_malformed_agrees(monkeypatch: pytest.MonkeyPatch, cut: float) -> None:
     assert "malformed XML" in str(_both(monkeypatch, SAMPLE_621[: int(len(SAMPLE_621) * cut)]))
+
+
+def test_parsed_messages_cross_processes_unchanged(tmp_path: Path) -> None:
+    """What the parser process sends back (pickled, `ceb._Compact`) is the message it parsed."""
+    import pickle
+
+    demo.generate(tmp_path, consumers=3, seed=5)
+    messages = [parse_message(p.read_bytes()) for p in sorted((tmp_path / "ceb").iterdir())]
+    kinds = {type(item) for m in messages for item in m.items}
+    assert {ceb.Inventory, ceb.InventoryReturn, ceb.TaxSlip, ceb.TaxStatus} <= kinds
+    loaded = pickle.loads(pickle.dumps(messages, protocol=pickle.HIGHEST_PROTOCOL))
+    assert loaded == messages
+    assert [type(item) for m in loaded for item in m.items] == [type(item) for m in messages for item in m.items]
+    line = ceb.RefundLine(gnum=1, gcode=None, gname=None, qty=Decimal("1.5"), unit=None, note=None)
+    request = ceb.ListRequest(
+        kind=ceb.REFUND, guid="g" * 36, app_type="1", app_time=datetime(2024, 1, 2, 3, 4, 5), app_status="2",
+        customs_code=None, order_no="o", ebp_code=None, ebc_code="e", logistics_no=None, cop_no=None, pre_no=None,
+        invt_no="i", agent_code=None, reason=None, note=None, lines=(line,),
+    )  # fmt: skip
+    assert pickle.loads(pickle.dumps(request)) == request
