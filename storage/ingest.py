@@ -980,7 +980,7 @@ class _Applier:
 
     def _recipient(self, identity_key: bytes | None) -> outbox.Recipient | None:
         if identity_key not in self._recipients:
-            self._recipients[identity_key] = outbox.recipient_for_sync(self.conn, identity_key)
+            self._recipients[identity_key] = outbox.recipient_for_sync(self.c, identity_key)
         return self._recipients[identity_key]
 
     def _enqueue(self, recipient: outbox.Recipient | None, kind: str, event_key: str, **kw: Any) -> None:

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from bot.domain.notices import SWITCH_OF, NoticeKind
+from storage import sqlite_exec
 from storage.db import affected, clock_of
 from storage.models import Account, Binding, Outbox, TgUser
 
@@ -55,6 +56,7 @@ _RECIPIENT = (
     .join(_accounts, _bindings.c.account_pk == _accounts.c.id)
     .where(_accounts.c.identity_key == bindparam("identity_key"), _bindings.c.active.is_(True))
 )
+sqlite_exec.register(_RECIPIENT)  # ingest looks recipients up on SQLite's driver directly
 
 
 def with_recipient(stmt: Select[Any], identity_key: ColumnElement[Any]) -> Select[Any]:
@@ -93,7 +95,9 @@ async def recipient_for(session: AsyncSession, identity_key: bytes | None) -> Re
     return _recipient((await session.execute(_RECIPIENT, {"identity_key": identity_key})).one_or_none())
 
 
-def recipient_for_sync(session: Session | Connection, identity_key: bytes | None) -> Recipient | None:
+def recipient_for_sync(
+    session: Session | Connection | sqlite_exec.Executor, identity_key: bytes | None
+) -> Recipient | None:
     """`recipient_for` on a synchronous session or connection (the ingest applier runs on one)."""
     if identity_key is None:
         return None

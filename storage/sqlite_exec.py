@@ -17,9 +17,11 @@ from __future__ import annotations
 import sqlite3
 from collections import namedtuple
 from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Executable, Insert
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError, StatementError
 
@@ -47,7 +49,8 @@ class _Plan:
         self.sql: str = compiled.string
         processors = compiled._bind_processors  # SQLAlchemy's own, applied as it would apply them
         self.binds: list[tuple[str, Callable[[Any], Any] | None]] = [
-            (name, processors.get(name)) for name in compiled.positiontup or []
+            (name, _faster(compiled.binds[name].type, dialect, processors.get(name)))
+            for name in compiled.positiontup or []
         ]
         self.defaults: dict[str, Any] = compiled.construct_params(_check=False)  # LIMIT 2 and the like
         # The common case, parameters as given: a plain list of them in order.
@@ -81,6 +84,25 @@ class _Plan:
                 values[i] = process(values[i])
             out.append(make(values))
         return out
+
+
+_SQLITE_DATETIME_FORMAT = sqlite.DATETIME._storage_format  # "YYYY-MM-DD HH:MM:SS.ffffff"
+
+
+def _faster(type_: Any, dialect: Dialect, process: Callable[[Any], Any] | None) -> Callable[[Any], Any] | None:
+    """A bind processor that gives what `process` gives, faster, where there is one: SQLite's
+    DATETIME formats a naive datetime with `%` and a dict of its fields; `isoformat` writes the
+    same text (zero-padded year, always the microseconds). Anything else goes to `process`."""
+    impl = type_.dialect_impl(dialect)
+    if process is None or type(impl) is not sqlite.DATETIME or impl._storage_format != _SQLITE_DATETIME_FORMAT:
+        return process
+
+    def fast(value: Any) -> Any:
+        if type(value) is datetime and value.tzinfo is None:
+            return value.isoformat(" ", "microseconds")
+        return process(value)
+
+    return fast
 
 
 def _row_type(fields: list[str]) -> type:

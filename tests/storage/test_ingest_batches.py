@@ -307,6 +307,27 @@ async def test_the_direct_sqlite_path_stores_exactly_what_sqlalchemy_stores(
     assert direct_tables["outbox"], "the bound people were notified"
 
 
+def test_the_direct_path_writes_datetimes_as_sqlalchemy_does() -> None:
+    """Its faster DATETIME bind processor gives SQLAlchemy's text for every value (the comparison
+    above leaves the `created_at` columns out: their times differ run to run)."""
+    import datetime as dt
+
+    from sqlalchemy.dialects import sqlite
+
+    dialect = sqlite.dialect()
+    slow = sqlite.DATETIME().bind_processor(dialect)
+    plan = sqlite_exec._Plan(ingest_module._ADD_RECEIPT.statement, dialect, None)
+    fast = dict(plan.binds)["return_time"]
+    assert fast is not None and fast is not slow
+    values = [
+        dt.datetime(2023, 1, 2, 3, 4, 5), dt.datetime(2023, 1, 2, 3, 4, 5, 6), dt.datetime(999, 12, 31, 23, 59, 59),
+        dt.datetime(1, 1, 1), dt.datetime(2023, 1, 2, 12, tzinfo=dt.timezone(dt.timedelta(hours=8))),
+        dt.date(2020, 5, 6), None,
+    ]  # fmt: skip
+    assert [fast(v) for v in values] == [slow(v) for v in values]
+    assert fast(dt.datetime(2023, 1, 2, 3, 4, 5)) == "2023-01-02 03:04:05.000000"
+
+
 # -- PostgreSQL: transactions side by side ------------------------------------------------------------
 
 
