@@ -121,19 +121,20 @@ Fields = Mapping[str, Value]
 # --------------------------------------------------------------------------- formatting helpers
 
 
+def day(d: date) -> str:
+    """declTime / ieDate: 8 digits yyyyMMdd."""
+    # Not strftime's %Y: glibc writes year 999 as "999", which makes a 7-digit date.
+    return f"{d.year:04d}{d.month:02d}{d.day:02d}"
+
+
 def app_time(moment: datetime) -> str:
     """appTime: 14 digits yyyyMMddHHmmss."""
-    return f"{moment:%Y%m%d%H%M%S}"
+    return f"{day(moment)}{moment.hour:02d}{moment.minute:02d}{moment.second:02d}"
 
 
 def return_time(moment: datetime) -> str:
     """returnTime: 17 digits yyyyMMddHHmmssSSS."""
-    return f"{moment:%Y%m%d%H%M%S}{moment.microsecond // 1000:03d}"
-
-
-def day(d: date) -> str:
-    """declTime / ieDate: 8 digits yyyyMMdd."""
-    return f"{d:%Y%m%d}"
+    return f"{app_time(moment)}{moment.microsecond // 1000:03d}"
 
 
 def decimal(x: Decimal, places: int | None = 2) -> str:
