@@ -83,6 +83,7 @@ __all__ = [
     "MAX_ELEMENTS",
     "MAX_SIGNATURE_CHARS",
     "MAX_SIGNATURE_ELEMENTS",
+    "MESSAGE_TYPES",
     "NAMESPACE",
     "REFUND",
     "CebMessage",
@@ -434,7 +435,6 @@ _XML_DECL = re.compile(rb"\s*<\?xml\s[^>]*?\?>", re.ASCII)
 _DECL_ENCODING = re.compile(rb"\bencoding\s*=\s*[\"']([^\"']*)[\"']", re.ASCII)
 _ENCODING_NAME = re.compile(r"[A-Za-z0-9._-]{1,40}", re.ASCII)
 _ROOT_NAME = re.compile(r"CEB(\d{3})Message", re.ASCII)
-_SUPPORTED = ("CEB621", "CEB622", "CEB623", "CEB624", "CEB625", "CEB626", "CEB816", "CEB818")
 _UTF8_NAMES = frozenset({"utf-8", "utf8"})
 _ASCII_NAMES = frozenset({"us-ascii", "ascii"})
 # GB2312 ⊂ GBK ⊂ GB18030: one decoder for the family, so a GB2312 declaration over GBK characters
@@ -526,7 +526,7 @@ def _check_root_tag(tag: str) -> None:
     if match is None:
         raise CebRejected("not a CEB message (unexpected root element)")
     msg_type = f"CEB{match.group(1)}"
-    if msg_type not in _SUPPORTED:
+    if msg_type not in MESSAGE_TYPES:
         raise CebRejected(f"unsupported message type {msg_type}")
 
 
@@ -1090,6 +1090,8 @@ _NODE_PARSERS: dict[str, tuple[str, Callable[[Element, str], CebItem]]] = {
     "CEB816": ("Tax", _parse_tax_slip),
     "CEB818": ("Tax", _parse_tax_status),
 }
+# Every type parse_message reads; the root check refuses any other.
+MESSAGE_TYPES: tuple[str, ...] = tuple(_NODE_PARSERS)
 _ALL_NODE_NAMES = frozenset(name for name, _ in _NODE_PARSERS.values()) | _ENVELOPE
 
 

@@ -29,6 +29,7 @@ from xml.sax.saxutils import escape, quoteattr
 __all__ = [
     "DSIG",
     "FIELDS",
+    "MESSAGE_TYPES",
     "NAMESPACE",
     "RSA_SHA1",
     "SM2_SM3",
@@ -106,6 +107,7 @@ _MESSAGES: dict[str, str] = {
     "CEB816": "Tax",
     "CEB818": "Tax",
 }
+MESSAGE_TYPES: tuple[str, ...] = tuple(_MESSAGES)
 
 SM2_SM3 = ("http://www.chinaport.gov.cn/2022/04/xmldsig#sm2-sm3", "http://www.chinaport.gov.cn/2022/04/xmldsig#sm3")
 RSA_SHA1 = ("http://www.w3.org/2000/09/xmldsig#rsa-sha1", "http://www.w3.org/2000/09/xmldsig#sha1")
