@@ -31,8 +31,8 @@ Decisions callers rely on:
   names anything outside the message (a ``URI`` that is neither empty nor ``#…``).
 * **Encoding.** UTF-8 (with or without a BOM), and GB2312, GBK or GB18030 when the XML declaration
   says so (decoded as GB18030, their superset). A declaration that does not match the bytes is
-  refused (GB declared but the text is UTF-8; UTF-8 declared or implied but the bytes are not), as
-  is any other encoding (UTF-16/32, ISO-8859-1, Big5 …). NUL bytes are rejected outright.
+  refused (GB declared but the text is UTF-8 Chinese; UTF-8 declared or implied but the bytes are
+  not), as is any other encoding (UTF-16/32, ISO-8859-1, Big5 …). NUL bytes are rejected outright.
 * **Reasons.** ``CebRejected.reason`` is short, human and never echoes a field's value, so it can
   never carry an ID number, name, phone or address; it names the message, node and field.
 * **Times.** All dates and times in CEB messages are China local time (UTC+8) without a zone; they
@@ -87,6 +87,7 @@ __all__ = [
     "MAX_ELEMENTS",
     "MAX_SIGNATURE_CHARS",
     "MAX_SIGNATURE_ELEMENTS",
+    "MESSAGE_TYPES",
     "NAMESPACE",
     "REFUND",
     "CebMessage",
@@ -449,7 +450,6 @@ _XML_DECL = re.compile(rb"\s*<\?xml\s[^>]*?\?>", re.ASCII)
 _DECL_ENCODING = re.compile(rb"\bencoding\s*=\s*[\"']([^\"']*)[\"']", re.ASCII)
 _ENCODING_NAME = re.compile(r"[A-Za-z0-9._-]{1,40}", re.ASCII)
 _ROOT_NAME = re.compile(r"CEB(\d{3})Message", re.ASCII)
-_SUPPORTED = ("CEB621", "CEB622", "CEB623", "CEB624", "CEB625", "CEB626", "CEB816", "CEB818")
 _UTF8_NAMES = frozenset({"utf-8", "utf8"})
 _ASCII_NAMES = frozenset({"us-ascii", "ascii"})
 # GB2312 ⊂ GBK ⊂ GB18030: one decoder for the family, so a GB2312 declaration over GBK characters
@@ -492,7 +492,7 @@ def _decode(data: bytes) -> bytes:
         return body
     if name in _GB_NAMES:
         label = (declared or "").upper()
-        if not body.isascii() and _is_utf8(body):
+        if _reads_as_utf8_chinese(body):
             raise CebRejected(f"{label} declared but the text is UTF-8")
         return _strict(body, "gb18030", label).encode("utf-8")
     shown = declared if declared and _ENCODING_NAME.fullmatch(declared) else "?"
@@ -510,12 +510,27 @@ def _strict(body: bytes, codec: str, label: str) -> str:
         raise CebRejected(f"not valid {label} text at byte {exc.start}") from None
 
 
-def _is_utf8(body: bytes) -> bool:
+# Where UTF-8 text puts Chinese: CJK radicals, punctuation, kana … unified ideographs; compatibility
+# ideographs; vertical and full-width forms. All are 3-byte sequences (E2 BA … EF BF).
+_CHINESE = re.compile("[\u2e80-\u9fff\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef]")
+
+
+def _reads_as_utf8_chinese(body: bytes) -> bool:
+    """The bytes are UTF-8 holding Chinese: a GB declaration over them would read as mojibake.
+
+    Being valid UTF-8 is not enough: a GB text passes for it by chance (一 is D2 BB, UTF-8's һ; one
+    GB2312 character in seven does on its own), but reads as Latin, Greek, Cyrillic or Arabic
+    letters, not as Chinese. A longer run can still happen to read as Chinese (a few runs of three
+    characters in ten thousand): that message is refused, never misread. The other way round, UTF-8
+    with no Chinese at all under a GB declaration is read as GB; a customs message has Chinese.
+    """
+    if body.isascii():
+        return False
     try:
-        body.decode("utf-8")
+        text = body.decode("utf-8")
     except UnicodeDecodeError:
         return False
-    return True
+    return _CHINESE.search(text) is not None
 
 
 def _check_root_tag(tag: str) -> None:
@@ -526,7 +541,7 @@ def _check_root_tag(tag: str) -> None:
     if match is None:
         raise CebRejected("not a CEB message (unexpected root element)")
     msg_type = f"CEB{match.group(1)}"
-    if msg_type not in _SUPPORTED:
+    if msg_type not in MESSAGE_TYPES:
         raise CebRejected(f"unsupported message type {msg_type}")
 
 
@@ -1164,6 +1179,8 @@ _NODE_PARSERS: dict[str, tuple[str, Callable[[Element, str], CebItem]]] = {
     "CEB816": ("Tax", _parse_tax_slip),
     "CEB818": ("Tax", _parse_tax_status),
 }
+# Every type parse_message reads; the root check refuses any other.
+MESSAGE_TYPES: tuple[str, ...] = tuple(_NODE_PARSERS)
 _ALL_NODE_NAMES = frozenset(name for name, _ in _NODE_PARSERS.values()) | _ENVELOPE
 
 

@@ -29,6 +29,7 @@ from xml.sax.saxutils import escape, quoteattr
 __all__ = [
     "DSIG",
     "FIELDS",
+    "MESSAGE_TYPES",
     "NAMESPACE",
     "RSA_SHA1",
     "SM2_SM3",
@@ -106,6 +107,7 @@ _MESSAGES: dict[str, str] = {
     "CEB816": "Tax",
     "CEB818": "Tax",
 }
+MESSAGE_TYPES: tuple[str, ...] = tuple(_MESSAGES)
 
 SM2_SM3 = ("http://www.chinaport.gov.cn/2022/04/xmldsig#sm2-sm3", "http://www.chinaport.gov.cn/2022/04/xmldsig#sm3")
 RSA_SHA1 = ("http://www.w3.org/2000/09/xmldsig#rsa-sha1", "http://www.w3.org/2000/09/xmldsig#sha1")
@@ -121,19 +123,20 @@ Fields = Mapping[str, Value]
 # --------------------------------------------------------------------------- formatting helpers
 
 
+def day(d: date) -> str:
+    """declTime / ieDate: 8 digits yyyyMMdd."""
+    # Not strftime's %Y: glibc writes year 999 as "999", which makes a 7-digit date.
+    return f"{d.year:04d}{d.month:02d}{d.day:02d}"
+
+
 def app_time(moment: datetime) -> str:
     """appTime: 14 digits yyyyMMddHHmmss."""
-    return f"{moment:%Y%m%d%H%M%S}"
+    return f"{day(moment)}{moment.hour:02d}{moment.minute:02d}{moment.second:02d}"
 
 
 def return_time(moment: datetime) -> str:
     """returnTime: 17 digits yyyyMMddHHmmssSSS."""
-    return f"{moment:%Y%m%d%H%M%S}{moment.microsecond // 1000:03d}"
-
-
-def day(d: date) -> str:
-    """declTime / ieDate: 8 digits yyyyMMdd."""
-    return f"{d:%Y%m%d}"
+    return f"{app_time(moment)}{moment.microsecond // 1000:03d}"
 
 
 def decimal(x: Decimal, places: int | None = 2) -> str:

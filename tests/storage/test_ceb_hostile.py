@@ -272,6 +272,24 @@ def test_wrong_gb_declaration_over_utf8_rejected(encoding: str) -> None:
     assert_rejected(data, f"{encoding} declared but the text is UTF-8")
 
 
+@pytest.mark.parametrize("encoding", ["GB2312", "GBK", "GB18030"])
+def test_gb_text_that_happens_to_be_utf8_is_read_as_declared(encoding: str) -> None:
+    # 一 is D2 BB, 为 CE AA, 税 CB B0: valid UTF-8 too (һΪ˰), but not Chinese there, so the declaration holds.
+    text = SAMPLE.decode("utf-8").replace('encoding="UTF-8"', f'encoding="{encoding}"').replace("放行", "一为税")
+    data = text.encode(encoding)
+    assert data.decode("utf-8") != text  # the bytes are UTF-8 as well, of other letters
+    (receipt,) = parse_message(data).items
+    assert receipt.return_info == "[Code:2600;Desc:一为税]"
+
+
+def test_gb_text_that_reads_as_utf8_chinese_is_refused() -> None:
+    # 妗介丁 in GB2312 is byte for byte 桽鶡 in UTF-8: the bytes cannot say which, so no guess is made.
+    text = SAMPLE.decode("utf-8").replace('encoding="UTF-8"', 'encoding="GB2312"').replace("放行", "妗介丁")
+    data = text.encode("gb2312")
+    assert "桽鶡" in data.decode("utf-8")
+    assert_rejected(data, "GB2312 declared but the text is UTF-8")
+
+
 def test_gbk_bytes_without_declaration_rejected() -> None:
     # Undeclared legacy bytes are read as UTF-8 and fail to decode.
     data = SAMPLE.decode("utf-8").replace('encoding="UTF-8" ', "").encode("gbk")
