@@ -68,10 +68,10 @@ def assert_rejected(data: bytes, fragment: str) -> str:
     _watch["events"].clear()
     _watch["active"] = True
     try:
-        start = time.perf_counter()
+        start = time.process_time()  # CPU: a loaded machine must not fail it
         with pytest.raises(CebRejected) as info:
             parse_message(data)
-        elapsed = time.perf_counter() - start
+        elapsed = time.process_time() - start
 
         tracemalloc.start()
         try:
