@@ -9,6 +9,8 @@ the per-chat limit only, faults retried within a budget); notifications have the
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import logging
 from typing import Any
 
@@ -79,6 +81,28 @@ async def post_shutdown(app: BotApp) -> None:
         await services.ceiling.close()
 
 
+async def freeze_heap(app: BotApp) -> None:
+    """Once start-up is over (and the chart warm-up, which imports matplotlib), take what it left
+    out of the garbage collector's sight (`gc.freeze`): ≈ 250,000 long-lived objects that each
+    full collection would scan again, an event-loop pause of ≈ 150 ms every time, on some tap's
+    p99. What handling updates allocates later is collected as before."""
+
+    async def when_warm() -> None:
+        warm = app.bot_data.get("warm_up")
+        if warm is not None:
+            await asyncio.wait({warm})
+        gc.collect()
+        gc.freeze()
+
+    task = asyncio.get_running_loop().create_task(when_warm())
+
+    async def finish(_app: BotApp) -> None:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    app.bot_data["on_stop"].append(finish)
+
+
 def build_application(
     settings: Settings,
     services: Services,
@@ -135,9 +159,8 @@ def run(settings: Settings, clock: Clock) -> int:
     attach_background(app, settings)
     from handlers.files import warm_up  # charts: import matplotlib and load the font before the first tap
     app.bot_data["on_start"].append(warm_up)
+    app.bot_data["on_start"].append(freeze_heap)
     if webhook:
-        import asyncio
-
         from bot.webhook import serve_webhook
 
         return asyncio.run(serve_webhook(app, settings))

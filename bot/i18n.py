@@ -80,10 +80,16 @@ def _catalog(lang: str) -> _gettext.GNUTranslations:
     return compile_catalog(lang)
 
 
+# Formatted amounts and dates kept per language: Babel re-reads locale data and patterns on every
+# call (≈ 25 µs an amount, 10 µs a date), and a list screen formats a dozen of each per tap,
+# mostly the same few hundred values again and again. Cleared when full.
+MEMO_SIZE = 4096
+
+
 class Translator:
     """Everything locale-dependent a view needs: strings, money, dates, numbers."""
 
-    __slots__ = ("_gt", "lang", "locale")
+    __slots__ = ("_gt", "_memo", "lang", "locale")
 
     def __init__(self, lang: str) -> None:
         if lang not in LANGS:
@@ -91,6 +97,13 @@ class Translator:
         self.lang = lang
         self.locale = Locale.parse(lang)
         self._gt = _catalog(lang)
+        self._memo: dict[tuple[object, ...], str] = {}
+
+    def _remember(self, key: tuple[object, ...], text: str) -> str:
+        if len(self._memo) >= MEMO_SIZE:
+            self._memo.clear()
+        self._memo[key] = text
+        return text
 
     def __repr__(self) -> str:
         return f"Translator({self.lang!r})"
@@ -110,7 +123,10 @@ class Translator:
     # -- numbers ---------------------------------------------------------------------------
     def money(self, amount: Decimal, currency: str = "CNY") -> str:
         """`¥1,234.50` (zh_CN) / `CN¥1,234.50` (en); amounts must be Decimal, never float."""
-        return format_currency(amount, currency, locale=self.locale)
+        # str(): equal Decimals may print differently (-0, 1E+2), so the text is the key.
+        key = ("money", str(amount), currency)
+        hit = self._memo.get(key)
+        return hit if hit is not None else self._remember(key, format_currency(amount, currency, locale=self.locale))
 
     def number(self, value: Decimal | int) -> str:
         """Quantities: grouping, no trailing zeros (`2.50000` → `2.5`)."""
@@ -122,17 +138,24 @@ class Translator:
         return format_percent(ratio, pattern, locale=self.locale)
 
     # -- dates -----------------------------------------------------------------------------
+    def _skeleton(self, skeleton: str, d: _date) -> str:
+        # The type and tzinfo are in the key: a date never equals a datetime, but aware datetimes
+        # of one instant in two zones do, and print differently.
+        key = (skeleton, type(d), d, getattr(d, "tzinfo", None))
+        hit = self._memo.get(key)
+        return hit if hit is not None else self._remember(key, format_skeleton(skeleton, d, locale=self.locale))
+
     def date(self, d: _date) -> str:
         """Medium date: `2024年3月9日` / `Mar 9, 2024`."""
-        return format_skeleton("yMMMd", d, locale=self.locale)
+        return self._skeleton("yMMMd", d)
 
     def short_date(self, d: _date) -> str:
         """Compact numeric date for buttons: `2024/3/9` / `3/9/2024`."""
-        return format_skeleton("yMd", d, locale=self.locale)
+        return self._skeleton("yMd", d)
 
     def time(self, dt: _datetime) -> str:
         """24-hour clock in both languages: the times are China local time."""
-        return format_skeleton("Hm", dt, locale=self.locale)
+        return self._skeleton("Hm", dt)
 
     def datetime(self, dt: _datetime) -> str:
         """`2024年3月9日 14:05` / `Mar 9, 2024, 14:05` (the locale's own date-time glue)."""
@@ -141,7 +164,7 @@ class Translator:
 
     def month(self, d: _date) -> str:
         """Month header: `2024年3月` / `Mar 2024` (a skeleton, never a hand-written pattern)."""
-        return format_skeleton("yMMM", d, locale=self.locale)
+        return self._skeleton("yMMM", d)
 
     def weekday_names(self, width: Literal["abbreviated", "narrow", "short", "wide"] = "short") -> tuple[str, ...]:
         """Monday-first weekday names; Babel's dict starts with Sunday, so index by key."""

@@ -27,6 +27,7 @@ from bot.runtime import BotContext
 from bot.views.common import Screen
 from bot.widgets import Ctx
 from storage import bindings
+from storage.db import ReadScope
 from storage.models import Binding, TgUser
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,8 @@ class Scope:
     binding: Binding | None
     t: Translator
     answered: bool = False
+    # A read-only update's reads, on one session; closed before the first reply (see ack).
+    reads: ReadScope | None = None
 
     @property
     def tx(self) -> AsyncSession:
@@ -57,6 +60,8 @@ class Scope:
         """Run a synchronous query (`storage.queries.*_sync`) in this update's database scope."""
         if self.session is not None:
             return await self.session.run_sync(fn, *args)
+        if self.reads is not None:
+            return await self.reads.run(fn, *args)
         return await self.context.db.run_read(fn, *args)
 
     @property
@@ -91,14 +96,21 @@ class Scope:
     def retranslate(self, lang: str) -> None:
         self.t = get_translator(lang)
 
+    async def release(self) -> None:
+        """Give back the read session's connection: Telegram is about to be called."""
+        if self.reads is not None:
+            await self.reads.close()
+
     async def ack(self, text: str | None = None, *, alert: bool = False) -> None:
         """Answer the tap (once): the spinner stops as soon as we know what to show."""
+        await self.release()
         if self.update.callback_query is not None and not self.answered:
             self.answered = True
             await answer(self.update, text, alert=alert)
 
     async def show(self, screen: Screen) -> Message | None:
         """Replace the tapped message (callback) or send a new one (command, text)."""
+        await self.release()
         query = self.update.callback_query
         if query is not None and isinstance(query.message, Message) and _editable(screen):
             # Answer and edit are independent requests: one round trip instead of two.
@@ -108,6 +120,7 @@ class Scope:
         return await send_screen(self.context, self.chat_id, screen)
 
     async def send(self, screen: Screen) -> Message | None:
+        await self.release()
         await self.ack()
         return await send_screen(self.context, self.chat_id, screen)
 
@@ -120,13 +133,15 @@ def _editable(screen: Screen) -> bool:
 @asynccontextmanager
 async def scope_for(update: Update, context: BotContext, *, write: bool) -> AsyncIterator[Scope]:
     """Load the caller and open the update's one database scope: a write transaction (committed
-    on success) when `write`, else synchronous reads through `Database.run_read`."""
+    on success) when `write`, else synchronous reads on one read session (`Database.reader`)."""
     tg_user = update.effective_user
     if not write:
-        user, binding = (
-            await context.db.run_read(bindings.user_and_binding_sync, tg_user.id) if tg_user else (None, None)
-        )
-        yield Scope(update, context, None, user, binding, _translator(user, tg_user))
+        reads = context.db.reader()
+        try:
+            user, binding = await reads.run(bindings.user_and_binding_sync, tg_user.id) if tg_user else (None, None)
+            yield Scope(update, context, None, user, binding, _translator(user, tg_user), reads=reads)
+        finally:
+            await reads.close()
         return
     async with context.db.write() as session:
         user = binding = None
@@ -190,7 +205,9 @@ async def edit_screen(context: BotContext, message: Message, screen: Screen) -> 
 def _shows(message: Message, html: str, keyboard: Any) -> bool:
     """Whether the tapped message, as the user's client sent it back, already shows this."""
     try:
-        return message.text_html == html and message.reply_markup == keyboard
+        # The keyboard first: comparing it costs ≈ 2 µs, rebuilding the HTML ≈ 60 µs, and a
+        # tap on another screen's button nearly always changes the keyboard.
+        return message.reply_markup == keyboard and message.text_html == html
     except Exception:  # entities the renderer cannot map back: just edit
         return False
 

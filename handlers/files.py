@@ -110,6 +110,7 @@ async def warm_up(app: Any) -> None:
     # A plain task (the Application is not running yet); shutdown waits for it (a thread cannot be
     # cancelled), so nothing is left pending when the loop closes.
     task = asyncio.get_running_loop().create_task(asyncio.to_thread(draw))
+    app.bot_data["warm_up"] = task  # bot.app.freeze_heap waits for it
 
     async def finish(_app: Any) -> None:
         await asyncio.wait({task})

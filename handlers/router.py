@@ -50,13 +50,16 @@ def make_callback_handler(
         async with scope_for(update, context, write=route.write) as scope:
             if route.bound:
                 if scope.binding is None or tag != scope.binding.tag:
+                    await scope.release()
                     return await _reject(update, context, "stale")
             elif tag != UNBOUND_TAG and (scope.binding is None or tag != scope.binding.tag):
+                await scope.release()
                 return await _reject(update, context, "stale")
             try:
                 await route.handler(scope, state)
             except Expired:
                 if not scope.answered:
+                    await scope.release()
                     return await _reject(update, context, "foreign")
                 raise
             await scope.ack()

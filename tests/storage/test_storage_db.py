@@ -313,3 +313,25 @@ async def test_instances_starting_together_migrate_once(tmp_path: Path) -> None:
             await d.dispose()
         await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
         await conn.close()
+
+
+async def test_an_update_reads_on_one_session_and_gives_its_connection_back(db: Database) -> None:
+    """Database.reader(): an update's reads before its reply share one session (on PostgreSQL one
+    pooled connection, held between them); close() gives it back before Telegram is called, and a
+    read after that is a run_read of its own that holds nothing once done."""
+    from sqlalchemy.orm import Session
+
+    def one(session: Session) -> int:
+        return int(session.execute(text("SELECT 1")).scalar_one())
+
+    pool: Any = db.read_engine.pool
+    reads = db.reader()
+    assert await reads.run(one) == 1
+    if not db.is_sqlite:
+        assert pool.checkedout() == 1  # kept for the update's next read
+    assert await reads.run(one) == 1
+    await reads.close()
+    assert db.is_sqlite or pool.checkedout() == 0
+    assert await reads.run(one) == 1  # after the reply: still answers, holds nothing
+    assert db.is_sqlite or pool.checkedout() == 0
+    await reads.close()  # twice is harmless

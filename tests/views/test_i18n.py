@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -208,3 +208,28 @@ def test_locales_dir_is_next_to_the_package() -> None:
     assert i18n.LOCALES_DIR == Path(i18n.__file__).resolve().parent.parent / "locales"
     for lang in LANGS:
         assert i18n.po_path(lang).is_file()
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_remembered_formats_are_babels(lang: str) -> None:
+    """Money and dates are remembered per language; a remembered text is never another value's:
+    equal Decimals that print differently, a date and a datetime, one instant in two zones."""
+    from datetime import timedelta, timezone
+
+    from babel.dates import format_skeleton
+    from babel.numbers import format_currency
+
+    t = Translator(lang)  # a fresh one: nothing remembered yet
+    for amount in (Decimal("43.05"), Decimal("43.050"), Decimal("-0"), Decimal("0"), Decimal("1E+2"), Decimal(100)):
+        for _ in range(2):  # the second time from memory
+            assert t.money(amount) == format_currency(amount, "CNY", locale=t.locale)
+    china, utc = timezone(timedelta(hours=8)), UTC
+    at = datetime(2026, 3, 9, 23, 30, tzinfo=china)
+    for when in (date(2026, 3, 9), datetime(2026, 3, 9), at, at.astimezone(utc)):
+        for _ in range(2):
+            assert t.date(when) == format_skeleton("yMMMd", when, locale=t.locale)
+            assert t.short_date(when) == format_skeleton("yMd", when, locale=t.locale)
+    assert t.time(at) != t.time(at.astimezone(utc))  # equal datetimes, not one remembered text
+    for i in range(i18n.MEMO_SIZE + 10):  # bounded
+        t.money(Decimal(i))
+    assert len(t._memo) <= i18n.MEMO_SIZE
