@@ -13,16 +13,19 @@ control on notifications (a 429) pauses only notifications.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
 from telegram.constants import ParseMode
+from telegram.error import BadRequest, NetworkError, RetryAfter
 from telegram.ext import Defaults, ExtBot
 from telegram.request import HTTPXRequest
 
 from bot.api import make_api_app, start_api, stop_api
 from bot.notices_render import render_notice
 from bot.notifier import Notifier
+from bot.ratelimiter import retry_after_seconds
 from bot.runtime import Services
 from bot.settings import Settings, SettingsError
 from storage.ingest import Ingestor
@@ -33,6 +36,7 @@ log = logging.getLogger(__name__)
 MIN_API_KEY_LENGTH = 16
 NOTIFIER_POOL = 16  # connections: one per send the notifier may have in flight (max_in_flight)
 
+INITIALIZE_BUDGET = 60.0  # seconds the notifier's bot may take to get past flood control or a bad network
 NOTIFIER_KEY = "notifier"
 NOTIFIER_BOT_KEY = "notifier_bot"
 API_RUNNER_KEY = "api_runner"
@@ -61,13 +65,36 @@ def notifier_bot(settings: Settings) -> ExtBot[None]:
     )
 
 
+async def initialize_bot(bot: ExtBot[None], budget: float = INITIALIZE_BUDGET) -> None:
+    """`bot.initialize()` (a getMe), past a 429 or a network fault at start-up: a bot restarted
+    during flood control must wait it out, not exit. The main bot's getMe goes through its
+    SendLimiter, which does the same; this bot has no limiter."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + budget
+    delay = 0.5
+    while True:
+        try:
+            await bot.initialize()
+            return
+        except RetryAfter as exc:
+            wait = retry_after_seconds(exc)
+        except BadRequest:  # a NetworkError in python-telegram-bot, but no fault of the network
+            raise
+        except NetworkError as exc:  # timeouts and 5xx answers included; a bad token is not one
+            wait, delay = delay, min(delay * 2, 8.0)
+            log.info("notifier bot: Telegram not reachable yet (%s); again in %.1f s", type(exc).__name__, wait)
+        if loop.time() + wait > deadline:
+            raise TimeoutError("the notifier's bot could not reach Telegram at start-up")
+        await asyncio.sleep(wait)
+
+
 def attach_background(app: Any, settings: Settings) -> None:
     check_api_settings(settings)
     services: Services = app.bot_data["services"]
 
     async def start_notifier(app: Any) -> None:
         bot = notifier_bot(settings)
-        await bot.initialize()
+        await initialize_bot(bot)
         notifier = Notifier(
             services.db,
             services.vault,
