@@ -6,28 +6,15 @@ import asyncio
 import itertools
 import time
 from collections import defaultdict
-from collections.abc import Iterator
 
-import pytest
 from telegram.ext import ExtBot
 from telegram.request import HTTPXRequest
 
 from bot.sandbox.core import BotApiCore
-from bot.sandbox.server import SandboxServer
+from bot.sandbox.load import max_in_window
 from storage.db import Database
 from storage.vault import Vault
 from tests.support.notifier import TOKEN, add_rows, make_notifier, open_chats, seed_binding, sends, statuses
-
-
-def max_in_window(times: list[float], window: float = 1.0) -> int:
-    """The most timestamps in any half-open window [t, t + window)."""
-    times = sorted(times)
-    best, lo = 0, 0
-    for hi, t in enumerate(times):
-        while times[lo] <= t - window:
-            lo += 1
-        best = max(best, hi - lo + 1)
-    return best
 
 
 def test_max_in_window() -> None:
@@ -36,15 +23,6 @@ def test_max_in_window() -> None:
     assert max_in_window([]) == 0
 
 
-@pytest.fixture
-def server() -> Iterator[tuple[BotApiCore, str]]:
-    core = BotApiCore()
-    srv = SandboxServer(core)
-    base_url = srv.start()
-    try:
-        yield core, base_url
-    finally:
-        srv.stop()
 
 
 def http_bot(base_url: str) -> ExtBot[None]:

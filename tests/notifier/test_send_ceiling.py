@@ -7,7 +7,7 @@ import asyncio
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 from telegram.ext import ExtBot
@@ -16,7 +16,6 @@ from telegram.request import HTTPXRequest
 from bot.ceiling import LocalCeiling, Paused, RedisCeiling
 from bot.sandbox.core import BotApiCore
 from bot.sandbox.load import max_in_window
-from bot.sandbox.server import SandboxServer
 from storage.db import Database
 from storage.vault import Vault
 from tests.support.notifier import TOKEN, add_rows, make_notifier, open_chats, seed_binding, sends, statuses
@@ -68,15 +67,6 @@ async def test_a_pause_holds_everyone_and_says_so() -> None:
     assert time.monotonic() - t >= 0.25
 
 
-@pytest.fixture
-def server() -> Iterator[tuple[BotApiCore, str]]:
-    core = BotApiCore()
-    srv = SandboxServer(core)
-    base_url = srv.start()
-    try:
-        yield core, base_url
-    finally:
-        srv.stop()
 
 
 @pytest.fixture

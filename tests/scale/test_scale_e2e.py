@@ -37,6 +37,7 @@ from bot.sandbox import cluster
 from bot.sandbox.client import SandboxClient
 from bot.sandbox.core import BotApiCore
 from bot.sandbox.demofeed import Person, new_tax_messages, read_people
+from bot.sandbox.load import max_in_window
 from bot.sandbox.models import Call
 from bot.sandbox.server import SandboxServer
 from tests.conftest import POSTGRES_ENV, _postgres_problem
@@ -69,15 +70,6 @@ def _skip_reason() -> str | None:
     return None
 
 
-def max_in_window(times: list[float], window: float = 1.0) -> int:
-    """The most timestamps in any half-open window [t, t + window)."""
-    ts = sorted(times)
-    best, lo = 0, 0
-    for hi, t in enumerate(ts):
-        while ts[lo] <= t - window:
-            lo += 1
-        best = max(best, hi - lo + 1)
-    return best
 
 
 async def _cli(env: dict[str, str], *args: str) -> str:
