@@ -51,6 +51,7 @@ from bot.background import NOTIFIER_POOL
 from bot.domain.clock import Clock
 from bot.notifier import Notifier
 from bot.sandbox.core import BotApiCore
+from bot.sandbox.load import max_in_window
 from bot.settings import Settings
 from bot.views.common import Screen
 from storage.db import Database
@@ -72,14 +73,6 @@ async def render(session: AsyncSession, vault: Vault, row: Outbox, binding: Bind
     return Screen(f"<b>notice {row.id}</b>\n" + "税单 29242020I439440284_0 ¥123.45 " * 10)
 
 
-def max_in_window(times: list[float], window: float = 1.0) -> int:
-    times = sorted(times)
-    best, lo = 0, 0
-    for hi, t in enumerate(times):
-        while times[lo] <= t - window:
-            lo += 1
-        best = max(best, hi - lo + 1)
-    return best
 
 
 def windows_over(times: list[float], ceiling: float, window: float = 1.0) -> int:
