@@ -296,86 +296,103 @@ async def run(args: argparse.Namespace) -> int:
     me = [os.getpid()]
     try:
         # 1. echo bot behind nginx
-        core = BotApiCore(bot_id=6543210, username="echo_capacity_bot")
+        if "echo" in args.setups:
+            await run_echo(args, work, users, me, results)
+        # 2-3. swbot on PostgreSQL, one then two instances
+        counts = [n for n in (1, 2) if f"x{n}" in args.setups]
+        if counts:
+            await run_swbot(args, work, users, me, results, counts, clock)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    report(results)
+    return 0
+
+
+async def run_echo(args: argparse.Namespace, work: Path, users: list[int], me: list[int],
+                   results: dict[str, Step | None]) -> None:
+    core = BotApiCore(bot_id=6543210, username="echo_capacity_bot")
+    server = SandboxServer(core)
+    base_url = server.start()
+    port = cluster.free_port()
+    nginx = cluster.Nginx(work / "nginx-echo", [port])
+    nginx.start()
+    with (work / "echo.log").open("w") as log:
+        echo = subprocess.Popen(
+            [sys.executable, __file__, "--echo-bot", base_url, str(port), nginx.webhook_url],
+            env=load.clean_env(), stdout=log, stderr=subprocess.STDOUT,
+        )
+    try:
+        cluster.wait_until(lambda: bool(core.calls("setWebhook")), 60, "the echo bot")
+        for uid in users:
+            core.add_user(uid, f"User{uid}", language_code="en")
+            core.user_message(uid, "/start")
+        cluster.wait_until(lambda: all(core.last_with_keyboard(u) for u in users), 60, "echo screens")
+        assert nginx.proc is not None
+        nginx_pids = [nginx.proc.pid, *children(nginx.proc.pid)]
+        groups = {"stand-in+driver": me, "echo bot": [echo.pid], "nginx": nginx_pids}
+        results["echo"] = await measure("echo bot (floor)", core, users, ECHO_TOUR, args, groups)
+    finally:
+        echo.send_signal(signal.SIGTERM)
+        echo.wait(30)
+        nginx.stop()
+        server.stop()
+        core.shutdown()
+
+
+
+async def run_swbot(args: argparse.Namespace, work: Path, users: list[int], me: list[int],
+                    results: dict[str, Step | None], counts: list[int], clock: Clock) -> None:
+    async with cluster.postgres_database(args.postgres, prefix="swbot_capacity") as db_url:
+        t = time.perf_counter()
+        prepared = await load.prepare(db_url, SECRET, work / "demo", args.users, seed=args.seed, clock=clock)
+        print(f"prepared {args.users} people on PostgreSQL in {time.perf_counter() - t:.0f} s")
+        core = BotApiCore(username="swbot_capacity_bot")
         server = SandboxServer(core)
         base_url = server.start()
-        port = cluster.free_port()
-        nginx = cluster.Nginx(work / "nginx-echo", [port])
-        nginx.start()
-        with (work / "echo.log").open("w") as log:
-            echo = subprocess.Popen(
-                [sys.executable, __file__, "--echo-bot", base_url, str(port), nginx.webhook_url],
-                env=load.clean_env(), stdout=log, stderr=subprocess.STDOUT,
-            )
+        env = {
+            **load.clean_env(),
+            "SWBOT_TOKEN": f"{secrets.randbelow(10**9) + 10**9}:CAPACITY",
+            "SWBOT_BOT_API_URL": base_url,
+            "SWBOT_DATABASE_URL": db_url,
+            "SWBOT_SECRET_KEY": SECRET,
+            "SWBOT_DATA_DIR": str(work / "data"),
+            "SWBOT_BOT_USERNAME": "swbot_capacity_bot",
+            "SWBOT_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "SWBOT_LOG_LEVEL": "WARNING",
+        }
+        if args.redis_url:
+            env["SWBOT_REDIS_URL"] = args.redis_url
         try:
-            cluster.wait_until(lambda: bool(core.calls("setWebhook")), 60, "the echo bot")
-            for uid in users:
-                core.add_user(uid, f"User{uid}", language_code="en")
-                core.user_message(uid, "/start")
-            cluster.wait_until(lambda: all(core.last_with_keyboard(u) for u in users), 60, "echo screens")
-            assert nginx.proc is not None
-            nginx_pids = [nginx.proc.pid, *children(nginx.proc.pid)]
-            groups = {"stand-in+driver": me, "echo bot": [echo.pid], "nginx": nginx_pids}
-            results["echo"] = await measure("echo bot (floor)", core, users, ECHO_TOUR, args, groups)
+            for count in counts:
+                instances = cluster.Instances(count, env, work)
+                nginx = cluster.Nginx(work / f"nginx-{count}", instances.ports)
+                nginx.start()
+                instances.env = {**env, "SWBOT_WEBHOOK_URL": nginx.webhook_url}
+                try:
+                    instances.start()
+                    if count == 1:
+                        await load.bind_all(core, users, prepared.tokens, within=120)
+                    groups = {
+                        "stand-in+driver": me,
+                        f"swbot ×{count}": list(instances.pids.values()),
+                        "nginx": [nginx.proc.pid, *children(nginx.proc.pid)],  # type: ignore[union-attr]
+                        "postgres": postgres_pids(),
+                    }
+                    results[f"swbot ×{count}"] = await measure(
+                        f"swbot ×{count} (PostgreSQL, behind nginx)", core, users, load.TOUR, args, groups
+                    )
+                finally:
+                    status = instances.stop()
+                    nginx.stop()
+                    log = instances.log()
+                    if status != 0 or "Traceback" in log:
+                        print(f"  instances exited {status}; log tail:\n{log[-3000:]}")
         finally:
-            echo.send_signal(signal.SIGTERM)
-            echo.wait(30)
-            nginx.stop()
             server.stop()
             core.shutdown()
 
-        # 2-3. swbot on PostgreSQL, one then two instances
-        async with cluster.postgres_database(args.postgres, prefix="swbot_capacity") as db_url:
-            t = time.perf_counter()
-            prepared = await load.prepare(db_url, SECRET, work / "demo", args.users, seed=args.seed, clock=clock)
-            print(f"prepared {args.users} people on PostgreSQL in {time.perf_counter() - t:.0f} s")
-            core = BotApiCore(username="swbot_capacity_bot")
-            server = SandboxServer(core)
-            base_url = server.start()
-            env = {
-                **load.clean_env(),
-                "SWBOT_TOKEN": f"{secrets.randbelow(10**9) + 10**9}:CAPACITY",
-                "SWBOT_BOT_API_URL": base_url,
-                "SWBOT_DATABASE_URL": db_url,
-                "SWBOT_SECRET_KEY": SECRET,
-                "SWBOT_DATA_DIR": str(work / "data"),
-                "SWBOT_BOT_USERNAME": "swbot_capacity_bot",
-                "SWBOT_WEBHOOK_SECRET": WEBHOOK_SECRET,
-                "SWBOT_LOG_LEVEL": "WARNING",
-            }
-            if args.redis_url:
-                env["SWBOT_REDIS_URL"] = args.redis_url
-            try:
-                for count in (1, 2):
-                    instances = cluster.Instances(count, env, work)
-                    nginx = cluster.Nginx(work / f"nginx-{count}", instances.ports)
-                    nginx.start()
-                    instances.env = {**env, "SWBOT_WEBHOOK_URL": nginx.webhook_url}
-                    try:
-                        instances.start()
-                        if count == 1:
-                            await load.bind_all(core, users, prepared.tokens, within=120)
-                        groups = {
-                            "stand-in+driver": me,
-                            f"swbot ×{count}": list(instances.pids.values()),
-                            "nginx": [nginx.proc.pid, *children(nginx.proc.pid)],  # type: ignore[union-attr]
-                            "postgres": postgres_pids(),
-                        }
-                        results[f"swbot ×{count}"] = await measure(
-                            f"swbot ×{count} (PostgreSQL, behind nginx)", core, users, load.TOUR, args, groups
-                        )
-                    finally:
-                        status = instances.stop()
-                        nginx.stop()
-                        log = instances.log()
-                        if status != 0 or "Traceback" in log:
-                            print(f"  instances exited {status}; log tail:\n{log[-3000:]}")
-            finally:
-                server.stop()
-                core.shutdown()
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
+def report(results: dict[str, Step | None]) -> None:
     def rate(name: str) -> float:
         step = results.get(name)
         return step.rate if step is not None else 0.0
@@ -389,7 +406,6 @@ async def run(args: argparse.Namespace) -> int:
         print(f"swbot ×2 ÷ swbot ×1 = {two / one:.2f}   (goal ≥ 1.6: {'MET' if two >= 1.6 * one else 'MISSED'})")
     print(f"machine: {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f} at the end"
           " (other processes' too: the percentiles move with it)")
-    return 0
 
 
 def main() -> int:
@@ -402,6 +418,8 @@ def main() -> int:
     ap.add_argument("--start-rate", type=float, default=10.0)
     ap.add_argument("--max-rate", type=float, default=2000.0)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--setups", default="echo,x1,x2",
+                    help="which setups to measure, of echo, x1 and x2 (e.g. x1 alone, to profile it)")
     ap.add_argument("--echo-bot", nargs=3, metavar=("BASE_URL", "PORT", "WEBHOOK_URL"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.echo_bot:

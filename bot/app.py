@@ -26,6 +26,7 @@ from bot.i18n import get_translator
 from bot.ratelimiter import SendLimiter
 from bot.runtime import BotApp, BotContext, PerUserUpdateProcessor, Services, build_services
 from bot.settings import Settings
+from bot.transport import AiohttpRequest
 from storage.migrate import upgrade
 
 log = logging.getLogger(__name__)
@@ -131,12 +132,8 @@ def build_application(
         .post_shutdown(post_shutdown)
     )
     builder = builder.rate_limiter(SendLimiter(services.ceiling, services.answered))
-    if request is not None:
-        builder = builder.request(request)
-    else:
-        # httpcore looks at every pooled connection on each request: python-telegram-bot's 256
-        # made that a fifth of the bot's CPU under 100 users. A tap needs two requests at once.
-        builder = builder.connection_pool_size(INTERACTIVE_POOL).pool_timeout(POOL_TIMEOUT)
+    # aiohttp rather than python-telegram-bot's httpx: half the CPU of a tap went to httpx (bot.transport).
+    builder = builder.request(request or AiohttpRequest(pool_size=INTERACTIVE_POOL, pool_timeout=POOL_TIMEOUT))
     if get_updates_request is not None:
         builder = builder.get_updates_request(get_updates_request)
     if not updater:  # webhook mode: bot.webhook's listener feeds the updates (see there why)
