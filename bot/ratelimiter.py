@@ -95,16 +95,22 @@ class ChatLimits:
     GROUP_PER_MINUTE a minute), and a pause after a 429 for that chat. In this process: one chat's
     updates are handled by one process at a time."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic, max_chats: int = 10_000) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        max_chats: int = 10_000,
+        *,
+        private_per_second: int = PRIVATE_PER_SECOND,
+    ) -> None:
         self.clock = clock
         self.max_chats = max_chats
+        self.private_per_second = private_per_second
         self._sent: dict[int | str, deque[float]] = {}
         self._paused: dict[int | str, float] = {}
 
-    @staticmethod
-    def _limit(chat_id: int | str) -> tuple[int, float]:
+    def _limit(self, chat_id: int | str) -> tuple[int, float]:
         is_group = isinstance(chat_id, str) or chat_id < 0
-        return (GROUP_PER_MINUTE, 60.0) if is_group else (PRIVATE_PER_SECOND, 1.0)
+        return (GROUP_PER_MINUTE, 60.0) if is_group else (self.private_per_second, 1.0)
 
     def wait_for(self, chat_id: int | str) -> float:
         """Seconds until this chat may get the next message (0: now)."""

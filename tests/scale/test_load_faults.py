@@ -49,7 +49,7 @@ async def start_busy(tmp_path: Path, people: int, **settings: object) -> Busy:
     db_url = make_settings(tmp_path).db_url
     clock = test_clock()
     prepared = await load.prepare(db_url, SECRET, tmp_path / "demo", people, seed=3, clock=clock)
-    h = await start_harness(tmp_path, clock=clock, **settings)
+    h = await start_harness(tmp_path, clock=clock, chat_pacing=True, **settings)  # as deployed
     await h.app.start()
     assert h.app.updater is not None
     await h.app.updater.start_polling(poll_interval=0.0, timeout=1)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from bot.app import build_application
 from bot.domain.clock import Clock
+from bot.ratelimiter import ChatLimits, SendLimiter
 from bot.runtime import BotApp, Services
 from bot.sandbox.core import BotApiCore
 from bot.sandbox.request import InProcessRequest
@@ -72,8 +73,16 @@ def make_settings(tmp: Path, **extra: object) -> Settings:
 
 
 async def start_harness(
-    tmp: Path, core: BotApiCore | None = None, clock: Clock | None = None, **settings_extra: object
+    tmp: Path,
+    core: BotApiCore | None = None,
+    clock: Clock | None = None,
+    *,
+    chat_pacing: bool = False,
+    **settings_extra: object,
 ) -> Harness:
+    """`chat_pacing`: keep Telegram's per-chat pace (bot.ratelimiter.ChatLimits). Off by default:
+    a scripted user taps a dozen times a second, and the pace would make each of those tests wait
+    seconds of real time for nothing it checks (the pace has tests of its own)."""
     clock = clock or test_clock()
     core = core or BotApiCore(clock=clock)
     settings = make_settings(tmp, **settings_extra)
@@ -85,6 +94,10 @@ async def start_harness(
     app = build_application(
         settings, services, request=InProcessRequest(core), get_updates_request=InProcessRequest(core)
     )
+    if not chat_pacing:
+        limiter = app.bot.rate_limiter
+        assert isinstance(limiter, SendLimiter)
+        limiter.chats = ChatLimits(private_per_second=1_000_000)
     await app.initialize()
     assert app.post_init is not None
     await app.post_init(app)
