@@ -66,6 +66,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@pytest.mark.wallclock  # socket and thread timeouts (pyproject markers)
 async def test_polling_bot_end_to_end(client: SandboxClient, core: BotApiCore,
                                       polling_app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     reaction = await client.send("/start tok")
@@ -266,6 +267,7 @@ async def test_webhook_push_with_secret_and_409_for_polling(core: BotApiCore, se
     assert len(rec.received) == 1
 
 
+@pytest.mark.wallclock  # socket and thread timeouts (pyproject markers)
 async def test_webhook_retries_and_records_errors(core: BotApiCore, receiver: tuple[Receiver, str]) -> None:
     rec, url = receiver
     rec.fail_first = 2

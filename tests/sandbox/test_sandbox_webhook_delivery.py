@@ -135,6 +135,7 @@ async def test_one_chat_strictly_in_order(core: BotApiCore, receiver: tuple[Rece
     await until(lambda: core.delivered(second) and core.delivered(other))
 
 
+@pytest.mark.wallclock  # socket and thread timeouts (pyproject markers)
 async def test_unanswered_updates_come_again_and_hold_their_chat(core: BotApiCore,
                                                                  receiver: tuple[Receiver, str]) -> None:
     rec, url = receiver
@@ -151,6 +152,7 @@ async def test_unanswered_updates_come_again_and_hold_their_chat(core: BotApiCor
     assert core.webhook_info()["last_error_message"] == "Wrong response from the webhook: 500 Internal Server Error"
 
 
+@pytest.mark.wallclock  # socket and thread timeouts (pyproject markers)
 async def test_a_dropped_connection_is_delivered_again(core: BotApiCore, receiver: tuple[Receiver, str]) -> None:
     rec, url = receiver
     core.call("setWebhook", url=url)
