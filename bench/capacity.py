@@ -10,7 +10,9 @@ parallel up to max_connections = 40, one chat in order, each update answered by 
 handled). Three setups, each behind the same nginx configuration:
 
 1. **echo**: python-telegram-bot with the same per-user update processor and the same
-   ack-after-handling webhook listener, answering a tap and editing the message, nothing else;
+   ack-after-handling webhook listener, answering a tap and editing the message, nothing else; on
+   python-telegram-bot's stock HTTP client (httpx), or with `--echo-transport aiohttp` on swbot's
+   (bot/transport.py), to see how much of the ratio is the client;
 2. **swbot ×1**: one `swbot run` instance on a PostgreSQL database of its own;
 3. **swbot ×2**: two instances (deploy/swbot-instances) on that database.
 
@@ -63,24 +65,27 @@ ECHO_TOUR = ("tap",)
 # -- the echo bot (a subprocess: `capacity.py --echo-bot`) -----------------------------------------
 
 
-def serve_echo(base_url: str, listen_port: int, webhook_url: str) -> int:
+def serve_echo(base_url: str, listen_port: int, webhook_url: str, transport: str = "httpx") -> int:
     """python-telegram-bot, the same update processor as swbot, behind an aiohttp listener that
     answers each update once handled (as bot/webhook.py does); the handler answers the tap and
-    edits the message. Runs until SIGTERM."""
+    edits the message. Runs until SIGTERM. `transport`: python-telegram-bot's own (httpx, a stock
+    bot) or swbot's (aiohttp, bot/transport.py)."""
     import json
 
     from aiohttp import web
     from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
     from telegram.ext import ApplicationBuilder, CallbackQueryHandler, CommandHandler, ContextTypes
+    from telegram.request import HTTPXRequest
 
     from bot.runtime import PerUserUpdateProcessor
+    from bot.transport import AiohttpRequest
 
     app = (
         ApplicationBuilder()
         .token("654321:CAPACITY-echo")
         .base_url(base_url)
         .concurrent_updates(PerUserUpdateProcessor())
-        .connection_pool_size(32)
+        .request(AiohttpRequest(pool_size=32) if transport == "aiohttp" else HTTPXRequest(connection_pool_size=32))
         .updater(None)
         .build()
     )
@@ -318,7 +323,7 @@ async def run_echo(args: argparse.Namespace, work: Path, users: list[int], me: l
     nginx.start()
     with (work / "echo.log").open("w") as log:
         echo = subprocess.Popen(
-            [sys.executable, __file__, "--echo-bot", base_url, str(port), nginx.webhook_url],
+            [sys.executable, __file__, "--echo-bot", base_url, str(port), nginx.webhook_url, args.echo_transport],
             env=load.clean_env(), stdout=log, stderr=subprocess.STDOUT,
         )
     try:
@@ -330,7 +335,8 @@ async def run_echo(args: argparse.Namespace, work: Path, users: list[int], me: l
         assert nginx.proc is not None
         nginx_pids = [nginx.proc.pid, *children(nginx.proc.pid)]
         groups = {"stand-in+driver": me, "echo bot": [echo.pid], "nginx": nginx_pids}
-        results["echo"] = await measure("echo bot (floor)", core, users, ECHO_TOUR, args, groups)
+        title = f"echo bot (floor, {args.echo_transport})"
+        results["echo"] = await measure(title, core, users, ECHO_TOUR, args, groups)
     finally:
         echo.send_signal(signal.SIGTERM)
         echo.wait(30)
@@ -420,11 +426,14 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--setups", default="echo,x1,x2",
                     help="which setups to measure, of echo, x1 and x2 (e.g. x1 alone, to profile it)")
-    ap.add_argument("--echo-bot", nargs=3, metavar=("BASE_URL", "PORT", "WEBHOOK_URL"), help=argparse.SUPPRESS)
+    ap.add_argument("--echo-transport", choices=("httpx", "aiohttp"), default="httpx",
+                    help="the echo bot's HTTP client: python-telegram-bot's stock httpx (default) or swbot's aiohttp")
+    ap.add_argument("--echo-bot", nargs=4, metavar=("BASE_URL", "PORT", "WEBHOOK_URL", "TRANSPORT"),
+                    help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.echo_bot:
-        base_url, port, webhook_url = args.echo_bot
-        return serve_echo(base_url, int(port), webhook_url)
+        base_url, port, webhook_url, transport = args.echo_bot
+        return serve_echo(base_url, int(port), webhook_url, transport)
     if not args.postgres:
         ap.error("--postgres SERVER_URL (or SWBOT_TEST_POSTGRES_URL) is required")
     if cluster.nginx_binary() is None:
