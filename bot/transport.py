@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 from telegram.error import NetworkError, TimedOut
@@ -21,6 +22,7 @@ from telegram.request import BaseRequest, RequestData
 DEFAULT_TIMEOUT = 5.0  # read, write, connect: python-telegram-bot's HTTPXRequest defaults
 DEFAULT_POOL_TIMEOUT = 1.0
 MEDIA_WRITE_TIMEOUT = 20.0
+_FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 _DEFAULT = type(BaseRequest.DEFAULT_NONE)
 _TOKEN_IN_URL = re.compile(r"/bot[^/\s]+")  # an error's text may carry the URL, and it the token
 
@@ -96,16 +98,18 @@ class AiohttpRequest(BaseRequest):
             sock_connect=connect,
             sock_read=read,
         )
-        data: aiohttp.FormData | dict[str, str] | None = fields or None
+        # Form-encoded here: handed a dict, aiohttp builds a multipart writer (and a uuid4) first.
+        data: aiohttp.FormData | bytes | None = urlencode(fields).encode() if fields else None
+        headers = _FORM if fields else None
         if files:
             form = aiohttp.FormData(quote_fields=False)  # a file name as sent (UTF-8), not %-quoted
             for name, value in fields.items():
                 form.add_field(name, value)
             for name, (filename, content, mimetype) in files.items():
                 form.add_field(name, content, filename=filename, content_type=mimetype)
-            data = form
+            data, headers = form, None
         try:
-            async with session.request(method, url, data=data, timeout=timeout) as response:
+            async with session.request(method, url, data=data, headers=headers, timeout=timeout) as response:
                 return response.status, await response.read()
         except TimeoutError as exc:  # aiohttp's own timeouts are TimeoutErrors too
             raise TimedOut(f"aiohttp.{type(exc).__name__}") from exc
