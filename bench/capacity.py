@@ -20,7 +20,8 @@ Load is open: taps arrive at random (Poisson) at an offered rate, each from a us
 waiting for an earlier tap (`--users` bound people tapping through quota, tax slips, pages and
 details, as bot.sandbox.load.TOUR). Latency is from the moment a tap is queued at the stand-in to
 the bot's edit in that chat, on the stand-in's clock. The rate starts at `--start-rate` and grows
-by a quarter per step of `--step-seconds`; a step passes when p99 < 250 ms, at least 97 % of the
+by a quarter per step of `--step-seconds`, then by 6 % between the last step that passed and the
+one that failed; a step passes when p99 < 250 ms, at least 97 % of the
 offered taps were served, and no tap went without a view. A setup's capacity is the highest rate
 that passed. Goals: swbot ×1 ≥ 0.8 × echo; swbot ×2 ≥ 1.6 × swbot ×1.
 
@@ -265,22 +266,33 @@ async def measure(name: str, core: BotApiCore, users: list[int], tour: tuple[str
     rng = random.Random(args.seed)
     step_of: dict[int, int] = {}
     await offered_load(core, users, args.start_rate, 3.0, tour, rng, step_of)  # warm-up
-    rate, best = args.start_rate, None
-    failures = 0
-    while rate <= args.max_rate:
-        core.clear_calls()
-        before, t0 = snapshot(groups), time.monotonic()
-        step = await offered_load(core, users, rate, args.step_seconds, tour, rng, step_of)
-        step.cpu = cpu_share(before, snapshot(groups), time.monotonic() - t0)
-        print(step.line())
-        if step.passed:
-            best, failures = step, 0
-        else:
-            failures += 1
-            if failures >= 2:  # one noisy step on a shared machine is retried once at the same rate
-                break
-            continue
-        rate *= 1.25
+    best: Step | None = None
+
+    async def climb(rate: float, growth: float, limit: float) -> float | None:
+        """Steps from `rate` up by `growth` while they pass; the rate that failed (None: none did)."""
+        nonlocal best
+        failures = 0
+        while rate <= limit:
+            core.clear_calls()
+            before, t0 = snapshot(groups), time.monotonic()
+            step = await offered_load(core, users, rate, args.step_seconds, tour, rng, step_of)
+            step.cpu = cpu_share(before, snapshot(groups), time.monotonic() - t0)
+            print(step.line())
+            if step.passed:
+                best, failures = step, 0
+            else:
+                failures += 1
+                if failures >= 2:  # one noisy step on a shared machine is retried once at the same rate
+                    return rate
+                continue
+            rate *= growth
+        return None
+
+    # Coarse steps of a quarter, then the gap between the last pass and the failure in steps of
+    # 6 % (a quarter is too coarse to tell 0.78 from 0.8 of another setup).
+    failed = await climb(args.start_rate, 1.25, args.max_rate)
+    if failed is not None and best is not None:
+        await climb(best.rate * 1.06, 1.06, failed * 0.99)
     if best is not None:
         served = max(best.served_rate, 1e-9)
         cpu = "  ".join(f"{k} {v * 100:.0f}% ({v / served * 1000:.1f} ms/tap)" for k, v in best.cpu.items())
