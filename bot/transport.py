@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
+from urllib.request import getproxies, proxy_bypass
 
 import aiohttp
 from telegram.error import NetworkError, TimedOut
@@ -52,6 +53,7 @@ class AiohttpRequest(BaseRequest):
         self._pool_timeout = pool_timeout
         self._media_write_timeout = media_write_timeout
         self._session: aiohttp.ClientSession | None = None
+        self._proxies: dict[tuple[str, str], str | None] = {}
 
     @property
     def read_timeout(self) -> float | None:
@@ -64,6 +66,18 @@ class AiohttpRequest(BaseRequest):
                 connector=aiohttp.TCPConnector(limit=self.pool_size, limit_per_host=0),
                 headers={"User-Agent": self.USER_AGENT},
             )
+
+    def _proxy_for(self, url: str) -> str | None:
+        """The proxy the environment names for this URL (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and
+        NO_PROXY, as httpx honoured them: a bot hosted where Telegram is blocked reaches it through
+        one). Looked up once per scheme and host: the environment is read at start, not per request."""
+        parts = urlsplit(url)
+        key = (parts.scheme, parts.hostname or "")
+        if key not in self._proxies:
+            env = getproxies()
+            proxy = env.get(parts.scheme) or env.get("all")
+            self._proxies[key] = None if proxy is None or proxy_bypass(key[1]) else proxy
+        return self._proxies[key]
 
     async def shutdown(self) -> None:
         if self._session is not None and not self._session.closed:
@@ -109,7 +123,9 @@ class AiohttpRequest(BaseRequest):
                 form.add_field(name, content, filename=filename, content_type=mimetype)
             data, headers = form, None
         try:
-            async with session.request(method, url, data=data, headers=headers, timeout=timeout) as response:
+            proxy = self._proxy_for(url)
+            request = session.request(method, url, data=data, headers=headers, timeout=timeout, proxy=proxy)
+            async with request as response:
                 return response.status, await response.read()
         except TimeoutError as exc:  # aiohttp's own timeouts are TimeoutErrors too
             raise TimedOut(f"aiohttp.{type(exc).__name__}") from exc

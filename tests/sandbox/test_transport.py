@@ -9,6 +9,7 @@ import socket
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from aiohttp import web
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile
 from telegram.error import BadRequest, NetworkError, TimedOut
 from telegram.ext import ExtBot
@@ -134,3 +135,44 @@ async def test_used_before_initialize_or_after_shutdown_it_says_so(server: Sandb
     await request.shutdown()
     with pytest.raises(RuntimeError, match="not initialized"):
         await request.do_request(f"{server.base_url}{TOKEN}/getMe", "POST")
+
+
+async def test_the_environments_proxy_is_used_and_no_proxy_honoured(
+    server: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As with python-telegram-bot's httpx: HTTPS_PROXY / HTTP_PROXY / NO_PROXY from the environment
+    (a bot hosted where Telegram is blocked reaches it through a proxy)."""
+    seen: list[str] = []
+
+    async def proxy(request: web.Request) -> web.Response:  # answers for Telegram, as a proxy would relay
+        seen.append(str(request.url))
+        return web.json_response({"ok": True, "result": {"id": 7, "is_bot": True, "first_name": "Proxied"}})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", proxy)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("http_proxy", raising=False)
+    try:
+        request = AiohttpRequest()
+        await request.initialize()
+        code, body = await request.do_request(f"http://api.telegram.example/bot{TOKEN}/getMe", "POST")
+        assert code == 200 and b"Proxied" in body
+        assert seen == [f"http://api.telegram.example/bot{TOKEN}/getMe"]
+        await request.shutdown()
+
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")  # the stand-in is reached directly
+        request = AiohttpRequest()
+        await request.initialize()
+        code, body = await request.do_request(f"{server.base_url}{TOKEN}/getMe", "POST")
+        assert code == 200 and b"Proxied" not in body
+        assert len(seen) == 1
+        await request.shutdown()
+    finally:
+        await runner.cleanup()
