@@ -233,7 +233,7 @@ class Executor:
                 cur.execute(plan.sql, plan.values(params or {}))
             else:
                 values = plan.values
-                cur.executemany(plan.sql, [values(p) for p in params])  # type: ignore[union-attr]
+                cur.executemany(plan.sql, [values(p) for p in params])
             make = plan.make
             rows = [make(raw) for raw in cur.fetchall()] if make is not None else []
         except sqlite3.Error as exc:
