@@ -28,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache, partial, wraps
@@ -68,14 +68,12 @@ from storage.ceb import (
     CANCEL,
     REFUND,
     CebMessage,
-    CebRejected,
     Inventory,
     InventoryReturn,
     ListRequest,
     RequestReturn,
     TaxSlip,
     TaxStatus,
-    parse_message,
 )
 from storage.db import Database, is_unavailable
 from storage.models import (
@@ -93,6 +91,7 @@ from storage.models import (
 from storage.models import Inventory as InventoryRow
 from storage.models import ListRequest as ListRequestRow
 from storage.models import TaxSlip as TaxSlipRow
+from storage.prepare import ApplyRejected, Incoming, Parsed, prepare
 from storage.quarantine import Quarantine
 from storage.vault import Vault
 
@@ -102,8 +101,6 @@ ACCEPTED = "accepted"
 DUPLICATE = "duplicate"
 REJECTED = "rejected"
 
-# Dec5 stores amounts as int64 counts of 1e-5; anything larger is not a real CBEC amount.
-_MAX_AMOUNT = Decimal(10) ** 13
 QUOTA_THRESHOLDS = (80, 100)
 APPROVED = "approved"
 PENDING = "pending"
@@ -251,14 +248,6 @@ class _Locks:
         self.held.update(k for k, ok in got.items() if ok)
         if not all(got.values()):
             raise _NeedLocks
-
-
-class ApplyRejected(Exception):
-    """The message parsed but contradicts itself or the data model (reason holds no PII)."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -472,65 +461,6 @@ def _seen(conn: Connection, msg_type: str, guid: str, digest: bytes) -> bool:
     same_id = and_(IngestedMessage.msg_type == msg_type, IngestedMessage.guid == guid)
     stmt = select(exists().where(or_(same_id, IngestedMessage.sha256 == digest)))
     return bool(conn.execute(stmt).scalar())
-
-
-@dataclass(frozen=True, slots=True)
-class Parsed:
-    """A message that parsed and passed the range checks: ready to apply."""
-
-    message: CebMessage
-    digest: bytes  # SHA-256 of its bytes: a byte-identical copy is a duplicate
-
-
-@dataclass(frozen=True, slots=True)
-class Refused:
-    """A message that did not parse, or failed a check before any database work."""
-
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Incoming:
-    """One message to commit: its bytes (quarantined if it is refused), a name for the reports, and
-    what `prepare` made of it."""
-
-    data: bytes
-    name: str
-    prepared: Parsed | Refused
-
-
-def prepare(data: bytes, max_bytes: int) -> Parsed | Refused:
-    """Parse and check one message: pure CPU work, no database (so it may run in a worker process)."""
-    try:
-        message = parse_message(data, max_bytes=max_bytes)
-        _check_ranges(message)
-    except (CebRejected, ApplyRejected) as exc:
-        return Refused(exc.reason)
-    return Parsed(message, hashlib.sha256(data).digest())
-
-
-def _check_ranges(message: CebMessage) -> None:
-    def amounts(values: Iterable[Decimal | None]) -> None:
-        for v in values:
-            if v is not None and v >= _MAX_AMOUNT:
-                raise ApplyRejected(f"{message.msg_type}: amount out of range")
-
-    for item in message.items:
-        if isinstance(item, Inventory):
-            if item.ie_flag != "I":
-                raise ApplyRejected("CEB621: only import lists (ieFlag I) are accepted")
-            amounts([item.freight, item.insured_fee])
-            for line in item.lines:
-                amounts([line.qty, line.price, line.total_price])
-            # The stored sums must fit too (goods value, dutiable value), not only each line.
-            goods = sum((line.total_price for line in item.lines), Decimal(0))
-            amounts([goods, goods + item.freight + item.insured_fee])
-        elif isinstance(item, TaxSlip):
-            amounts([item.customs_tax, item.value_added_tax, item.consumption_tax])
-            for tl in item.lines:
-                amounts([tl.tax_price, tl.customs_tax, tl.value_added_tax, tl.consumption_tax])
-        elif isinstance(item, ListRequest):
-            amounts([line.qty for line in item.lines])
 
 
 # -- statements ------------------------------------------------------------------------------------
