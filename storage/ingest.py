@@ -28,6 +28,8 @@ from __future__ import annotations
 import hashlib
 import inspect
 import logging
+import sys
+from collections import namedtuple
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -491,6 +493,14 @@ def _columns(table: Table, *names: str) -> tuple[Column[Any], ...]:
     return tuple(table.c[name] for name in names)
 
 
+def _context(conn: Connection | sqlite_exec.Executor) -> Any:
+    """What a column default is called with: the connection's execution options (once per
+    transaction on the applier's executor)."""
+    if isinstance(conn, sqlite_exec.Executor):
+        return conn.default_context()
+    return SimpleNamespace(execution_options=conn.get_execution_options())
+
+
 @dataclass(frozen=True)
 class _InsertOrSkip:
     """`INSERT … ON CONFLICT [(conflict)] DO NOTHING` of one row: nothing happens when a unique
@@ -519,10 +529,9 @@ class _InsertOrSkip:
         """Whether the row was inserted."""
         # A callable default gets what an execution context would give it: the engine's options
         # (the clock for `created_at`).
-        context = SimpleNamespace(execution_options=conn.get_execution_options())
         for name, default in self.defaults.items():
             if name not in values:
-                values[name] = default.arg(context) if default.is_callable else default.arg
+                values[name] = default.arg(_context(conn)) if default.is_callable else default.arg
         return bool(conn.execute(self.statement, values).rowcount)
 
 
@@ -536,7 +545,7 @@ class _InsertRow:
         self.defaults = {c.name: c.default for c in self.columns if isinstance(c.default, ColumnDefault)}
 
     def run(self, conn: Connection | sqlite_exec.Executor, **values: Any) -> dict[str, Any]:
-        context = SimpleNamespace(execution_options=conn.get_execution_options())
+        context = _context(conn)
         for c in self.columns:
             if c.name not in values:
                 default = self.defaults.get(c.name)
@@ -776,6 +785,10 @@ def _named_by(answer: Any, request: Row[Any]) -> bool:  # a stored answer row, o
 
 
 _NO_STATE: tuple[str | None, Any, str | None] = (None, None, None)
+# A list's receipts as `_refresh_inventory` reads them (`_RECEIPT_STATUS`), when they are known
+# without reading them (`_Applier._receipt`); _NEWEST: the id of one just inserted (ids only order).
+_ReceiptState = namedtuple("_ReceiptState", "id pre_no invt_no return_status return_time return_info")
+_NEWEST = sys.maxsize
 
 
 def _cancel_state(
@@ -1028,7 +1041,7 @@ class _Applier:
         return rows
 
     def _refresh_inventory(
-        self, row: _Head, receipts: Sequence[Row[Any]] | None = None, *, requests: bool = False
+        self, row: _Head, receipts: Sequence[Any] | None = None, *, requests: bool = False
     ) -> None:
         """Recompute the list's derived columns: its status from all its receipts (the newest
         returnTime wins) and, with `requests` (or when its list number was just learnt), its
@@ -1170,7 +1183,18 @@ class _Applier:
         if inv is None:
             return  # kept until its list arrives
         had_invt_no = inv.invt_no
-        self._refresh_inventory(inv)
+        receipts = None
+        if self.locks is None:
+            # SQLite: no other transaction writes while this one runs, so the list as read is up to
+            # date, and its status columns are its newest receipt so far (every receipt linked to a
+            # list goes through `_refresh_inventory`, which also learnt their numbers). That one and
+            # the new one decide the status: no need to read them all again. The old newest comes
+            # first (the newest of equals is the first in id order, as when all are read).
+            receipts = [_ReceiptState(_NEWEST, ret.pre_no, ret.invt_no, ret.return_status, ret.return_time,
+                                      ret.return_info)]  # fmt: skip
+            if inv.status is not None:
+                receipts.append(_ReceiptState(0, None, None, inv.status, inv.status_time, inv.status_info))
+        self._refresh_inventory(inv, receipts)
         if inv.invt_no and inv.invt_no != had_invt_no:
             self._attach_tax_slips(inv)
 

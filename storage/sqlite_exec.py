@@ -18,6 +18,7 @@ import sqlite3
 from collections import namedtuple
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any, cast
 
 from sqlalchemy import Executable, Insert
@@ -202,6 +203,7 @@ class Executor:
         self.dialect = conn.dialect
         self._direct = conn.dialect.name == "sqlite" and conn.dialect.driver == "pysqlite"
         self._cursor: sqlite3.Cursor | None = None
+        self._context: SimpleNamespace | None = None
 
     def exec_driver_sql(self, sql: str) -> None:
         """A statement without parameters or result (SAVEPOINT and the like)."""
@@ -222,6 +224,13 @@ class Executor:
 
     def get_execution_options(self) -> Any:
         return self.conn.get_execution_options()
+
+    def default_context(self) -> Any:
+        """What a Python-side column default is given, as an execution context would give it:
+        the connection's execution options (the same for the whole transaction)."""
+        if self._context is None:
+            self._context = SimpleNamespace(execution_options=self.conn.get_execution_options())
+        return self._context
 
     def execute(self, stmt: Executable, params: dict[str, Any] | Sequence[dict[str, Any]] | None = None) -> Any:
         plan = _plan(stmt, self.dialect, params) if self._direct else None
