@@ -124,6 +124,7 @@ class _ParserProcess:
         self.proc = proc
         self.pending: deque[asyncio.Future[list[Parsed | Refused]]] = deque()
         self.ready = False
+        self.started: asyncio.Future[bool] = asyncio.get_running_loop().create_future()  # up, or failed
         self.reader = asyncio.create_task(self._read())
 
     @classmethod
@@ -142,6 +143,7 @@ class _ParserProcess:
             if await out.readexactly(1) != parse_worker.READY:
                 raise RuntimeError("parser process: unexpected output")
             self.ready = True
+            self.started.set_result(True)
             while True:
                 header = await out.readexactly(parse_worker.HEADER)
                 body = await out.readexactly(int.from_bytes(header, "big"))
@@ -150,6 +152,8 @@ class _ParserProcess:
                     done.set_result(pickle.loads(body))  # noqa: S301 - our own child's pickle, through our own pipe
         except (asyncio.IncompleteReadError, RuntimeError, IndexError) as exc:
             self.ready = False
+            if not self.started.done():
+                self.started.set_result(False)
             while self.pending:
                 failed = self.pending.popleft()
                 if not failed.done():
@@ -189,7 +193,8 @@ async def ingest_feed(
 ) -> None:
     """Ingest `items` one batch after another; `on_results` gets each batch's results once it
     committed. Batches are parsed while the one before them commits: in `parsers` parser processes
-    (until one is up, which takes a moment, inline), or inline with `parsers` = 0."""
+    (the first one inline, while they come up; inline too if none could start), or inline with
+    `parsers` = 0."""
     procs = [await _ParserProcess.start() for _ in range(parsers)]
     # Parsed batches waiting for the committer: bounded, so memory is too.
     queue: asyncio.Queue[tuple[list[FeedItem], asyncio.Future[list[Parsed | Refused]]] | None]
@@ -198,8 +203,13 @@ async def ingest_feed(
     async def parse() -> None:
         loop = asyncio.get_running_loop()
         turn = 0
-        for batch in _batches(iter(items), ingestor.batch_size):
+        for n, batch in enumerate(_batches(iter(items), ingestor.batch_size)):
             datas = [item.data for item in batch if item.data is not None]
+            if n == 1 and procs:
+                # The first batch was parsed here, so the committer had work at once; the others
+                # wait the moment it takes a parser process to come up (parsing them here would
+                # take turns with the committer on this process's one interpreter lock).
+                await asyncio.wait([asyncio.ensure_future(p.started) for p in procs])
             ready = [p for p in procs if p.ready]
             if ready:
                 turn += 1

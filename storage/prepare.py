@@ -31,12 +31,20 @@ class Parsed:
     message: CebMessage
     digest: bytes  # SHA-256 of its bytes: a byte-identical copy is a duplicate
 
+    def __reduce__(self) -> tuple[type[Parsed], tuple[CebMessage, bytes]]:
+        # Pickled as the class and its fields (a parser process hands these over by the hundred):
+        # the state protocol of a slotted dataclass looks its fields up again for every object.
+        return Parsed, (self.message, self.digest)
+
 
 @dataclass(frozen=True, slots=True)
 class Refused:
     """A message that did not parse, or failed a check before any database work."""
 
     reason: str
+
+    def __reduce__(self) -> tuple[type[Refused], tuple[str]]:
+        return Refused, (self.reason,)
 
 
 @dataclass(frozen=True, slots=True)
