@@ -396,10 +396,10 @@ class Ingestor:
             if not _LOG_MESSAGE.run(
                 conn, guid=message.guid, sha256=parsed.digest, msg_type=message.msg_type, source=source
             ):
-                outcome: IngestResult | str | _Deferred = IngestResult(DUPLICATE, msg_type=message.msg_type)
+                outcome: IngestResult | str | _Deferred = _result(DUPLICATE, message.msg_type, 0)
             else:
                 applier.apply(message)
-                outcome = IngestResult(ACCEPTED, msg_type=message.msg_type, notifications=applier.notified)
+                outcome = _result(ACCEPTED, message.msg_type, applier.notified)
         except _NeedLocks:
             # Another transaction holds records this message reaches: later, with those keys first.
             _rollback_to_savepoint(conn)
@@ -438,6 +438,12 @@ class Ingestor:
         path = self.quarantine.put(data, reason, name)
         log.info("rejected %s: %s", name, reason)
         return IngestResult(REJECTED, reason=reason, quarantined=path)
+
+
+@cache
+def _result(status: str, msg_type: str, notifications: int) -> IngestResult:
+    """An accepted or duplicate message's result (immutable: one object per kind is enough)."""
+    return IngestResult(status, msg_type=msg_type, notifications=notifications)
 
 
 # Not the message's fault (a locked or unreachable database): nothing was written, nothing is
