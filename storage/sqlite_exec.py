@@ -233,9 +233,12 @@ class Executor:
         return self._context
 
     def execute(self, stmt: Executable, params: dict[str, Any] | Sequence[dict[str, Any]] | None = None) -> Any:
-        plan = _plan(stmt, self.dialect, params) if self._direct else None
+        plan = _FIXED.get(id(stmt), _MISSING) if self._direct else None
+        if plan is _MISSING:
+            plan = _plan(stmt, self.dialect, params)
         if plan is None:
             return self.conn.execute(stmt, params)
+        assert isinstance(plan, _Plan)
         cur = self._cursor or self._cursor_of()
         try:
             if params is None or isinstance(params, dict):
@@ -243,7 +246,7 @@ class Executor:
             else:
                 values = plan.values
                 cur.executemany(plan.sql, [values(p) for p in params])
-            make = plan.make
+            make = plan.make  # (a statement without rows is done once executed: nothing to fetch)
             rows = [make(raw) for raw in cur.fetchall()] if make is not None else []
         except sqlite3.Error as exc:
             raise self._error(plan.sql, exc) from exc
