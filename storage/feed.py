@@ -164,9 +164,15 @@ class _ParserProcess:
         assert stdin is not None
         request = pickle.dumps((max_bytes, datas), protocol=pickle.HIGHEST_PROTOCOL)
         done: asyncio.Future[list[Parsed | Refused]] = asyncio.get_running_loop().create_future()
-        self.pending.append(done)
-        stdin.write(len(request).to_bytes(parse_worker.HEADER, "big") + request)
-        await stdin.drain()
+        if self.reader.done():  # it ended already: nothing will answer
+            done.set_exception(RuntimeError("parser process ended"))
+            return done
+        self.pending.append(done)  # failed by the reader if the process ends before answering
+        try:
+            stdin.write(len(request).to_bytes(parse_worker.HEADER, "big") + request)
+            await stdin.drain()
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # it ended: its stdout ends too, and the reader fails what is pending
         return done
 
     async def close(self) -> None:
@@ -193,23 +199,29 @@ async def ingest_feed(
 ) -> None:
     """Ingest `items` one batch after another; `on_results` gets each batch's results once it
     committed. Batches are parsed while the one before them commits: in `parsers` parser processes
-    (the first one inline, while they come up; inline too if none could start), or inline with
-    `parsers` = 0."""
+    (inline while they come up, or if none could start), or inline with `parsers` = 0."""
     procs = [await _ParserProcess.start() for _ in range(parsers)]
     # Parsed batches waiting for the committer: bounded, so memory is too.
     queue: asyncio.Queue[tuple[list[FeedItem], asyncio.Future[list[Parsed | Refused]]] | None]
     queue = asyncio.Queue(2 * parsers if procs else 1)
 
+    took = asyncio.Event()  # the committer took a batch from the queue
+
     async def parse() -> None:
         loop = asyncio.get_running_loop()
         turn = 0
-        for n, batch in enumerate(_batches(iter(items), ingestor.batch_size)):
+        for batch in _batches(iter(items), ingestor.batch_size):
             datas = [item.data for item in batch if item.data is not None]
-            if n == 1 and procs:
-                # The first batch was parsed here, so the committer had work at once; the others
-                # wait the moment it takes a parser process to come up (parsing them here would
-                # take turns with the committer on this process's one interpreter lock).
-                await asyncio.wait([asyncio.ensure_future(p.started) for p in procs])
+            # While the parser processes come up (a tenth of a second or so), batches are parsed
+            # here, but only one ahead of the committer: parsing more here would only take turns
+            # with it on this process's one interpreter lock. Once a batch waits in the queue,
+            # the next waits for the committer to take it or for a parser process to be up.
+            while procs and not queue.empty() and not any(p.ready for p in procs):
+                took.clear()
+                taken: asyncio.Future[Any] = asyncio.ensure_future(took.wait())
+                starting: list[asyncio.Future[Any]] = [p.started for p in procs if not p.started.done()]
+                await asyncio.wait([taken, *starting], return_when=asyncio.FIRST_COMPLETED)
+                taken.cancel()
             ready = [p for p in procs if p.ready]
             if ready:
                 turn += 1
@@ -222,6 +234,7 @@ async def ingest_feed(
 
     async def commit() -> None:
         while (job := await queue.get()) is not None:
+            took.set()
             batch, parsed = job
             readable = [item for item in batch if item.data is not None]
             incoming = [
