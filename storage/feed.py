@@ -200,10 +200,10 @@ async def ingest_feed(
     """Ingest `items` one batch after another; `on_results` gets each batch's results once it
     committed. Batches are parsed while the one before them commits: in `parsers` parser processes
     (inline while they come up, or if none could start), or inline with `parsers` = 0."""
-    procs = [await _ParserProcess.start() for _ in range(parsers)]
+    procs: list[_ParserProcess] = []
     # Parsed batches waiting for the committer: bounded, so memory is too.
     queue: asyncio.Queue[tuple[list[FeedItem], asyncio.Future[list[Parsed | Refused]]] | None]
-    queue = asyncio.Queue(2 * parsers if procs else 1)
+    queue = asyncio.Queue(2 * parsers if parsers > 0 else 1)
 
     took = asyncio.Event()  # the committer took a batch from the queue
 
@@ -244,6 +244,8 @@ async def ingest_feed(
             on_results(_report(batch, await ingestor.commit(incoming, source=source)))
 
     try:
+        for _ in range(parsers):
+            procs.append(await _ParserProcess.start())
         async with asyncio.TaskGroup() as tasks:  # one failing stops the other
             tasks.create_task(parse())
             tasks.create_task(commit())
