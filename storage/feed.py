@@ -129,9 +129,11 @@ class _ParserProcess:
 
     @classmethod
     async def start(cls) -> _ParserProcess:
+        # Run in the package's own folder (`-m` puts the working folder first on the path: a
+        # `storage` package wherever swbot happens to be run must not stand in for this one).
         path = os.pathsep.join(p for p in (_PACKAGE_ROOT, os.environ.get("PYTHONPATH")) if p)
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "storage.parse_worker",
+            sys.executable, "-m", "storage.parse_worker", cwd=_PACKAGE_ROOT,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env={**os.environ, "PYTHONPATH": path},
         )  # fmt: skip
         return cls(proc)
