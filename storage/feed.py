@@ -5,19 +5,20 @@ Messages are cut into batches of `Ingestor.batch_size` (fewer when they add up t
 `BATCH_BYTES`), each committed as one transaction (`Ingestor.commit`). Results come back batch by
 batch, in input order, each only after its batch committed: what `on_results` is told is durable.
 
-* `ingest_feed`: one transaction at a time, in this process. Parsing (`storage.ingest.prepare`,
-  pure CPU work) can run in `parsers` worker processes, so it happens beside the transactions
-  instead of between them.
+* `ingest_feed`: one transaction at a time, in this process. Parsing (`storage.prepare.prepare`,
+  pure CPU work) can run in `parsers` parser processes (`storage.parse_worker`), so it happens
+  beside the transactions instead of between them.
 * `ingest_feed_parallel` (PostgreSQL): `workers` processes, each with its own connection, each
   parsing and committing whole batches; transactions run side by side (the locking notes in
   storage.ingest keep them apart). Processes, not tasks: one Python process spends most of a
   PostgreSQL ingest in the driver and the event loop, so tasks in it would only take turns.
 
-Worker processes are started fresh ("spawn"): nothing of this process's threads or connections is
-inherited. Parser processes receive message bytes and hand back parsed messages; ingest workers
-also get the keys (to index identities and encrypt what they quarantine) and open the database
-themselves. Each watches this process and exits the moment it is gone (a worker's open
-transaction is then rolled back: nothing it held was reported).
+Worker processes are started fresh (a new interpreter): nothing of this process's threads or
+connections is inherited. Parser processes receive message bytes through a pipe and hand back
+parsed messages; they end when the pipe does (when this process closes it, or is gone). Ingest
+workers ("spawn") also get the keys (to index identities and encrypt what they quarantine) and
+open the database themselves; each watches this process and exits the moment it is gone (a
+worker's open transaction is then rolled back: nothing it held was reported).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ import atexit
 import multiprocessing
 import multiprocessing.connection
 import os
+import pickle
+import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -36,8 +39,10 @@ from pathlib import Path
 from typing import Any
 
 from bot.domain.clock import Clock
+from storage import parse_worker
 from storage.db import Database
-from storage.ingest import BATCH_BYTES, Incoming, Ingestor, IngestResult, Parsed, Refused, prepare
+from storage.ingest import BATCH_BYTES, Ingestor, IngestResult
+from storage.prepare import Incoming, Parsed, Refused, prepare
 from storage.quarantine import Quarantine
 from storage.vault import Keys, Vault
 
@@ -103,8 +108,87 @@ def prepare_all(datas: list[bytes], max_bytes: int) -> list[Parsed | Refused]:
     return [prepare(data, max_bytes) for data in datas]
 
 
-def _ready() -> None:
-    """A first task for a new parser pool: done once a process is up."""
+# Where this process found the storage package: a parser process is pointed at the same one.
+_PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(parse_worker.__file__)))
+
+
+class _ParserProcess:
+    """One parser process (`storage.parse_worker`): batches go in through its stdin, their parsed
+    messages come back through its stdout, in the order sent.
+
+    A plain subprocess rather than a multiprocessing pool: a spawned pool process imports the
+    parent's main module and storage.ingest (SQLAlchemy, the models) before it parses anything,
+    about half a second, which is much of a short feed; this one imports only the parser."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+        self.pending: deque[asyncio.Future[list[Parsed | Refused]]] = deque()
+        self.ready = False
+        self.started: asyncio.Future[bool] = asyncio.get_running_loop().create_future()  # up, or failed
+        self.reader = asyncio.create_task(self._read())
+
+    @classmethod
+    async def start(cls) -> _ParserProcess:
+        # Run in the package's own folder (`-m` puts the working folder first on the path: a
+        # `storage` package wherever swbot happens to be run must not stand in for this one).
+        path = os.pathsep.join(p for p in (_PACKAGE_ROOT, os.environ.get("PYTHONPATH")) if p)
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "storage.parse_worker", cwd=_PACKAGE_ROOT,
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env={**os.environ, "PYTHONPATH": path},
+        )  # fmt: skip
+        return cls(proc)
+
+    async def _read(self) -> None:
+        out = self.proc.stdout
+        assert out is not None
+        try:
+            if await out.readexactly(1) != parse_worker.READY:
+                raise RuntimeError("parser process: unexpected output")
+            self.ready = True
+            self.started.set_result(True)
+            while True:
+                header = await out.readexactly(parse_worker.HEADER)
+                body = await out.readexactly(int.from_bytes(header, "big"))
+                done = self.pending.popleft()
+                if not done.done():
+                    done.set_result(pickle.loads(body))  # noqa: S301 - our own child's pickle, through our own pipe
+        except (asyncio.IncompleteReadError, RuntimeError, IndexError) as exc:
+            self.ready = False
+            if not self.started.done():
+                self.started.set_result(False)
+            while self.pending:
+                failed = self.pending.popleft()
+                if not failed.done():
+                    failed.set_exception(RuntimeError(f"parser process ended ({type(exc).__name__})"))
+
+    async def submit(self, datas: list[bytes], max_bytes: int) -> asyncio.Future[list[Parsed | Refused]]:
+        stdin = self.proc.stdin
+        assert stdin is not None
+        request = pickle.dumps((max_bytes, datas), protocol=pickle.HIGHEST_PROTOCOL)
+        done: asyncio.Future[list[Parsed | Refused]] = asyncio.get_running_loop().create_future()
+        if self.reader.done():  # it ended already: nothing will answer
+            done.set_exception(RuntimeError("parser process ended"))
+            return done
+        self.pending.append(done)  # failed by the reader if the process ends before answering
+        try:
+            stdin.write(len(request).to_bytes(parse_worker.HEADER, "big") + request)
+            await stdin.drain()
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # it ended: its stdout ends too, and the reader fails what is pending
+        return done
+
+    async def close(self) -> None:
+        """Close its stdin (it ends) and wait for it; killed if it does not end within seconds."""
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        try:
+            await asyncio.wait_for(self.proc.wait(), 10)
+        except TimeoutError:
+            self.proc.kill()
+            await self.proc.wait()
+        self.reader.cancel()
+        for done in self.pending:
+            done.cancel()
 
 
 async def ingest_feed(
@@ -116,20 +200,34 @@ async def ingest_feed(
     parsers: int = 0,
 ) -> None:
     """Ingest `items` one batch after another; `on_results` gets each batch's results once it
-    committed. Batches are parsed while the one before them commits: in `parsers` worker processes
-    (until they are up, which takes a moment, inline), or inline with `parsers` = 0."""
-    pool = ProcessPoolExecutor(parsers, mp_context=_spawn(), initializer=_exit_with_parent) if parsers > 0 else None
-    warm = pool.submit(_ready) if pool is not None else None
+    committed. Batches are parsed while the one before them commits: in `parsers` parser processes
+    (inline while they come up, or if none could start), or inline with `parsers` = 0."""
+    procs: list[_ParserProcess] = []
     # Parsed batches waiting for the committer: bounded, so memory is too.
     queue: asyncio.Queue[tuple[list[FeedItem], asyncio.Future[list[Parsed | Refused]]] | None]
-    queue = asyncio.Queue(2 * parsers if pool is not None else 1)
+    queue = asyncio.Queue(2 * parsers if parsers > 0 else 1)
+
+    took = asyncio.Event()  # the committer took a batch from the queue
 
     async def parse() -> None:
         loop = asyncio.get_running_loop()
+        turn = 0
         for batch in _batches(iter(items), ingestor.batch_size):
             datas = [item.data for item in batch if item.data is not None]
-            if pool is not None and warm is not None and warm.done():
-                parsed = asyncio.wrap_future(pool.submit(prepare_all, datas, ingestor.max_bytes))
+            # While the parser processes come up (a tenth of a second or so), batches are parsed
+            # here, but only one ahead of the committer: parsing more here would only take turns
+            # with it on this process's one interpreter lock. Once a batch waits in the queue,
+            # the next waits for the committer to take it or for a parser process to be up.
+            while procs and not queue.empty() and not any(p.ready for p in procs):
+                took.clear()
+                taken: asyncio.Future[Any] = asyncio.ensure_future(took.wait())
+                starting: list[asyncio.Future[Any]] = [p.started for p in procs if not p.started.done()]
+                await asyncio.wait([taken, *starting], return_when=asyncio.FIRST_COMPLETED)
+                taken.cancel()
+            ready = [p for p in procs if p.ready]
+            if ready:
+                turn += 1
+                parsed = await ready[turn % len(ready)].submit(datas, ingestor.max_bytes)
             else:  # here, while the committer waits for the database
                 parsed = loop.create_future()
                 parsed.set_result(prepare_all(datas, ingestor.max_bytes))
@@ -138,6 +236,7 @@ async def ingest_feed(
 
     async def commit() -> None:
         while (job := await queue.get()) is not None:
+            took.set()
             batch, parsed = job
             readable = [item for item in batch if item.data is not None]
             incoming = [
@@ -147,6 +246,8 @@ async def ingest_feed(
             on_results(_report(batch, await ingestor.commit(incoming, source=source)))
 
     try:
+        for _ in range(parsers):
+            procs.append(await _ParserProcess.start())
         async with asyncio.TaskGroup() as tasks:  # one failing stops the other
             tasks.create_task(parse())
             tasks.create_task(commit())
@@ -155,8 +256,8 @@ async def ingest_feed(
             job = queue.get_nowait()
             if job is not None:
                 job[1].cancel()
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+        for proc in procs:
+            await proc.close()
 
 
 # -- worker processes (PostgreSQL) --------------------------------------------------------------------

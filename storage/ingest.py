@@ -28,7 +28,9 @@ from __future__ import annotations
 import hashlib
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+import sys
+from collections import namedtuple
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache, partial, wraps
@@ -68,14 +70,12 @@ from storage.ceb import (
     CANCEL,
     REFUND,
     CebMessage,
-    CebRejected,
     Inventory,
     InventoryReturn,
     ListRequest,
     RequestReturn,
     TaxSlip,
     TaxStatus,
-    parse_message,
 )
 from storage.db import Database, is_unavailable
 from storage.models import (
@@ -93,6 +93,7 @@ from storage.models import (
 from storage.models import Inventory as InventoryRow
 from storage.models import ListRequest as ListRequestRow
 from storage.models import TaxSlip as TaxSlipRow
+from storage.prepare import ApplyRejected, Incoming, Parsed, prepare
 from storage.quarantine import Quarantine
 from storage.vault import Vault
 
@@ -102,8 +103,6 @@ ACCEPTED = "accepted"
 DUPLICATE = "duplicate"
 REJECTED = "rejected"
 
-# Dec5 stores amounts as int64 counts of 1e-5; anything larger is not a real CBEC amount.
-_MAX_AMOUNT = Decimal(10) ** 13
 QUOTA_THRESHOLDS = (80, 100)
 APPROVED = "approved"
 PENDING = "pending"
@@ -253,14 +252,6 @@ class _Locks:
             raise _NeedLocks
 
 
-class ApplyRejected(Exception):
-    """The message parsed but contradicts itself or the data model (reason holds no PII)."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
 @dataclass(frozen=True)
 class IngestResult:
     status: str
@@ -405,10 +396,10 @@ class Ingestor:
             if not _LOG_MESSAGE.run(
                 conn, guid=message.guid, sha256=parsed.digest, msg_type=message.msg_type, source=source
             ):
-                outcome: IngestResult | str | _Deferred = IngestResult(DUPLICATE, msg_type=message.msg_type)
+                outcome: IngestResult | str | _Deferred = _result(DUPLICATE, message.msg_type, 0)
             else:
                 applier.apply(message)
-                outcome = IngestResult(ACCEPTED, msg_type=message.msg_type, notifications=applier.notified)
+                outcome = _result(ACCEPTED, message.msg_type, applier.notified)
         except _NeedLocks:
             # Another transaction holds records this message reaches: later, with those keys first.
             _rollback_to_savepoint(conn)
@@ -449,6 +440,12 @@ class Ingestor:
         return IngestResult(REJECTED, reason=reason, quarantined=path)
 
 
+@cache
+def _result(status: str, msg_type: str, notifications: int) -> IngestResult:
+    """An accepted or duplicate message's result (immutable: one object per kind is enough)."""
+    return IngestResult(status, msg_type=msg_type, notifications=notifications)
+
+
 # Not the message's fault (a locked or unreachable database): nothing was written, nothing is
 # quarantined, the input stays where it is and can simply be ingested again.
 _UNAVAILABLE = IngestResult(REJECTED, reason="database unavailable, nothing written; retry")
@@ -472,65 +469,6 @@ def _seen(conn: Connection, msg_type: str, guid: str, digest: bytes) -> bool:
     same_id = and_(IngestedMessage.msg_type == msg_type, IngestedMessage.guid == guid)
     stmt = select(exists().where(or_(same_id, IngestedMessage.sha256 == digest)))
     return bool(conn.execute(stmt).scalar())
-
-
-@dataclass(frozen=True, slots=True)
-class Parsed:
-    """A message that parsed and passed the range checks: ready to apply."""
-
-    message: CebMessage
-    digest: bytes  # SHA-256 of its bytes: a byte-identical copy is a duplicate
-
-
-@dataclass(frozen=True, slots=True)
-class Refused:
-    """A message that did not parse, or failed a check before any database work."""
-
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Incoming:
-    """One message to commit: its bytes (quarantined if it is refused), a name for the reports, and
-    what `prepare` made of it."""
-
-    data: bytes
-    name: str
-    prepared: Parsed | Refused
-
-
-def prepare(data: bytes, max_bytes: int) -> Parsed | Refused:
-    """Parse and check one message: pure CPU work, no database (so it may run in a worker process)."""
-    try:
-        message = parse_message(data, max_bytes=max_bytes)
-        _check_ranges(message)
-    except (CebRejected, ApplyRejected) as exc:
-        return Refused(exc.reason)
-    return Parsed(message, hashlib.sha256(data).digest())
-
-
-def _check_ranges(message: CebMessage) -> None:
-    def amounts(values: Iterable[Decimal | None]) -> None:
-        for v in values:
-            if v is not None and v >= _MAX_AMOUNT:
-                raise ApplyRejected(f"{message.msg_type}: amount out of range")
-
-    for item in message.items:
-        if isinstance(item, Inventory):
-            if item.ie_flag != "I":
-                raise ApplyRejected("CEB621: only import lists (ieFlag I) are accepted")
-            amounts([item.freight, item.insured_fee])
-            for line in item.lines:
-                amounts([line.qty, line.price, line.total_price])
-            # The stored sums must fit too (goods value, dutiable value), not only each line.
-            goods = sum((line.total_price for line in item.lines), Decimal(0))
-            amounts([goods, goods + item.freight + item.insured_fee])
-        elif isinstance(item, TaxSlip):
-            amounts([item.customs_tax, item.value_added_tax, item.consumption_tax])
-            for tl in item.lines:
-                amounts([tl.tax_price, tl.customs_tax, tl.value_added_tax, tl.consumption_tax])
-        elif isinstance(item, ListRequest):
-            amounts([line.qty for line in item.lines])
 
 
 # -- statements ------------------------------------------------------------------------------------
@@ -561,6 +499,14 @@ def _columns(table: Table, *names: str) -> tuple[Column[Any], ...]:
     return tuple(table.c[name] for name in names)
 
 
+def _context(conn: Connection | sqlite_exec.Executor) -> Any:
+    """What a column default is called with: the connection's execution options (once per
+    transaction on the applier's executor)."""
+    if isinstance(conn, sqlite_exec.Executor):
+        return conn.default_context()
+    return SimpleNamespace(execution_options=conn.get_execution_options())
+
+
 @dataclass(frozen=True)
 class _InsertOrSkip:
     """`INSERT … ON CONFLICT [(conflict)] DO NOTHING` of one row: nothing happens when a unique
@@ -589,10 +535,9 @@ class _InsertOrSkip:
         """Whether the row was inserted."""
         # A callable default gets what an execution context would give it: the engine's options
         # (the clock for `created_at`).
-        context = SimpleNamespace(execution_options=conn.get_execution_options())
         for name, default in self.defaults.items():
             if name not in values:
-                values[name] = default.arg(context) if default.is_callable else default.arg
+                values[name] = default.arg(_context(conn)) if default.is_callable else default.arg
         return bool(conn.execute(self.statement, values).rowcount)
 
 
@@ -606,7 +551,7 @@ class _InsertRow:
         self.defaults = {c.name: c.default for c in self.columns if isinstance(c.default, ColumnDefault)}
 
     def run(self, conn: Connection | sqlite_exec.Executor, **values: Any) -> dict[str, Any]:
-        context = SimpleNamespace(execution_options=conn.get_execution_options())
+        context = _context(conn)
         for c in self.columns:
             if c.name not in values:
                 default = self.defaults.get(c.name)
@@ -846,6 +791,10 @@ def _named_by(answer: Any, request: Row[Any]) -> bool:  # a stored answer row, o
 
 
 _NO_STATE: tuple[str | None, Any, str | None] = (None, None, None)
+# A list's receipts as `_refresh_inventory` reads them (`_RECEIPT_STATUS`), when they are known
+# without reading them (`_Applier._receipt`); _NEWEST: the id of one just inserted (ids only order).
+_ReceiptState = namedtuple("_ReceiptState", "id pre_no invt_no return_status return_time return_info")
+_NEWEST = sys.maxsize
 
 
 def _cancel_state(
@@ -1098,7 +1047,7 @@ class _Applier:
         return rows
 
     def _refresh_inventory(
-        self, row: _Head, receipts: Sequence[Row[Any]] | None = None, *, requests: bool = False
+        self, row: _Head, receipts: Sequence[Any] | None = None, *, requests: bool = False
     ) -> None:
         """Recompute the list's derived columns: its status from all its receipts (the newest
         returnTime wins) and, with `requests` (or when its list number was just learnt), its
@@ -1240,7 +1189,18 @@ class _Applier:
         if inv is None:
             return  # kept until its list arrives
         had_invt_no = inv.invt_no
-        self._refresh_inventory(inv)
+        receipts = None
+        if self.locks is None:
+            # SQLite: no other transaction writes while this one runs, so the list as read is up to
+            # date, and its status columns are its newest receipt so far (every receipt linked to a
+            # list goes through `_refresh_inventory`, which also learnt their numbers). That one and
+            # the new one decide the status: no need to read them all again. The old newest comes
+            # first (the newest of equals is the first in id order, as when all are read).
+            receipts = [_ReceiptState(_NEWEST, ret.pre_no, ret.invt_no, ret.return_status, ret.return_time,
+                                      ret.return_info)]  # fmt: skip
+            if inv.status is not None:
+                receipts.append(_ReceiptState(0, None, None, inv.status, inv.status_time, inv.status_info))
+        self._refresh_inventory(inv, receipts)
         if inv.invt_no and inv.invt_no != had_invt_no:
             self._attach_tax_slips(inv)
 

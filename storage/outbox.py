@@ -74,9 +74,9 @@ def with_recipient(stmt: Select[Any], identity_key: ColumnElement[Any]) -> Selec
 
 def recipient_of(row: Row[Any]) -> Recipient | None:
     """The recipient in a row of a `with_recipient` statement (what `recipient_for` would say)."""
-    values = row._mapping
-    if values["recipient_id"] is None:
+    if row.recipient_id is None:  # no binding: the common case, without building the mapping
         return None
+    values = row._mapping
     return Recipient(values["recipient_id"], {k: bool(values[f"recipient_{col}"]) for k, col in KIND_SETTING.items()})
 
 

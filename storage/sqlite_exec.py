@@ -18,6 +18,7 @@ import sqlite3
 from collections import namedtuple
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any, cast
 
 from sqlalchemy import Executable, Insert
@@ -26,7 +27,8 @@ from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError, StatementError
 
 _REGISTERED: dict[int, Executable] = {}  # id → statement (held, so the id stays its own)
-_PLANS: dict[tuple[int, frozenset[str] | None], _Plan | None] = {}
+_PLANS: dict[tuple[int, frozenset[str] | None], _Plan | None] = {}  # an INSERT's, by the columns it is given
+_FIXED: dict[int, _Plan | None] = {}  # every other registered statement's
 _MISSING = object()
 
 
@@ -53,37 +55,51 @@ class _Plan:
             for name in compiled.positiontup or []
         ]
         self.defaults: dict[str, Any] = compiled.construct_params(_check=False)  # LIMIT 2 and the like
-        # The common case, parameters as given: a plain list of them in order.
-        self.plain = all(process is None for _, process in self.binds)
-        self.names = [name for name, _ in self.binds]
+        # The parameter list in order, and a result row, each built by one generated function.
+        self.values: Callable[[dict[str, Any]], list[Any]] = _values_function(self.binds, self.defaults)
         columns = compiled._result_columns
         self.row: type | None = _row_type([c.keyname for c in columns]) if columns else None
         processors = [c.type._cached_result_processor(dialect, None) for c in columns]
-        self.results = [(i, p) for i, p in enumerate(processors) if p is not None]
+        self.make: Callable[[Any], Any] | None = _row_function(self.row, processors) if self.row else None
 
-    def values(self, params: dict[str, Any]) -> list[Any]:
-        if self.plain and len(params) >= len(self.names):
-            try:
-                return [params[name] for name in self.names]
-            except KeyError:
-                pass  # a parameter with a default value (LIMIT 2)
-        out = []
-        for name, process in self.binds:
-            value = params[name] if name in params else self.defaults[name]
-            out.append(value if process is None else process(value))
-        return out
 
-    def rows(self, fetched: list[Any]) -> list[Any]:
-        make = self.row._make  # type: ignore[union-attr]
-        if not self.results:
-            return [make(raw) for raw in fetched]
-        out = []
-        for raw in fetched:
-            values = list(raw)
-            for i, process in self.results:
-                values[i] = process(values[i])
-            out.append(make(values))
-        return out
+# The functions below are generated (one expression per parameter or column, instead of a loop
+# with a branch each): the names in them are the statement's own bind names, quoted with repr.
+
+
+def _values_function(
+    binds: list[tuple[str, Callable[[Any], Any] | None]], defaults: dict[str, Any]
+) -> Callable[[dict[str, Any]], list[Any]]:
+    """`params` → the statement's parameters in order, each through its bind processor; a name
+    not given takes its default (the value bound in the statement, e.g. LIMIT 2, else None)."""
+    env: dict[str, Any] = {}
+    parts = []
+    for i, (name, process) in enumerate(binds):
+        if name in defaults:
+            env[f"d{i}"] = defaults[name]
+            expr = f"p.get({name!r}, d{i})"
+        else:
+            expr = f"p[{name!r}]"
+        if process is not None:
+            env[f"f{i}"] = process
+            expr = f"f{i}({expr})"
+        parts.append(expr)
+    return cast(Callable[[dict[str, Any]], list[Any]], eval(f"lambda p: [{', '.join(parts)}]", env))  # noqa: S307
+
+
+def _row_function(row: type, processors: list[Callable[[Any], Any] | None]) -> Callable[[Any], Any]:
+    """A fetched tuple → a row of `row`'s type, each column through its result processor."""
+    env: dict[str, Any] = {"new": tuple.__new__, "R": row}
+    if not any(processors):
+        return cast(Callable[[Any], Any], eval("lambda r: new(R, r)", env))  # noqa: S307
+    parts = []
+    for i, process in enumerate(processors):
+        if process is None:
+            parts.append(f"r[{i}]")
+        else:
+            env[f"f{i}"] = process
+            parts.append(f"f{i}(r[{i}])")
+    return cast(Callable[[Any], Any], eval(f"lambda r: new(R, ({', '.join(parts)},))", env))  # noqa: S307
 
 
 _SQLITE_DATETIME_FORMAT = sqlite.DATETIME._storage_format  # "YYYY-MM-DD HH:MM:SS.ffffff"
@@ -121,12 +137,15 @@ def _row_type(fields: list[str]) -> type:
 
 
 def _plan(stmt: Executable, dialect: Dialect, params: Any) -> _Plan | None:
+    found = _FIXED.get(id(stmt), _MISSING)
+    if found is not _MISSING:
+        return found  # type: ignore[return-value]
     if id(stmt) not in _REGISTERED:
         return None
     if not isinstance(stmt, Insert):
-        found = _PLANS.get((id(stmt), None), _MISSING)
-        if found is not _MISSING:
-            return found  # type: ignore[return-value]
+        plan = _Plan(stmt, dialect, None)
+        _FIXED[id(stmt)] = plan if plan.usable else None
+        return _FIXED[id(stmt)]
     keys = None
     if isinstance(stmt, Insert):  # an INSERT without VALUES names the columns it is given
         first = params[0] if isinstance(params, list) else params
@@ -184,6 +203,7 @@ class Executor:
         self.dialect = conn.dialect
         self._direct = conn.dialect.name == "sqlite" and conn.dialect.driver == "pysqlite"
         self._cursor: sqlite3.Cursor | None = None
+        self._context: SimpleNamespace | None = None
 
     def exec_driver_sql(self, sql: str) -> None:
         """A statement without parameters or result (SAVEPOINT and the like)."""
@@ -205,17 +225,29 @@ class Executor:
     def get_execution_options(self) -> Any:
         return self.conn.get_execution_options()
 
+    def default_context(self) -> Any:
+        """What a Python-side column default is given, as an execution context would give it:
+        the connection's execution options (the same for the whole transaction)."""
+        if self._context is None:
+            self._context = SimpleNamespace(execution_options=self.conn.get_execution_options())
+        return self._context
+
     def execute(self, stmt: Executable, params: dict[str, Any] | Sequence[dict[str, Any]] | None = None) -> Any:
-        plan = _plan(stmt, self.dialect, params) if self._direct else None
+        plan = _FIXED.get(id(stmt), _MISSING) if self._direct else None
+        if plan is _MISSING:
+            plan = _plan(stmt, self.dialect, params)
         if plan is None:
             return self.conn.execute(stmt, params)
-        cur = self._cursor_of()
+        assert isinstance(plan, _Plan)
+        cur = self._cursor or self._cursor_of()
         try:
             if params is None or isinstance(params, dict):
                 cur.execute(plan.sql, plan.values(params or {}))
             else:
-                cur.executemany(plan.sql, [plan.values(p) for p in params])
-            rows = plan.rows(cur.fetchall()) if plan.row is not None else []
+                values = plan.values
+                cur.executemany(plan.sql, [values(p) for p in params])
+            make = plan.make  # (a statement without rows is done once executed: nothing to fetch)
+            rows = [make(raw) for raw in cur.fetchall()] if make is not None else []
         except sqlite3.Error as exc:
             raise self._error(plan.sql, exc) from exc
         return Result(rows, cur.rowcount, cur.lastrowid)

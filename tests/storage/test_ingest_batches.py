@@ -532,3 +532,36 @@ def test_a_feed_of_large_messages_is_held_a_few_at_a_time() -> None:
     assert [len(b) for b in sizes[4:]] == [256, 256, 89]
     assert sizes[4][0] == "gone"
     assert ingest_module.BATCH_BYTES == 8 * mb
+
+
+async def test_a_parser_process_gives_what_parsing_here_gives_and_ends_with_its_pipe() -> None:
+    """`swbot ingest`'s parser process (storage.parse_worker): the batches sent come back in order,
+    each message as `prepare` makes it here (refusals and their reasons included); it ends when
+    its stdin is closed."""
+    from storage.feed import _ParserProcess, prepare_all
+    from storage.prepare import Refused
+
+    batches = [good_messages(3, "pp1"), [b"<not xml", *good_messages(1, "pp2")], [b"x" * 2000]]
+    proc = await _ParserProcess.start()
+    assert await proc.started
+    sent = [await proc.submit(batch, 1000) for batch in batches]
+    for batch, answer in zip(batches, sent, strict=True):
+        assert await answer == prepare_all(batch, 1000)
+    assert any(isinstance(p, Refused) for p in await sent[1])
+    await proc.close()
+    assert proc.proc.returncode == 0
+
+
+async def test_a_parser_process_that_dies_fails_what_it_had_not_answered() -> None:
+    """A parser process killed with batches pending: each pending batch fails (the feed stops with
+    an error) instead of being waited for for ever."""
+    from storage.feed import _ParserProcess
+
+    proc = await _ParserProcess.start()
+    assert await proc.started
+    proc.proc.kill()
+    pending = await proc.submit(good_messages(50, "dead"), 10_000_000)
+    with pytest.raises(RuntimeError, match="parser process ended"):
+        await asyncio.wait_for(pending, 30)
+    assert not proc.ready
+    await proc.close()

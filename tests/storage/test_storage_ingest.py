@@ -727,3 +727,54 @@ def test_quarantine_source_name_cannot_forge_the_reason(quarantine: Quarantine) 
     assert entry.size == 4
     assert "\n" not in entry.source and "\t" not in entry.source
     assert entry.source.startswith("evil")
+
+
+async def _check_status_is_a_full_recount(db: Database) -> None:
+    """Every list's status columns and numbers are what recomputing them from all its receipts
+    gives: the newest (returnTime, then status), the first of equals in id order; the list number
+    (which these lists lack themselves) from its first receipt (in id order) that carries one."""
+    async with db.read() as s:
+        for inv in (await s.execute(select(Inventory))).scalars():
+            mine = select(Receipt).where(Receipt.inventory_id == inv.id).order_by(Receipt.id)
+            receipts = list((await s.execute(mine)).scalars())
+            if not receipts:
+                assert (inv.status, inv.status_time, inv.status_info) == (None, None, None)
+                continue
+            newest = max(receipts, key=lambda r: (r.return_time, r.return_status))
+            assert (inv.status, inv.status_time, inv.status_info) == (
+                newest.return_status, newest.return_time, newest.return_info,
+            )  # fmt: skip
+            assert inv.invt_no == next((r.invt_no for r in receipts if r.invt_no), None)
+
+
+async def test_a_receipt_leaves_the_status_a_full_recount_gives(
+    db: Database, vault: Vault, quarantine: Quarantine
+) -> None:
+    """A receipt for a known list decides its status from the list's own columns and itself (on
+    SQLite, without reading the list's other receipts): in any arrival order, one message to a
+    transaction or all in one, after every message the list holds what all its receipts give,
+    ties between equal (returnTime, status) with different notes included, and a list number
+    learnt from a receipt."""
+    spec = ListSpec("recount", BUYER, invt_no=None)  # its list number comes with a receipt
+    pre = spec.pre
+    msgs = [
+        ceb621(spec),
+        ceb622("rc1", 120, ms(10), pre=pre, info="[Code:1;Desc:申报]"),
+        ceb622("rc2", 500, ms(20), pre=pre, info="[Code:2;Desc:查验 A]"),
+        ceb622("rc3", 500, ms(20), pre=pre, info="[Code:3;Desc:查验 B]", guid=uid("rc3-other")),
+        ceb622("rc4", 800, ms(30), pre=pre, invt=invt_no("recount"), info="[Code:2600;Desc:放行]"),
+        ceb622("rc5", 100, ms(5), pre=pre, info="[Code:4;Desc:退单]"),
+    ]
+    rng = random.Random(20261201)
+    orders = [list(range(len(msgs))), list(range(len(msgs)))[::-1]]
+    orders += [list(p) for p in rng.sample(list(permutations(range(len(msgs)))), 30)]
+    ing = ingestor(db, vault, quarantine)
+    for order in orders:
+        await wipe(db)
+        for i in order:
+            assert (await ing.ingest(msgs[i], name=f"m{i}.xml")).status == ACCEPTED, order
+            await _check_status_is_a_full_recount(db)
+        await wipe(db)
+        results = await ing.ingest_many([(msgs[i], f"m{i}.xml") for i in order])
+        assert [r.status for r in results] == [ACCEPTED] * len(msgs), order
+        await _check_status_is_a_full_recount(db)
