@@ -4,7 +4,7 @@ HTTP), file_id reuse, Telegram's limits and error wording, and the download rout
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 from PIL import Image
@@ -24,13 +24,6 @@ def png(width: int, height: int, color: str = "#2b7de9") -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", (width, height), color).save(buf, format="PNG")
     return buf.getvalue()
-
-
-@pytest.fixture
-def core() -> Iterator[BotApiCore]:
-    c = BotApiCore()
-    yield c
-    c.shutdown()
 
 
 @pytest.fixture

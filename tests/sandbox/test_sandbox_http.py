@@ -8,7 +8,7 @@ import datetime as dtm
 import json
 import socket
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -26,21 +26,6 @@ from bot.sandbox.webhook import SECRET_HEADER
 from tests.support.sandbox import TOKEN, http_app, ptb_message
 
 USER = 701
-
-
-@pytest.fixture
-def core() -> Iterator[BotApiCore]:
-    c = BotApiCore()
-    yield c
-    c.shutdown()
-
-
-@pytest.fixture
-def server(core: BotApiCore) -> Iterator[SandboxServer]:
-    srv = SandboxServer(core)
-    srv.start()
-    yield srv
-    srv.stop()
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ NetworkError without the token in their text."""
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp import web
@@ -27,21 +27,10 @@ def _sent(core: BotApiCore) -> list[MessageView]:
     return [m for m in core.messages(USER) if m.from_bot]
 
 
-@pytest.fixture
-def core() -> Iterator[BotApiCore]:
-    c = BotApiCore()
-    c.add_user(USER, "Ann")
-    c.user_message(USER, "/start")  # a bot may write only to whom wrote to it
-    yield c
-    c.shutdown()
-
-
-@pytest.fixture
-def server(core: BotApiCore) -> Iterator[SandboxServer]:
-    srv = SandboxServer(core)
-    srv.start()
-    yield srv
-    srv.stop()
+@pytest.fixture(autouse=True)
+def ann(core: BotApiCore) -> None:
+    core.add_user(USER, "Ann")
+    core.user_message(USER, "/start")  # a bot may write only to whom wrote to it
 
 
 async def _bot(base_url: str, request: AiohttpRequest) -> ExtBot[None]:
