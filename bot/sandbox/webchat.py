@@ -63,6 +63,7 @@ STATIC_DIR = Path(__file__).with_name("static")
 MAX_MESSAGES = 300  # the newest messages a snapshot carries
 SETTLE_QUIET = 0.3  # seconds without a bot call that count as "the bot has answered"
 SETTLE_TIMEOUT = 10.0
+STEP_COMMIT_WAIT = 2.0  # seconds a binding step may take to commit after the bot's reply
 ANSWER_TIMEOUT = 3.0
 HEARTBEAT = 15.0
 PRIVATE_SCOPE = {"type": "all_private_chats"}
@@ -334,6 +335,12 @@ class WebChat:
             update = self.send(text)
             await self.settle(update)
             step = await self.flow_step(self.user_id)
+            # The bot asks for the next detail before its transaction commits the step: on a busy
+            # machine the commit can come after the quiet spell that `settle` waits for.
+            deadline = asyncio.get_running_loop().time() + STEP_COMMIT_WAIT
+            while step != expected and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.05)
+                step = await self.flow_step(self.user_id)
             if step != expected:
                 bound = await self.bound_account(self.user_id)
                 reason = "already bound: send /unbind first" if bound else "the bot did not go on to the next step"
