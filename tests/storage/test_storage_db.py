@@ -14,9 +14,10 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Column, Index, Integer, MetaData, func, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from storage import db as db_module
-from storage.db import Database, DatabaseError
+from storage.db import WRITER_CACHE_KIB, Database, DatabaseError
 from storage.migrate import alembic_config, current, upgrade
 from storage.models import Base, BindFailure, TgUser
 from tests.support.clock import test_clock
@@ -58,6 +59,19 @@ async def test_every_pooled_sqlite_connection_has_the_pragmas(sqlite_db: Databas
         finally:
             for conn in conns:
                 await conn.close()
+
+
+async def test_the_ingest_writer_keeps_savepoints_and_a_batch_of_pages_in_memory(sqlite_db: Database) -> None:
+    """The synchronous writer (every ingest batch): statement journal in memory, a page cache the
+    size of WRITER_CACHE_KIB; the other connections keep SQLite's default cache."""
+    def pragmas(session: Session) -> tuple[int, int]:
+        conn = session.connection()
+        return (conn.exec_driver_sql("PRAGMA temp_store").scalar(), conn.exec_driver_sql("PRAGMA cache_size").scalar())
+
+    assert await sqlite_db.run_write(pragmas) == (2, -WRITER_CACHE_KIB)  # 2: MEMORY
+    async with sqlite_db.read_engine.connect() as conn:
+        assert (await conn.exec_driver_sql("PRAGMA temp_store")).scalar() == 2
+        assert (await conn.exec_driver_sql("PRAGMA cache_size")).scalar() != -WRITER_CACHE_KIB
 
 
 async def test_check_raises_for_an_in_memory_database() -> None:
@@ -319,7 +333,6 @@ async def test_an_update_reads_on_one_session_and_gives_its_connection_back(db: 
     """Database.reader(): an update's reads before its reply share one session (on PostgreSQL one
     pooled connection, held between them); close() gives it back before Telegram is called, and a
     read after that is a run_read of its own that holds nothing once done."""
-    from sqlalchemy.orm import Session
 
     def one(session: Session) -> int:
         return int(session.execute(text("SELECT 1")).scalar_one())
