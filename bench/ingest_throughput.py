@@ -49,7 +49,7 @@ from bot.domain import cbec
 from bot.domain.clock import Clock
 from bot.domain.identity import InvalidPhone, mask_phone, normalize_phone
 from storage.ceb import Inventory, InventoryReturn, ListRequest, RequestReturn, TaxSlip, TaxStatus, parse_message
-from storage.db import Database
+from storage.db import WRITER_CACHE_KIB, Database
 from storage.feed import FeedItem, WorkerSetup, ingest_feed, ingest_feed_parallel
 from storage.ingest import ACCEPTED, BATCH_SIZE, DUPLICATE, Ingestor, iter_paths
 from storage.migrate import upgrade
@@ -180,7 +180,9 @@ def _insert_sql(table: str, row: dict[str, Any]) -> str:
 
 def _connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None)
-    for pragma in ("busy_timeout=10000", "journal_mode=WAL", "foreign_keys=ON", "synchronous=FULL"):
+    pragmas = ("busy_timeout=10000", "journal_mode=WAL", "foreign_keys=ON", "synchronous=FULL",
+               "temp_store=MEMORY", f"cache_size=-{WRITER_CACHE_KIB}")  # as swbot's writer (storage.db)
+    for pragma in pragmas:
         conn.execute(f"PRAGMA {pragma}")
     return conn
 
