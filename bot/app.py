@@ -14,7 +14,7 @@ import gc
 import logging
 from typing import Any
 
-from telegram import BotCommand, BotCommandScopeAllPrivateChats, LinkPreviewOptions, Update
+from telegram import BotCommand, BotCommandScopeAllPrivateChats, LinkPreviewOptions
 from telegram.constants import ParseMode
 from telegram.ext import ApplicationBuilder, ContextTypes, Defaults
 from telegram.request import BaseRequest
@@ -150,16 +150,18 @@ def run(settings: Settings, clock: Clock) -> int:
     """`swbot run`: polling by default, webhook when SWBOT_WEBHOOK_URL is set."""
     if settings.database_url is None:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-    webhook = bool(settings.webhook_url)
-    app = build_application(settings, build_services(settings, clock), updater=not webhook)
+    # No Updater in either mode: bot.webhook's listener or bot.polling's poller feeds the updates,
+    # each acknowledging an update only once it is handled.
+    app = build_application(settings, build_services(settings, clock), updater=False)
     from bot.background import attach_background
     attach_background(app, settings)
     from handlers.files import warm_up  # charts: import matplotlib and load the font before the first tap
     app.bot_data["on_start"].append(warm_up)
     app.bot_data["on_start"].append(freeze_heap)
-    if webhook:
+    if settings.webhook_url:
         from bot.webhook import serve_webhook
 
         return asyncio.run(serve_webhook(app, settings))
-    app.run_polling(allowed_updates=Update.ALL_TYPES)
-    return 0
+    from bot.polling import serve_polling
+
+    return asyncio.run(serve_polling(app, settings))

@@ -35,7 +35,6 @@ import asyncio
 import hmac
 import json
 import logging
-import signal
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -43,6 +42,7 @@ from aiohttp import web
 from telegram import Update
 
 from bot.health import health
+from bot.lifecycle import running
 from bot.runtime import BotApp, Services
 from bot.settings import Settings
 
@@ -148,46 +148,27 @@ async def serve_webhook(app: BotApp, settings: Settings, *, drain_timeout: float
     assert settings.webhook_url is not None
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
     listener = WebhookListener(app, path=webhook_path(settings.webhook_url), secret=secret)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    runner: web.AppRunner | None = None
-    await app.initialize()
-    try:
-        if app.post_init is not None:
-            await app.post_init(app)  # migrations, command menus, notifier, operator API
-        await app.start()
+    async with running(app) as stop:
         # shutdown_timeout: after draining, whatever still runs is cancelled (left unanswered).
         runner = web.AppRunner(listener.web_app(), handle_signals=False, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
-        host, port = parse_listen(settings.listen)
-        await web.TCPSite(runner, host, port).start()
-        # Every instance sets the same webhook; it is idempotent, and it comes after listening so
-        # that the first delivery finds someone. Never deleted at stop: other instances serve on.
-        await app.bot.set_webhook(
-            settings.webhook_url,
-            secret_token=secret,
-            allowed_updates=Update.ALL_TYPES,
-            max_connections=settings.webhook_max_connections,
-        )
-        log.info("webhook listening on %s:%s%s", host, port, listener.path)
-        await stop.wait()
-        log.info("stopping: no new updates, finishing those in flight")
-        await listener.drain(drain_timeout)
-    finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
-        services: Services = app.bot_data["services"]
-        services.draining = True
-        if runner is not None:
+        try:
+            host, port = parse_listen(settings.listen)
+            await web.TCPSite(runner, host, port).start()
+            # Every instance sets the same webhook; it is idempotent, and it comes after listening so
+            # that the first delivery finds someone. Never deleted at stop: other instances serve on.
+            await app.bot.set_webhook(
+                settings.webhook_url,
+                secret_token=secret,
+                allowed_updates=Update.ALL_TYPES,
+                max_connections=settings.webhook_max_connections,
+            )
+            log.info("webhook listening on %s:%s%s", host, port, listener.path)
+            await stop.wait()
+            log.info("stopping: no new updates, finishing those in flight")
+            await listener.drain(drain_timeout)
+        finally:
+            app.bot_data["services"].draining = True
             await runner.cleanup()
-        if app.running:
-            await app.stop()
-        if app.post_stop is not None:
-            await app.post_stop(app)
-        await app.shutdown()
-        if app.post_shutdown is not None:
-            await app.post_shutdown(app)
     log.info("stopped")
     return 0

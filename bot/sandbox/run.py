@@ -20,13 +20,13 @@ What runs, all in this one process:
    a random key) so that the notifier and the operator API run as well.
 
 Why one process and not ``swbot run`` as a child: ``bot.app.run`` *is* ``swbot run`` (same
-builder, same background attach, same polling loop and signal handling), and keeping it in-process
+builder, same background attach, same poller (bot.polling) and signal handling), and keeping it in-process
 gives one Ctrl-C, one log stream, one exit status, no orphaned child if the terminal goes away,
 and no second interpreter to start or to find on PATH. The bot still reaches the stand-in only
 over HTTP, like a bot talks to Telegram, and the web chat reaches the operator API only over
 signed HTTP, like a portal would.
 
-Stopping: Ctrl-C or SIGTERM. python-telegram-bot's run_polling turns both into a clean shutdown
+Stopping: Ctrl-C or SIGTERM. `swbot run`'s poller turns both into a clean shutdown
 (notifier, operator API, database); then the stand-in stops, the throwaway folder is removed and
 the command exits 0. Nothing binds to anything but the host given (127.0.0.1 by default) and the
 page loads nothing from outside.
@@ -129,7 +129,7 @@ async def load_demo(settings: Settings, clock: Clock, demo_dir: Path, status: Lo
 
 class ReadyWatch(threading.Thread):
     """Marks the bot ready, and says so, once it polls the stand-in (the bot runs in the main
-    thread, inside python-telegram-bot's run_polling, so a small thread watches the core)."""
+    thread, inside `swbot run`'s poller, so a small thread watches the core)."""
 
     def __init__(self, core: BotApiCore, status: LoadStatus, url: str) -> None:
         super().__init__(name="sandbox-ready", daemon=True)
@@ -137,7 +137,7 @@ class ReadyWatch(threading.Thread):
         self.stopped = threading.Event()
 
     def run(self) -> None:
-        # run_polling's updater calls deleteWebhook right before its first getUpdates (which the
+        # The poller calls deleteWebhook right before its first getUpdates (which the
         # core records only when that long poll is answered).
         while not self.stopped.wait(0.2):
             if self.core.calls("deleteWebhook") or self.core.calls("getUpdates"):
@@ -203,7 +203,7 @@ def run_sandbox(
 
         from bot.app import run
 
-        run(bot_settings, clock)  # run_polling replaces the SIGTERM handler with its own while it runs
+        run(bot_settings, clock)  # the poller replaces the SIGTERM handler with its own while it runs
     except KeyboardInterrupt:
         pass
     finally:

@@ -10,7 +10,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from bot.sandbox.client import SandboxClient
 from bot.sandbox.core import BotApiCore
 from bot.sandbox.server import SandboxServer
 from tests.support.conversation import ID_RE, PHONE_RE, money
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.subprocess
 
@@ -51,15 +51,6 @@ def showing(client: SandboxClient, text: str) -> Callable[[], bool]:
     """`until=` for the HTTP client: the bot's newest message contains `text`. Explicit, because
     "the bot has been quiet for a moment" can come too early on a loaded machine."""
     return lambda: text in client.visible_text()
-
-
-def wait_for(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def test_swbot_run_as_a_process_binds_queries_and_stops_on_sigterm(tmp_path: Path, server: SandboxServer) -> None:

@@ -21,6 +21,7 @@ import pytest
 from bot.sandbox.client import SandboxClient
 from bot.sandbox.core import BotApiCore
 from bot.sandbox.server import SandboxServer
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.subprocess
 
@@ -32,15 +33,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def wait_for(predicate, timeout: float = 20.0, what: str = "condition") -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def start_bot(core: BotApiCore, base_url: str, tmp_path: Path, port: int, name: str = "bot") -> subprocess.Popen[bytes]:
@@ -165,6 +157,7 @@ async def test_an_update_is_acknowledged_only_once_handled_so_sigkill_loses_noth
         assert not core.delivered(update["update_id"])  # no 200 yet: the handler waits
         proc.kill()  # SIGKILL mid-update
         proc.wait(timeout=10)
+        wait_for(lambda: core.held() == 0, what="the stand-in to drop the dead process's request")
         core.release()
         wait_for(lambda: core.webhook_info().get("last_error_message") is not None, what="a failed push")
         assert core.last_message(9002) is None  # nothing was sent by the killed process

@@ -1,0 +1,182 @@
+"""`swbot run` in polling mode (no SWBOT_WEBHOOK_URL): getUpdates, acknowledged only once handled.
+
+Telegram forgets an update once a getUpdates call asks for a higher `offset`. python-telegram-bot's
+Updater asks for the next one as soon as it has queued the last batch in memory, so a process
+killed then loses every update it had fetched but not handled. This poller asks for an offset
+past an update only once that update was handled: the offset is the oldest update still being
+handled (or one past the newest when none is). Telegram then sends the updates still in hand
+again with the new ones; they are recognised by their id (ids only grow) and not handled twice.
+A SIGKILL loses nothing: the next start gets every update not known to be handled, and handles
+it (at least once, as in webhook mode; handlers are repeatable: README, "Running at scale").
+
+Updates run through the Application's update processor as they arrive (per-user order, bounded
+concurrency), not a batch at a time: a slow update holds back only the offset, never the others.
+While Telegram only sends back updates in hand (it answers at once while any is unacknowledged),
+the poller waits for one to finish, at most `REPEAT_PAUSE`, before asking again.
+
+On SIGTERM or SIGINT: no more polling, the updates in hand finish (at most `DRAIN_TIMEOUT`), a last
+getUpdates acknowledges them, and the process exits 0 after the usual shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import warnings
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from telegram import Update
+from telegram.error import Conflict, InvalidToken, RetryAfter, TelegramError
+from telegram.warnings import PTBUserWarning
+
+from bot.lifecycle import running
+from bot.runtime import BotApp
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+# getUpdates through do_api_request on purpose (see Poller.get_updates); PTB suggests its own method.
+warnings.filterwarnings("ignore", r"Please use 'Bot\.getUpdates'", PTBUserWarning)
+
+POLL_TIMEOUT = 10  # seconds a getUpdates call waits for something new
+READ_TIMEOUT_MARGIN = 5.0  # seconds past that for the answer to arrive
+REPEAT_PAUSE = 0.1  # seconds to wait for an update in hand to finish when nothing new came
+BACKOFF_FIRST, BACKOFF_MAX = 1.0, 30.0  # seconds between attempts while the Bot API fails
+DRAIN_TIMEOUT = 25.0  # as in webhook mode
+
+
+class Poller:
+    """The updates in hand and the offset that acknowledges everything before them."""
+
+    def __init__(self, app: BotApp) -> None:
+        self.app = app
+        self.in_hand: dict[int, asyncio.Task[None]] = {}  # update_id → its handling
+        self.newest: int | None = None  # the highest update_id taken
+        self.handled = 0
+
+    def offset(self) -> int | None:
+        """What the next getUpdates asks for: nothing past an update still in hand."""
+        if self.in_hand:
+            return min(self.in_hand)
+        return None if self.newest is None else self.newest + 1
+
+    async def get_updates(self, offset: int | None, wait: float, limit: int = 100) -> list[dict[str, Any]]:
+        """getUpdates, its answer left as JSON: the updates in hand come back with every call while
+        they run, and only new ones are worth making into Update objects."""
+        kwargs: dict[str, Any] = {"timeout": wait, "limit": limit, "allowed_updates": Update.ALL_TYPES}
+        if offset is not None:
+            kwargs["offset"] = offset
+        result = await self.app.bot.do_api_request(
+            "getUpdates", api_kwargs=kwargs, read_timeout=wait + READ_TIMEOUT_MARGIN
+        )
+        return result if isinstance(result, list) else []
+
+    def take(self, updates: Sequence[dict[str, Any]]) -> int:
+        """Start handling those not taken before, in order; how many were new."""
+        new = 0
+        for data in updates:
+            update_id = data.get("update_id") if isinstance(data, dict) else None
+            if not isinstance(update_id, int) or (self.newest is not None and update_id <= self.newest):
+                continue  # in hand (sent again: it is not acknowledged yet) or handled
+            self.newest = update_id
+            try:
+                update = Update.de_json(data, self.app.bot)
+            except Exception as exc:  # not an update we can read: acknowledged with the others
+                log.warning("update %d: unreadable (%s), skipped", update_id, type(exc).__name__)
+                continue
+            task = asyncio.create_task(self._handle(update), name=f"swbot-update-{update_id}")
+            self.in_hand[update_id] = task
+            new += 1
+        return new
+
+    async def _handle(self, update: Update) -> None:
+        try:
+            await self.app.update_processor.process_update(update, self.app.process_update(update))
+        except Exception:
+            # The handlers' errors are the error handler's (the user got the kind answer); this is
+            # a failure around them. Counted as handled: asked for again it would fail again.
+            log.error("update %d: unexpected failure outside the handlers", update.update_id, exc_info=True)
+        finally:
+            self.in_hand.pop(update.update_id, None)
+            self.handled += 1
+
+    async def poll(self, stop: asyncio.Event) -> None:
+        """getUpdates until `stop` is set."""
+        backoff = BACKOFF_FIRST
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            while not stop.is_set():
+                call = asyncio.ensure_future(self.get_updates(self.offset(), POLL_TIMEOUT))
+                await asyncio.wait([call, stopping], return_when=asyncio.FIRST_COMPLETED)
+                if not call.done():  # stopping: what this call would bring is not acknowledged
+                    call.cancel()
+                    await asyncio.gather(call, return_exceptions=True)
+                    return
+                try:
+                    updates = call.result()
+                except InvalidToken:
+                    raise
+                except RetryAfter as exc:
+                    wait = exc.retry_after
+                    await self._pause(stop, wait.total_seconds() if isinstance(wait, timedelta) else float(wait))
+                    continue
+                except TelegramError as exc:
+                    what = "another process polls with this token" if isinstance(exc, Conflict) else type(exc).__name__
+                    log.warning("getUpdates failed (%s); again in %.0f s", what, backoff)
+                    await self._pause(stop, backoff)
+                    backoff = min(backoff * 2, BACKOFF_MAX)
+                    continue
+                backoff = BACKOFF_FIRST
+                if not self.take(updates) and updates and self.in_hand:
+                    # Only updates in hand came back: Telegram answers at once while any is
+                    # unacknowledged. Ask again once one is done, or shortly.
+                    await asyncio.wait(list(self.in_hand.values()), timeout=REPEAT_PAUSE)
+        finally:
+            stopping.cancel()
+
+    async def _pause(self, stop: asyncio.Event, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(stop.wait(), seconds)
+        except TimeoutError:
+            pass
+
+    async def drain(self, within: float = DRAIN_TIMEOUT) -> bool:
+        """Let the updates in hand finish; those still running after `within` are cancelled and
+        stay unacknowledged (the next start gets them again). Then acknowledge the rest."""
+        offset = None
+        if self.in_hand:
+            log.info("stopping: %d update(s) in hand", len(self.in_hand))
+            await asyncio.wait(list(self.in_hand.values()), timeout=within)
+        if self.in_hand:
+            offset = min(self.in_hand)  # the oldest unfinished one and everything after it come again
+            log.warning("stopping: %d update(s) still running after %.0f s; they come again at the next start",
+                        len(self.in_hand), within)
+            late = list(self.in_hand.values())
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+        finished = offset is None
+        offset = self.offset() if finished else offset
+        if offset is not None:
+            try:  # what python-telegram-bot's Updater does at stop too: tell Telegram what is done
+                await self.get_updates(offset, 0, limit=1)
+            except TelegramError as exc:
+                log.warning("could not acknowledge the handled updates (%s); they come again", type(exc).__name__)
+        return finished
+
+
+async def serve_polling(app: BotApp, settings: Settings, *, drain_timeout: float = DRAIN_TIMEOUT) -> int:
+    """Poll until SIGTERM/SIGINT, then finish what is in hand; returns 0."""
+    poller = Poller(app)
+    async with running(app) as stop:
+        # A webhook left set makes getUpdates fail; pending updates are kept.
+        await app.bot.delete_webhook(drop_pending_updates=False)
+        log.info("polling for updates")
+        try:
+            await poller.poll(stop)
+        finally:
+            log.info("stopping: no new updates, finishing those in hand")
+            await poller.drain(drain_timeout)
+    log.info("stopped")
+    return 0

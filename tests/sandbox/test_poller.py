@@ -1,0 +1,60 @@
+"""bot.polling's Poller on a real Application against the stand-in: an update in hand holds back
+the offset (Telegram sends it again) but not the other updates, and is handled once."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from bot.polling import Poller
+from bot.sandbox.core import BotApiCore
+from tests.support.harness import start_harness, stop_harness
+
+
+async def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
+def replies(core: BotApiCore, chat: int) -> int:
+    return len([c for c in core.calls("sendMessage") if c.ok and c.params.get("chat_id") == chat])
+
+
+async def test_a_slow_update_holds_back_the_offset_not_the_others(tmp_path: Path) -> None:
+    core = BotApiCore()
+    h = await start_harness(tmp_path, core)
+    await h.app.start()
+    poller = Poller(h.app)
+    stop = asyncio.Event()
+    polling = asyncio.create_task(poller.poll(stop))
+    try:
+        for user in (1, 2):
+            core.add_user(user, f"U{user}", language_code="en")
+        core.slow("sendMessage", 1.5, times=1)  # the first answer comes back late: its update stays in hand
+        slow = core.user_message(1, "/help")
+        assert slow is not None
+        await wait_until(lambda: slow["update_id"] in poller.in_hand and replies(core, 1) == 1)
+        seq = core.call_seq()
+        quick = core.user_message(2, "/help")
+        assert quick is not None
+        await wait_until(lambda: replies(core, 2) == 1)
+        assert slow["update_id"] in poller.in_hand  # the other user did not wait for it
+        polls = [c for c in core.calls_since(seq) if c.method == "getUpdates"]
+        assert polls and all(c.params.get("offset") == slow["update_id"] for c in polls)
+        assert any(u["update_id"] == slow["update_id"] for c in polls if c.ok for u in c.result or [])
+        await wait_until(lambda: not poller.in_hand)
+        await asyncio.sleep(0.3)  # polls that still bring nothing new
+        assert (replies(core, 1), replies(core, 2)) == (1, 1)  # each handled once, sent again or not
+        assert poller.handled == 2
+    finally:
+        stop.set()
+        await polling
+        await poller.drain(5)
+        await h.app.stop()
+        await stop_harness(h)
+    last = core.calls("getUpdates")[-1]
+    assert last.params.get("offset") == quick["update_id"] + 1  # both acknowledged at the stop
