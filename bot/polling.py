@@ -121,9 +121,13 @@ class Poller:
                     wait = exc.retry_after
                     await self._pause(stop, wait.total_seconds() if isinstance(wait, timedelta) else float(wait))
                     continue
-                except TelegramError as exc:
-                    what = "another process polls with this token" if isinstance(exc, Conflict) else type(exc).__name__
-                    log.warning("getUpdates failed (%s); again in %.0f s", what, backoff)
+                except Exception as exc:  # the Bot API unreachable or refusing: poll again, later
+                    if isinstance(exc, Conflict):
+                        log.warning("getUpdates failed (another process polls this bot); again in %.0f s", backoff)
+                    elif isinstance(exc, TelegramError):
+                        log.warning("getUpdates failed (%s); again in %.0f s", type(exc).__name__, backoff)
+                    else:
+                        log.error("getUpdates failed unexpectedly; again in %.0f s", backoff, exc_info=True)
                     await self._pause(stop, backoff)
                     backoff = min(backoff * 2, BACKOFF_MAX)
                     continue

@@ -58,3 +58,28 @@ async def test_a_slow_update_holds_back_the_offset_not_the_others(tmp_path: Path
         await stop_harness(h)
     last = core.calls("getUpdates")[-1]
     assert last.params.get("offset") == quick["update_id"] + 1  # both acknowledged at the stop
+
+
+async def test_polling_goes_on_after_the_bot_api_failed(tmp_path: Path) -> None:
+    core = BotApiCore()
+    h = await start_harness(tmp_path, core)
+    await h.app.start()
+    poller = Poller(h.app)
+    stop = asyncio.Event()
+    core.fail_next("getUpdates", error_code=502)
+    core.fail_next("getUpdates", error_code=409, description="Conflict: terminated by other getUpdates request")
+    polling = asyncio.create_task(poller.poll(stop))
+    try:
+        core.add_user(3, "U3", language_code="en")
+        update = core.user_message(3, "/help")
+        assert update is not None
+        await wait_until(lambda: replies(core, 3) == 1, timeout=30)
+        failed = [c for c in core.calls("getUpdates") if not c.ok]
+        assert [c.error_code for c in failed] == [502, 409]  # then again after 1 s and 2 s
+        assert not polling.done()
+    finally:
+        stop.set()
+        await polling
+        await poller.drain(5)
+        await h.app.stop()
+        await stop_harness(h)
