@@ -6,8 +6,10 @@ killed then loses every update it had fetched but not handled. This poller asks 
 past an update only once that update was handled: the offset is the oldest update still being
 handled (or one past the newest when none is). Telegram then sends the updates still in hand
 again with the new ones; they are recognised by their id (ids only grow) and not handled twice.
-A SIGKILL loses nothing: the next start gets every update not known to be handled, and handles
-it (at least once, as in webhook mode; handlers are repeatable: README, "Running at scale").
+A SIGKILL loses nothing: the next start gets every update from the oldest one that was in hand.
+Of those, the ones handled meanwhile are in a journal (`HandledJournal`: their ids, appended as
+each is done, in the data folder) and are not handled again; the ones that were in hand are
+(at least once, as in webhook mode; handlers are repeatable: README, "Running at scale").
 
 Updates run through the Application's update processor as they arrive (per-user order, bounded
 concurrency), not a batch at a time: a slow update holds back only the offset, never the others.
@@ -22,9 +24,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import warnings
 from collections.abc import Sequence
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from telegram import Update
@@ -44,13 +48,58 @@ READ_TIMEOUT_MARGIN = 5.0  # seconds past that for the answer to arrive
 REPEAT_PAUSE = 0.1  # seconds to wait for an update in hand to finish when nothing new came
 BACKOFF_FIRST, BACKOFF_MAX = 1.0, 30.0  # seconds between attempts while the Bot API fails
 DRAIN_TIMEOUT = 25.0  # as in webhook mode
+JOURNAL_FILE = "handled-updates"  # in the data folder (HandledJournal)
+
+
+class HandledJournal:
+    """The ids of the updates handled since the last acknowledged offset, as 8-byte records
+    appended to a file: they survive the process (a SIGKILL keeps what the kernel was given).
+    Rewritten without the acknowledged ones once it holds `COMPACT_AT` records."""
+
+    COMPACT_AT = 4096
+    RECORD = 8
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = path.read_bytes() if path.exists() else b""
+        whole = len(data) - len(data) % self.RECORD  # a record cut short by a crash is dropped
+        self.ids = {int.from_bytes(data[i : i + self.RECORD], "big") for i in range(0, whole, self.RECORD)}
+        self._records = len(self.ids)
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        if whole != len(data):
+            os.ftruncate(self._fd, whole)
+
+    def __contains__(self, update_id: int) -> bool:
+        return update_id in self.ids
+
+    def add(self, update_id: int) -> None:
+        self.ids.add(update_id)
+        os.write(self._fd, update_id.to_bytes(self.RECORD, "big"))
+        self._records += 1
+
+    def acknowledged(self, offset: int) -> None:
+        """Telegram forgets the updates below `offset`: their ids are not needed any more."""
+        if self._records < self.COMPACT_AT:
+            return
+        self.ids = {i for i in self.ids if i >= offset}
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_bytes(b"".join(i.to_bytes(self.RECORD, "big") for i in sorted(self.ids)))
+        os.replace(tmp, self.path)
+        os.close(self._fd)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        self._records = len(self.ids)
+
+    def close(self) -> None:
+        os.close(self._fd)
 
 
 class Poller:
     """The updates in hand and the offset that acknowledges everything before them."""
 
-    def __init__(self, app: BotApp) -> None:
+    def __init__(self, app: BotApp, journal: HandledJournal) -> None:
         self.app = app
+        self.journal = journal
         self.in_hand: dict[int, asyncio.Task[None]] = {}  # update_id → its handling
         self.newest: int | None = None  # the highest update_id taken
         self.handled = 0
@@ -80,6 +129,8 @@ class Poller:
             if not isinstance(update_id, int) or (self.newest is not None and update_id <= self.newest):
                 continue  # in hand (sent again: it is not acknowledged yet) or handled
             self.newest = update_id
+            if update_id in self.journal:
+                continue  # handled by the process before this one, which died before acknowledging it
             try:
                 update = Update.de_json(data, self.app.bot)
             except Exception as exc:  # not an update we can read: acknowledged with the others
@@ -97,9 +148,12 @@ class Poller:
             # The handlers' errors are the error handler's (the user got the kind answer); this is
             # a failure around them. Counted as handled: asked for again it would fail again.
             log.error("update %d: unexpected failure outside the handlers", update.update_id, exc_info=True)
-        finally:
+        except asyncio.CancelledError:  # cut off at the stop: not handled, it comes again
             self.in_hand.pop(update.update_id, None)
-            self.handled += 1
+            raise
+        self.journal.add(update.update_id)
+        self.in_hand.pop(update.update_id, None)
+        self.handled += 1
 
     async def poll(self, stop: asyncio.Event) -> None:
         """getUpdates until `stop` is set."""
@@ -107,7 +161,8 @@ class Poller:
         stopping = asyncio.ensure_future(stop.wait())
         try:
             while not stop.is_set():
-                call = asyncio.ensure_future(self.get_updates(self.offset(), POLL_TIMEOUT))
+                sent = self.offset()
+                call = asyncio.ensure_future(self.get_updates(sent, POLL_TIMEOUT))
                 await asyncio.wait([call, stopping], return_when=asyncio.FIRST_COMPLETED)
                 if not call.done():  # stopping: what this call would bring is not acknowledged
                     call.cancel()
@@ -132,6 +187,8 @@ class Poller:
                     backoff = min(backoff * 2, BACKOFF_MAX)
                     continue
                 backoff = BACKOFF_FIRST
+                if sent is not None:  # Telegram has forgotten what is below it
+                    self.journal.acknowledged(sent)
                 if not self.take(updates) and updates and self.in_hand:
                     # Only updates in hand came back: Telegram answers at once while any is
                     # unacknowledged. Ask again once one is done, or shortly.
@@ -172,7 +229,7 @@ class Poller:
 
 async def serve_polling(app: BotApp, settings: Settings, *, drain_timeout: float = DRAIN_TIMEOUT) -> int:
     """Poll until SIGTERM/SIGINT, then finish what is in hand; returns 0."""
-    poller = Poller(app)
+    poller = Poller(app, HandledJournal(settings.data_dir / JOURNAL_FILE))
     async with running(app) as stop:
         # A webhook left set makes getUpdates fail; pending updates are kept.
         await app.bot.delete_webhook(drop_pending_updates=False)
@@ -182,5 +239,6 @@ async def serve_polling(app: BotApp, settings: Settings, *, drain_timeout: float
         finally:
             log.info("stopping: no new updates, finishing those in hand")
             await poller.drain(drain_timeout)
+            poller.journal.close()
     log.info("stopped")
     return 0

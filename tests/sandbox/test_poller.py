@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bot.polling import Poller
+from bot.polling import HandledJournal, Poller
 from bot.sandbox.core import BotApiCore
 from tests.support.harness import start_harness, stop_harness
 
@@ -28,7 +28,7 @@ async def test_a_slow_update_holds_back_the_offset_not_the_others(tmp_path: Path
     core = BotApiCore()
     h = await start_harness(tmp_path, core)
     await h.app.start()
-    poller = Poller(h.app)
+    poller = Poller(h.app, HandledJournal(tmp_path / "handled"))
     stop = asyncio.Event()
     polling = asyncio.create_task(poller.poll(stop))
     try:
@@ -64,7 +64,7 @@ async def test_polling_goes_on_after_the_bot_api_failed(tmp_path: Path) -> None:
     core = BotApiCore()
     h = await start_harness(tmp_path, core)
     await h.app.start()
-    poller = Poller(h.app)
+    poller = Poller(h.app, HandledJournal(tmp_path / "handled"))
     stop = asyncio.Event()
     core.fail_next("getUpdates", error_code=502)
     core.fail_next("getUpdates", error_code=409, description="Conflict: terminated by other getUpdates request")
