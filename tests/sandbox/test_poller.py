@@ -83,3 +83,46 @@ async def test_polling_goes_on_after_the_bot_api_failed(tmp_path: Path) -> None:
         await poller.drain(5)
         await h.app.stop()
         await stop_harness(h)
+
+
+def test_the_journal_survives_the_process_and_forgets_what_telegram_did(tmp_path: Path) -> None:
+    path = tmp_path / "data" / "handled-updates"
+    journal = HandledJournal(path)
+    for update_id in (10, 11, 13):
+        journal.add(update_id)
+    journal.close()
+    with path.open("ab") as f:  # a record cut short by a crash
+        f.write(b"\x00\x00\x01")
+    again = HandledJournal(path)
+    assert again.ids == {10, 11, 13} and path.stat().st_size == 24
+    again.COMPACT_AT = 3
+    again.acknowledged(12)  # Telegram forgot everything below 12
+    again.add(14)
+    again.close()
+    assert HandledJournal(path).ids == {13, 14}
+
+
+async def test_updates_handled_before_a_crash_are_not_handled_again(tmp_path: Path) -> None:
+    core = BotApiCore()
+    h = await start_harness(tmp_path, core)
+    await h.app.start()
+    core.add_user(4, "U4", language_code="en")
+    done = core.user_message(4, "/help")
+    pending = core.user_message(4, "/help")
+    assert done is not None and pending is not None
+    journal = HandledJournal(tmp_path / "handled")
+    journal.add(done["update_id"])  # the process before this one handled it, then died
+    poller = Poller(h.app, journal)
+    stop = asyncio.Event()
+    polling = asyncio.create_task(poller.poll(stop))
+    try:
+        await wait_until(lambda: replies(core, 4) == 1)
+        await asyncio.sleep(0.3)
+        assert replies(core, 4) == 1 and poller.handled == 1
+        assert pending["update_id"] in journal
+    finally:
+        stop.set()
+        await polling
+        await poller.drain(5)
+        await h.app.stop()
+        await stop_harness(h)
