@@ -79,10 +79,17 @@ class HandledJournal:
         self._records += 1
 
     def acknowledged(self, offset: int) -> None:
-        """Telegram forgets the updates below `offset`: their ids are not needed any more."""
-        if self._records < self.COMPACT_AT:
+        """Telegram forgets the updates below `offset`: their ids are not needed any more (and
+        must not linger: after a week without updates Telegram numbers them afresh)."""
+        if not self.ids:
             return
         self.ids = {i for i in self.ids if i >= offset}
+        if not self.ids:
+            os.ftruncate(self._fd, 0)
+            self._records = 0
+            return
+        if self._records < self.COMPACT_AT:
+            return
         tmp = self.path.with_suffix(".tmp")
         tmp.write_bytes(b"".join(i.to_bytes(self.RECORD, "big") for i in sorted(self.ids)))
         os.replace(tmp, self.path)
@@ -222,6 +229,7 @@ class Poller:
         if offset is not None:
             try:  # what python-telegram-bot's Updater does at stop too: tell Telegram what is done
                 await self.get_updates(offset, 0, limit=1)
+                self.journal.acknowledged(offset)
             except TelegramError as exc:
                 log.warning("could not acknowledge the handled updates (%s); they come again", type(exc).__name__)
         return finished

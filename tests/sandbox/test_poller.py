@@ -100,6 +100,10 @@ def test_the_journal_survives_the_process_and_forgets_what_telegram_did(tmp_path
     again.add(14)
     again.close()
     assert HandledJournal(path).ids == {13, 14}
+    last = HandledJournal(path)
+    last.acknowledged(15)  # all of it: nothing is kept
+    last.close()
+    assert path.stat().st_size == 0 and HandledJournal(path).ids == set()
 
 
 async def test_updates_handled_before_a_crash_are_not_handled_again(tmp_path: Path) -> None:
