@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -95,12 +96,21 @@ async def test_check_raises_when_busy_timeout_is_too_short(tmp_path: Path, monke
 
 
 async def test_check_raises_when_the_database_cannot_be_opened(tmp_path: Path) -> None:
+    before = set(threading.enumerate())
     db = Database(f"sqlite+aiosqlite:///{tmp_path / 'missing-dir' / 'x.db'}", clock=test_clock())
     try:
         with pytest.raises(DatabaseError, match="cannot open"):
             await db.check()
     finally:
         await db.dispose()
+        # aiosqlite stops a connection that failed to open from its worker thread, which then
+        # reports to this test's event loop: let it, before the loop closes (else the thread
+        # fails on a closed loop during a later test).
+        workers = [t for t in set(threading.enumerate()) - before if "_connection_worker_thread" in t.name]
+        for _ in range(500):
+            if not any(t.is_alive() for t in workers):
+                break
+            await asyncio.sleep(0.01)
 
 
 async def test_postgres_check_and_foreign_keys(db: Database) -> None:
