@@ -49,6 +49,7 @@ REPEAT_PAUSE = 0.1  # seconds to wait for an update in hand to finish when nothi
 BACKOFF_FIRST, BACKOFF_MAX = 1.0, 30.0  # seconds between attempts while the Bot API fails
 DRAIN_TIMEOUT = 25.0  # as in webhook mode
 JOURNAL_FILE = "handled-updates"  # in the data folder (HandledJournal)
+WINDOW = 90  # updates an update in hand may fall behind the newest before it is let go (Poller.offset)
 
 
 class HandledJournal:
@@ -110,12 +111,24 @@ class Poller:
         self.in_hand: dict[int, asyncio.Task[None]] = {}  # update_id → its handling
         self.newest: int | None = None  # the highest update_id taken
         self.handled = 0
+        self._let_go: set[int] = set()  # in hand, but acknowledged (see offset)
 
     def offset(self) -> int | None:
-        """What the next getUpdates asks for: nothing past an update still in hand."""
-        if self.in_hand:
-            return min(self.in_hand)
-        return None if self.newest is None else self.newest + 1
+        """What the next getUpdates asks for: nothing past an update still in hand, unless it is
+        `WINDOW` updates behind the newest. Telegram sends at most 100 updates a call, from the
+        offset on: an update in hand that long would keep the new ones out, so it is let go
+        (acknowledged while it still runs; a crash now would lose it)."""
+        if not self.in_hand:
+            return None if self.newest is None else self.newest + 1
+        oldest = min(self.in_hand)
+        assert self.newest is not None
+        if self.newest - oldest < WINDOW:
+            return oldest
+        kept = [i for i in self.in_hand if i > self.newest - WINDOW]
+        for let_go in self.in_hand.keys() - kept - self._let_go:
+            self._let_go.add(let_go)
+            log.warning("update %d: still running %d updates later; acknowledged before it is done", let_go, WINDOW)
+        return min(kept) if kept else self.newest + 1
 
     async def get_updates(self, offset: int | None, wait: float, limit: int = 100) -> list[dict[str, Any]]:
         """getUpdates, its answer left as JSON: the updates in hand come back with every call while
@@ -160,6 +173,7 @@ class Poller:
             raise
         self.journal.add(update.update_id)
         self.in_hand.pop(update.update_id, None)
+        self._let_go.discard(update.update_id)
         self.handled += 1
 
     async def poll(self, stop: asyncio.Event) -> None:

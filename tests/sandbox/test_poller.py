@@ -7,8 +7,9 @@ import asyncio
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, cast
 
-from bot.polling import HandledJournal, Poller
+from bot.polling import WINDOW, HandledJournal, Poller
 from bot.sandbox.core import BotApiCore
 from tests.support.harness import start_harness, stop_harness
 
@@ -130,3 +131,16 @@ async def test_updates_handled_before_a_crash_are_not_handled_again(tmp_path: Pa
         await poller.drain(5)
         await h.app.stop()
         await stop_harness(h)
+
+
+def test_an_update_in_hand_for_too_long_stops_holding_back_the_offset(tmp_path: Path) -> None:
+    """Telegram sends 100 updates a call from the offset on: one stuck update must not keep the
+    new ones out for ever."""
+    poller = Poller(cast(Any, None), HandledJournal(tmp_path / "handled"))
+    poller.in_hand = cast(Any, {1000: None, 1050: None})
+    poller.newest = 1000 + WINDOW - 1
+    assert poller.offset() == 1000  # still within the window
+    poller.newest = 1000 + WINDOW
+    assert poller.offset() == 1050  # the stuck one is let go, the next one in hand holds
+    poller.newest = 1050 + WINDOW
+    assert poller.offset() == 1050 + WINDOW + 1
