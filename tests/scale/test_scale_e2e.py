@@ -38,7 +38,7 @@ from bot.sandbox.client import SandboxClient
 from bot.sandbox.core import BotApiCore
 from bot.sandbox.demofeed import Person, new_tax_messages, read_people
 from bot.sandbox.load import max_in_window
-from bot.sandbox.models import Call
+from bot.sandbox.models import Call, MessageView
 from bot.sandbox.server import SandboxServer
 from tests.conftest import POSTGRES_ENV, _postgres_problem
 
@@ -98,16 +98,20 @@ async def _tokens(db_url: str, people: list[Person], clock: Clock) -> list[str]:
         await db.dispose()
 
 
-def _next_button(client: SandboxClient, step: int) -> tuple[int, str]:
-    labels = client.labels()
+def _next_button(client: SandboxClient, step: int) -> tuple[int, str, MessageView]:
+    """The next step, the label to tap and the message it is on (read once: a notification may
+    become the newest message with buttons between reading the labels and tapping)."""
+    view = client.core.last_with_keyboard(client.chat_id)
+    assert view is not None
+    labels = view.labels
     for i in range(len(TOUR)):
         at = (step + i) % len(TOUR)
         want = TOUR[at]
         for label in labels:
             if label == want or (want.endswith(" ") and label.startswith(want)):
-                return at + 1, label
+                return at + 1, label, view
     # A notification is the newest message with buttons: open the slip, then carry on.
-    return step, "🏠 Menu" if "🏠 Menu" in labels else labels[0]
+    return step, "🏠 Menu" if "🏠 Menu" in labels else labels[0], view
 
 
 class Run:
@@ -121,8 +125,8 @@ class Run:
 async def _tap_through(run: Run, client: SandboxClient, rng: random.Random) -> None:
     step = rng.randrange(len(TOUR))
     while run.running:
-        step, label = _next_button(client, step)
-        reaction = await client.tap(label, until=lambda: True)  # returns once the bot answered 200
+        step, label, view = _next_button(client, step)
+        reaction = await client.tap(label, message=view, until=lambda: True)  # returns once the bot answered 200
         assert reaction.update is not None
         query_id = reaction.update["callback_query"]["id"]
         run.taps.append(query_id)
