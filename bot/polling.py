@@ -127,7 +127,7 @@ class Poller:
         kept = [i for i in self.in_hand if i > self.newest - WINDOW]
         for let_go in self.in_hand.keys() - kept - self._let_go:
             self._let_go.add(let_go)
-            log.warning("update %d: still running %d updates later; acknowledged before it is done", let_go, WINDOW)
+            log.info("update %d: still running %d updates later; acknowledged before it is done", let_go, WINDOW)
         return min(kept) if kept else self.newest + 1
 
     async def get_updates(self, offset: int | None, wait: float, limit: int = 100) -> list[dict[str, Any]]:
