@@ -74,8 +74,8 @@ async def run(args: argparse.Namespace) -> int:
     print(r.stats.line("swbot run"))
     print(f"unanswered={len(r.unanswered)} refusals={len(r.refusals)} (of updates handled again after the kill: "
           f"{len(r.refusals) - len(r.unexplained_refusals())}) apologies={apologies} injected_faults={r.injected}")
-    print(f"after the kill: {len(r.redelivered)} updates sent again, {len(r.handled_again())} handled again "
-          f"(the rest were in the journal of handled updates)")  # fmt: skip
+    print(f"after the kill: {len(r.handled_again())} updates the killed process had taken and not finished, "
+          "handled again from its spool")
     print(f"notifications expected={len(r.expected)} once={once} twice={twice} never={never}; "
           f"most in 1 s: {window} (ceiling {args.ceiling})")  # fmt: skip
     if twice:

@@ -1,28 +1,27 @@
-"""`swbot run` in polling mode (no SWBOT_WEBHOOK_URL): getUpdates, acknowledged only once handled.
+"""`swbot run` in polling mode (no SWBOT_WEBHOOK_URL): getUpdates, each update durably queued
+before Telegram is told it may forget it.
 
 Telegram forgets an update once a getUpdates call asks for a higher `offset`. python-telegram-bot's
 Updater asks for the next one as soon as it has queued the last batch in memory, so a process
-killed then loses every update it had fetched but not handled. This poller asks for an offset
-past an update only once that update was handled: the offset is the oldest update still being
-handled (or one past the newest when none is). Telegram then sends the updates still in hand
-again with the new ones; they are recognised by their id (ids only grow) and not handled twice.
-A SIGKILL loses nothing: the next start gets every update from the oldest one that was in hand.
-Of those, the ones handled meanwhile are in a journal (`HandledJournal`: their ids, appended as
-each is done, in the data folder) and are not handled again; the ones that were in hand are
-(at least once, as in webhook mode; handlers are repeatable: README, "Running at scale").
+killed then loses every update it had fetched but not handled. This poller writes the updates of
+a batch to a spool in the data folder (`Spool`: appended and flushed to disk) before it asks for
+the next batch, and marks each one done there once it is handled. A process that dies leaves the
+ones not done in the spool; the next start handles them first (at least once, as in webhook mode;
+handlers are repeatable: README, "Running at scale"). A copy Telegram sends again (the process
+died before its next call acknowledged a batch) is recognised by its id (ids only grow).
 
 Updates run through the Application's update processor as they arrive (per-user order, bounded
-concurrency), not a batch at a time: a slow update holds back only the offset, never the others.
-While Telegram only sends back updates in hand (it answers at once while any is unacknowledged),
-the poller waits for one to finish, at most `REPEAT_PAUSE`, before asking again.
+concurrency): a slow update holds back no other, and getUpdates long-polls as usual.
 
-On SIGTERM or SIGINT: no more polling, the updates in hand finish (at most `DRAIN_TIMEOUT`), a last
-getUpdates acknowledges them, and the process exits 0 after the usual shutdown.
+On SIGTERM or SIGINT: no more polling, the updates in hand finish (at most `DRAIN_TIMEOUT`; any
+still running then stay in the spool for the next start), a last getUpdates acknowledges the last
+batch, and the process exits 0 after the usual shutdown.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import warnings
@@ -45,94 +44,106 @@ warnings.filterwarnings("ignore", r"Please use 'Bot\.getUpdates'", PTBUserWarnin
 
 POLL_TIMEOUT = 10  # seconds a getUpdates call waits for something new
 READ_TIMEOUT_MARGIN = 5.0  # seconds past that for the answer to arrive
-REPEAT_PAUSE = 0.1  # seconds to wait for an update in hand to finish when nothing new came
 BACKOFF_FIRST, BACKOFF_MAX = 1.0, 30.0  # seconds between attempts while the Bot API fails
 DRAIN_TIMEOUT = 25.0  # as in webhook mode
-JOURNAL_FILE = "handled-updates"  # in the data folder (HandledJournal)
-WINDOW = 90  # updates an update in hand may fall behind the newest before it is let go (Poller.offset)
+SPOOL_FILE = "update-spool"  # in the data folder (Spool)
+
+_TAKEN, _DONE = b"T", b"D"  # a record: kind, 8-byte update id, and for T a 4-byte length and the JSON
 
 
-class HandledJournal:
-    """The ids of the updates handled since the last acknowledged offset, as 8-byte records
-    appended to a file: they survive the process (a SIGKILL keeps what the kernel was given).
-    Rewritten without the acknowledged ones once it holds `COMPACT_AT` records."""
+class Spool:
+    """Updates taken from Telegram and not yet handled, in an append-only file that outlives the
+    process: `taken` writes a batch and flushes it to disk, `done` marks one handled. Emptied once
+    nothing is left to do and it has grown past `COMPACT_BYTES`."""
 
-    COMPACT_AT = 4096
-    RECORD = 8
+    COMPACT_BYTES = 1 << 20
 
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        data = path.read_bytes() if path.exists() else b""
-        whole = len(data) - len(data) % self.RECORD  # a record cut short by a crash is dropped
-        self.ids = {int.from_bytes(data[i : i + self.RECORD], "big") for i in range(0, whole, self.RECORD)}
-        self._records = len(self.ids)
+        self.pending, self.known, whole = self.read(path)
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        if whole != len(data):
-            os.ftruncate(self._fd, whole)
+        if whole != os.fstat(self._fd).st_size:
+            os.ftruncate(self._fd, whole)  # a record cut short by a crash: never flushed, never acknowledged
+        self._size = whole
 
-    def __contains__(self, update_id: int) -> bool:
-        return update_id in self.ids
+    @staticmethod
+    def read(path: Path) -> tuple[dict[int, dict[str, Any]], set[int], int]:
+        """(updates taken and not done by id, every id taken, bytes of whole records)."""
+        data = path.read_bytes() if path.exists() else b""
+        pending: dict[int, dict[str, Any]] = {}
+        known: set[int] = set()
+        at = 0
+        while at + 9 <= len(data):
+            kind, update_id = data[at : at + 1], int.from_bytes(data[at + 1 : at + 9], "big")
+            end = at + 9
+            if kind == _TAKEN:
+                if end + 4 > len(data):
+                    break
+                length = int.from_bytes(data[end : end + 4], "big")
+                if end + 4 + length > len(data):
+                    break
+                pending[update_id] = json.loads(data[end + 4 : end + 4 + length])
+                known.add(update_id)
+                end += 4 + length
+            elif kind == _DONE:
+                pending.pop(update_id, None)
+            else:
+                break
+            at = end
+        return pending, known, at
 
-    def add(self, update_id: int) -> None:
-        self.ids.add(update_id)
-        os.write(self._fd, update_id.to_bytes(self.RECORD, "big"))
-        self._records += 1
+    def taken(self, updates: Sequence[dict[str, Any]]) -> None:
+        records = []
+        for update in updates:
+            body = json.dumps(update, ensure_ascii=False, separators=(",", ":")).encode()
+            records.append(_TAKEN + update["update_id"].to_bytes(8, "big") + len(body).to_bytes(4, "big") + body)
+            self.pending[update["update_id"]] = update
+        self._write(b"".join(records))
+        os.fdatasync(self._fd)  # on disk before the next getUpdates lets Telegram forget them
 
-    def acknowledged(self, offset: int) -> None:
-        """Telegram forgets the updates below `offset`: their ids are not needed any more (and
-        must not linger: after a week without updates Telegram numbers them afresh)."""
-        if not self.ids:
-            return
-        self.ids = {i for i in self.ids if i >= offset}
-        if not self.ids:
+    def done(self, update_id: int) -> None:
+        self.pending.pop(update_id, None)
+        self._write(_DONE + update_id.to_bytes(8, "big"))
+        if not self.pending and self._size > self.COMPACT_BYTES:
             os.ftruncate(self._fd, 0)
-            self._records = 0
-            return
-        if self._records < self.COMPACT_AT:
-            return
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_bytes(b"".join(i.to_bytes(self.RECORD, "big") for i in sorted(self.ids)))
-        os.replace(tmp, self.path)
-        os.close(self._fd)
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
-        self._records = len(self.ids)
+            self._size = 0
+
+    def _write(self, data: bytes) -> None:
+        os.write(self._fd, data)
+        self._size += len(data)
 
     def close(self) -> None:
+        if not self.pending:
+            os.ftruncate(self._fd, 0)
         os.close(self._fd)
 
 
 class Poller:
-    """The updates in hand and the offset that acknowledges everything before them."""
+    """The updates in hand, their spool, and the offset that acknowledges what is spooled."""
 
-    def __init__(self, app: BotApp, journal: HandledJournal) -> None:
+    def __init__(self, app: BotApp, spool: Spool) -> None:
         self.app = app
-        self.journal = journal
+        self.spool = spool
         self.in_hand: dict[int, asyncio.Task[None]] = {}  # update_id → its handling
-        self.newest: int | None = None  # the highest update_id taken
+        self.newest: int | None = None  # the highest update_id Telegram sent this process
         self.handled = 0
-        self._let_go: set[int] = set()  # in hand, but acknowledged (see offset)
 
     def offset(self) -> int | None:
-        """What the next getUpdates asks for: nothing past an update still in hand, unless it is
-        `WINDOW` updates behind the newest. Telegram sends at most 100 updates a call, from the
-        offset on: an update in hand that long would keep the new ones out, so it is let go
-        (acknowledged while it still runs; a crash now would lose it)."""
-        if not self.in_hand:
-            return None if self.newest is None else self.newest + 1
-        oldest = min(self.in_hand)
-        assert self.newest is not None
-        if self.newest - oldest < WINDOW:
-            return oldest
-        kept = [i for i in self.in_hand if i > self.newest - WINDOW]
-        for let_go in self.in_hand.keys() - kept - self._let_go:
-            self._let_go.add(let_go)
-            log.info("update %d: still running %d updates later; acknowledged before it is done", let_go, WINDOW)
-        return min(kept) if kept else self.newest + 1
+        """What the next getUpdates asks for: everything spooled may be forgotten by Telegram."""
+        return None if self.newest is None else self.newest + 1
+
+    def resume(self) -> int:
+        """Start the updates the process before this one took and did not finish; how many."""
+        left = sorted(self.spool.pending.items())
+        if left:
+            log.info("%d update(s) taken before the last stop and not handled: handling them first", len(left))
+        for update_id, data in left:
+            self._start(update_id, data)
+        return len(left)
 
     async def get_updates(self, offset: int | None, wait: float, limit: int = 100) -> list[dict[str, Any]]:
-        """getUpdates, its answer left as JSON: the updates in hand come back with every call while
-        they run, and only new ones are worth making into Update objects."""
+        """getUpdates, its answer left as JSON (it is spooled as such)."""
         kwargs: dict[str, Any] = {"timeout": wait, "limit": limit, "allowed_updates": Update.ALL_TYPES}
         if offset is not None:
             kwargs["offset"] = offset
@@ -142,38 +153,46 @@ class Poller:
         return result if isinstance(result, list) else []
 
     def take(self, updates: Sequence[dict[str, Any]]) -> int:
-        """Start handling those not taken before, in order; how many were new."""
-        new = 0
-        for data in updates:
-            update_id = data.get("update_id") if isinstance(data, dict) else None
+        """Spool the updates not taken before, then start them, in order; how many were new."""
+        new = []
+        for u in updates:
+            update_id = u.get("update_id") if isinstance(u, dict) else None
             if not isinstance(update_id, int) or (self.newest is not None and update_id <= self.newest):
-                continue  # in hand (sent again: it is not acknowledged yet) or handled
-            self.newest = update_id
-            if update_id in self.journal:
-                continue  # handled by the process before this one, which died before acknowledging it
-            try:
-                update = Update.de_json(data, self.app.bot)
-            except Exception as exc:  # not an update we can read: acknowledged with the others
-                log.warning("update %d: unreadable (%s), skipped", update_id, type(exc).__name__)
                 continue
-            task = asyncio.create_task(self._handle(update), name=f"swbot-update-{update_id}")
-            self.in_hand[update_id] = task
-            new += 1
-        return new
+            self.newest = update_id
+            # Sent again: the process before this one spooled it (and died before acknowledging).
+            # By id, not by "below the newest": after a week without updates Telegram numbers
+            # them afresh.
+            if update_id not in self.spool.known:
+                new.append(u)
+        if not new:
+            return 0
+        self.spool.taken(new)
+        for data in new:
+            self._start(data["update_id"], data)
+        return len(new)
+
+    def _start(self, update_id: int, data: dict[str, Any]) -> None:
+        try:
+            update = Update.de_json(data, self.app.bot)
+        except Exception as exc:  # not an update we can read: done with it
+            log.warning("update %d: unreadable (%s), skipped", update_id, type(exc).__name__)
+            self.spool.done(update_id)
+            return
+        self.in_hand[update_id] = asyncio.create_task(self._handle(update), name=f"swbot-update-{update_id}")
 
     async def _handle(self, update: Update) -> None:
         try:
             await self.app.update_processor.process_update(update, self.app.process_update(update))
         except Exception:
             # The handlers' errors are the error handler's (the user got the kind answer); this is
-            # a failure around them. Counted as handled: asked for again it would fail again.
+            # a failure around them. Counted as handled: run again it would fail again.
             log.error("update %d: unexpected failure outside the handlers", update.update_id, exc_info=True)
-        except asyncio.CancelledError:  # cut off at the stop: not handled, it comes again
+        except asyncio.CancelledError:  # cut off at the stop: not handled, it stays in the spool
             self.in_hand.pop(update.update_id, None)
             raise
-        self.journal.add(update.update_id)
+        self.spool.done(update.update_id)
         self.in_hand.pop(update.update_id, None)
-        self._let_go.discard(update.update_id)
         self.handled += 1
 
     async def poll(self, stop: asyncio.Event) -> None:
@@ -182,10 +201,9 @@ class Poller:
         stopping = asyncio.ensure_future(stop.wait())
         try:
             while not stop.is_set():
-                sent = self.offset()
-                call = asyncio.ensure_future(self.get_updates(sent, POLL_TIMEOUT))
+                call = asyncio.ensure_future(self.get_updates(self.offset(), POLL_TIMEOUT))
                 await asyncio.wait([call, stopping], return_when=asyncio.FIRST_COMPLETED)
-                if not call.done():  # stopping: what this call would bring is not acknowledged
+                if not call.done():  # stopping: what this call would bring is not taken
                     call.cancel()
                     await asyncio.gather(call, return_exceptions=True)
                     return
@@ -208,12 +226,7 @@ class Poller:
                     backoff = min(backoff * 2, BACKOFF_MAX)
                     continue
                 backoff = BACKOFF_FIRST
-                if sent is not None:  # Telegram has forgotten what is below it
-                    self.journal.acknowledged(sent)
-                if not self.take(updates) and updates and self.in_hand:
-                    # Only updates in hand came back: Telegram answers at once while any is
-                    # unacknowledged. Ask again once one is done, or shortly.
-                    await asyncio.wait(list(self.in_hand.values()), timeout=REPEAT_PAUSE)
+                self.take(updates)
         finally:
             stopping.cancel()
 
@@ -225,42 +238,40 @@ class Poller:
 
     async def drain(self, within: float = DRAIN_TIMEOUT) -> bool:
         """Let the updates in hand finish; those still running after `within` are cancelled and
-        stay unacknowledged (the next start gets them again). Then acknowledge the rest."""
-        offset = None
+        stay in the spool (the next start handles them). Then acknowledge the last batch."""
         if self.in_hand:
             log.info("stopping: %d update(s) in hand", len(self.in_hand))
             await asyncio.wait(list(self.in_hand.values()), timeout=within)
-        if self.in_hand:
-            offset = min(self.in_hand)  # the oldest unfinished one and everything after it come again
-            log.warning("stopping: %d update(s) still running after %.0f s; they come again at the next start",
+        finished = not self.in_hand
+        if not finished:
+            log.warning("stopping: %d update(s) still running after %.0f s; the next start handles them",
                         len(self.in_hand), within)
             late = list(self.in_hand.values())
             for task in late:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
-        finished = offset is None
-        offset = self.offset() if finished else offset
+        offset = self.offset()
         if offset is not None:
-            try:  # what python-telegram-bot's Updater does at stop too: tell Telegram what is done
+            try:  # what python-telegram-bot's Updater does at stop too: tell Telegram what is taken
                 await self.get_updates(offset, 0, limit=1)
-                self.journal.acknowledged(offset)
             except TelegramError as exc:
-                log.warning("could not acknowledge the handled updates (%s); they come again", type(exc).__name__)
+                log.warning("could not acknowledge the last updates (%s); they come again", type(exc).__name__)
         return finished
 
 
 async def serve_polling(app: BotApp, settings: Settings, *, drain_timeout: float = DRAIN_TIMEOUT) -> int:
     """Poll until SIGTERM/SIGINT, then finish what is in hand; returns 0."""
-    poller = Poller(app, HandledJournal(settings.data_dir / JOURNAL_FILE))
+    poller = Poller(app, Spool(settings.data_dir / SPOOL_FILE))
     async with running(app) as stop:
         # A webhook left set makes getUpdates fail; pending updates are kept.
         await app.bot.delete_webhook(drop_pending_updates=False)
+        poller.resume()
         log.info("polling for updates")
         try:
             await poller.poll(stop)
         finally:
             log.info("stopping: no new updates, finishing those in hand")
             await poller.drain(drain_timeout)
-            poller.journal.close()
+            poller.spool.close()
     log.info("stopped")
     return 0

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.domain.clock import Clock
-from bot.polling import JOURNAL_FILE
+from bot.polling import SPOOL_FILE, Spool
 from bot.sandbox import load
 from bot.sandbox.core import BotApiCore
 from bot.sandbox.models import Call
@@ -50,14 +50,12 @@ class SoakResult:
     outbox: dict[str, int] = field(default_factory=dict)  # notification rows by status at the end
     killed_at: float | None = None  # the stand-in's clock (time.monotonic) at the SIGKILL
     first_notice: dict[str, float] = field(default_factory=dict)  # tax slip number → its first notice
-    # Updates the killed process had fetched that Telegram sent again to the restarted one (not
-    # acknowledged: in hand at the kill, or handled but not yet acknowledged), by update_id.
-    redelivered: dict[int, dict[str, Any]] = field(default_factory=dict)
-    journaled: set[int] = field(default_factory=set)  # updates the killed process had recorded as handled
+    # Updates the killed process had taken (spooled) and not finished, by update_id: the restarted
+    # one handles them again (bot.polling).
+    replayed: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     def handled_again(self) -> list[dict[str, Any]]:
-        """The updates sent again that the killed process had not recorded as handled."""
-        return [u for i, u in self.redelivered.items() if i not in self.journaled]
+        return list(self.replayed.values())
 
     def unexplained_refusals(self) -> list[Call]:
         """Refusals but those of an update handled again after the kill: delivery is at least once,
@@ -95,12 +93,6 @@ def _chat_of(update: dict[str, Any]) -> int | None:
     message = update.get("message") or (update.get("callback_query") or {}).get("message") or {}
     chat = message.get("chat", {}).get("id")
     return chat if isinstance(chat, int) else None
-
-
-def _read_journal(path: Path) -> set[int]:
-    """The update ids in bot.polling's journal of handled updates (8-byte records)."""
-    data = path.read_bytes() if path.exists() else b""
-    return {int.from_bytes(data[i : i + 8], "big") for i in range(0, len(data) - len(data) % 8, 8)}
 
 
 class _Recorder:
@@ -193,8 +185,7 @@ async def soak(
     expected: dict[str, int] = {}
     killed_taken: set[str] = set()
     killed_at: float | None = None
-    redelivered: dict[int, dict[str, Any]] = {}
-    journaled: set[int] = set()
+    replayed: dict[int, dict[str, Any]] = {}
     rss: list[tuple[float, int]] = []
     procs = [start_bot()]
     done = False
@@ -241,24 +232,17 @@ async def soak(
             killed_at = time.monotonic()
             procs[-1].send_signal(signal.SIGKILL)
             procs[-1].wait()
-            taken: dict[int, dict[str, Any]] = {}
             for c in core.calls("getUpdates"):
                 for u in c.result or ():
-                    taken[u["update_id"]] = u
                     q = u.get("callback_query")
                     if q and core.callback_answer(q["id"]) is None:
                         killed_taken.add(q["id"])
-            journaled = _read_journal(work / "data" / JOURNAL_FILE)
+            replayed = Spool.read(work / "data" / SPOOL_FILE)[0]
             progress(f"killed the bot at {kill_at:g} s; starting it again")
             rss.append((time.monotonic() - t0, 0))  # marks the restart
             restart_seq = core.call_seq()
             procs.append(start_bot())
             await polling(procs[-1], restart_seq)
-            # The first poll of the new process brings back everything not acknowledged.
-            for c in core.calls_since(restart_seq, "getUpdates"):
-                for u in c.result or ():
-                    if u["update_id"] in taken:
-                        redelivered[u["update_id"]] = u
         stats = await tapping
         done = True
         await asyncio.gather(feeding, memory)
@@ -298,8 +282,7 @@ async def soak(
         expected=dict(expected),
         notices={t: found.get(t, 0) for t in expected},
         killed_at=killed_at,
-        redelivered=redelivered,
-        journaled=journaled,
+        replayed=replayed,
         first_notice=_first_notices(recorder, expected),
         notice_times=times,
         injected=recorder.injected,
