@@ -37,6 +37,7 @@ from telegram.warnings import PTBUserWarning
 from bot.lifecycle import running
 from bot.runtime import BotApp
 from bot.settings import Settings
+from storage.vault import Vault, VaultError
 
 log = logging.getLogger(__name__)
 # getUpdates through do_api_request on purpose (see Poller.get_updates); PTB suggests its own method.
@@ -54,21 +55,24 @@ _TAKEN, _DONE = b"T", b"D"  # a record: kind, 8-byte update id, and for T a 4-by
 class Spool:
     """Updates taken from Telegram and not yet handled, in an append-only file that outlives the
     process: `taken` writes a batch and flushes it to disk, `done` marks one handled. Emptied once
-    nothing is left to do and it has grown past `COMPACT_BYTES`."""
+    nothing is left to do and it has grown past `COMPACT_BYTES`. An update is what a person typed
+    or shared (a name, an ID number, a phone number): each is encrypted with the vault."""
 
     COMPACT_BYTES = 1 << 20
+    PURPOSE = "update-spool"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, vault: Vault) -> None:
         self.path = path
+        self.vault = vault
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.pending, self.known, whole = self.read(path)
+        self.pending, self.known, whole = self.read(path, vault)
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         if whole != os.fstat(self._fd).st_size:
             os.ftruncate(self._fd, whole)  # a record cut short by a crash: never flushed, never acknowledged
         self._size = whole
 
-    @staticmethod
-    def read(path: Path) -> tuple[dict[int, dict[str, Any]], set[int], int]:
+    @classmethod
+    def read(cls, path: Path, vault: Vault) -> tuple[dict[int, dict[str, Any]], set[int], int]:
         """(updates taken and not done by id, every id taken, bytes of whole records)."""
         data = path.read_bytes() if path.exists() else b""
         pending: dict[int, dict[str, Any]] = {}
@@ -83,8 +87,11 @@ class Spool:
                 length = int.from_bytes(data[end : end + 4], "big")
                 if end + 4 + length > len(data):
                     break
-                pending[update_id] = json.loads(data[end + 4 : end + 4 + length])
                 known.add(update_id)
+                try:
+                    pending[update_id] = json.loads(vault.decrypt_bytes(data[end + 4 : end + 4 + length], cls.PURPOSE))
+                except (VaultError, ValueError):  # another key (SWBOT_SECRET_KEY changed): cannot be replayed
+                    log.warning("update %d in the spool does not decrypt; skipped", update_id)
                 end += 4 + length
             elif kind == _DONE:
                 pending.pop(update_id, None)
@@ -96,7 +103,8 @@ class Spool:
     def taken(self, updates: Sequence[dict[str, Any]]) -> None:
         records = []
         for update in updates:
-            body = json.dumps(update, ensure_ascii=False, separators=(",", ":")).encode()
+            plain = json.dumps(update, ensure_ascii=False, separators=(",", ":")).encode()
+            body = self.vault.encrypt_bytes(plain, self.PURPOSE)
             records.append(_TAKEN + update["update_id"].to_bytes(8, "big") + len(body).to_bytes(4, "big") + body)
             self.pending[update["update_id"]] = update
         self._write(b"".join(records))
@@ -261,7 +269,7 @@ class Poller:
 
 async def serve_polling(app: BotApp, settings: Settings, *, drain_timeout: float = DRAIN_TIMEOUT) -> int:
     """Poll until SIGTERM/SIGINT, then finish what is in hand; returns 0."""
-    poller = Poller(app, Spool(settings.data_dir / SPOOL_FILE))
+    poller = Poller(app, Spool(settings.data_dir / SPOOL_FILE, app.bot_data["services"].vault))
     async with running(app) as stop:
         # A webhook left set makes getUpdates fail; pending updates are kept.
         await app.bot.delete_webhook(drop_pending_updates=False)

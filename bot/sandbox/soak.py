@@ -26,6 +26,7 @@ from bot.sandbox import load
 from bot.sandbox.core import BotApiCore
 from bot.sandbox.models import Call
 from bot.sandbox.server import SandboxServer
+from storage.vault import Keys, Vault
 
 NEW_TAX = "🧾 New tax slip"
 SECRET = "soak-run-master-secret-0123456789-abcdefghijklm"  # noqa: S105 (throwaway demo data)
@@ -237,7 +238,7 @@ async def soak(
                     q = u.get("callback_query")
                     if q and core.callback_answer(q["id"]) is None:
                         killed_taken.add(q["id"])
-            replayed = Spool.read(work / "data" / SPOOL_FILE)[0]
+            replayed = Spool.read(work / "data" / SPOOL_FILE, Vault(Keys.derive(SECRET.encode())))[0]
             progress(f"killed the bot at {kill_at:g} s; starting it again")
             rss.append((time.monotonic() - t0, 0))  # marks the restart
             restart_seq = core.call_seq()

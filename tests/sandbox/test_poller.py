@@ -12,7 +12,10 @@ from pathlib import Path
 
 from bot.polling import Poller, Spool
 from bot.sandbox.core import BotApiCore
+from storage.vault import Keys, Vault
 from tests.support.harness import start_harness, stop_harness
+
+VAULT = Vault(Keys.derive(b"poller-test-master-secret-0123456789-abcdef"))
 
 
 async def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
@@ -31,7 +34,7 @@ async def polling(tmp_path: Path, core: BotApiCore, spool: Spool | None = None) 
     """A poller on a started Application, polling until the block ends, then drained."""
     h = await start_harness(tmp_path, core)
     await h.app.start()
-    poller = Poller(h.app, spool or Spool(tmp_path / "spool"))
+    poller = Poller(h.app, spool or Spool(tmp_path / "spool", VAULT))
     poller.resume()
     stop = asyncio.Event()
     task = asyncio.create_task(poller.poll(stop))
@@ -77,11 +80,11 @@ async def test_what_a_dead_process_left_is_handled_first_and_not_twice(tmp_path:
     done = core.user_message(4, "/help", enqueue=False)  # handled by the dead process
     left = core.user_message(4, "/help")  # taken, not finished; Telegram still has it (not acknowledged)
     assert done is not None and left is not None
-    spool = Spool(tmp_path / "spool")
+    spool = Spool(tmp_path / "spool", VAULT)
     spool.taken([done, left])
     spool.done(done["update_id"])
     spool.close()
-    async with polling(tmp_path, core, Spool(tmp_path / "spool")) as poller:
+    async with polling(tmp_path, core, Spool(tmp_path / "spool", VAULT)) as poller:
         await wait_until(lambda: replies(core, 4) == 1)
         await wait_until(lambda: bool(core.calls("getUpdates")))
         await asyncio.sleep(0.3)
@@ -90,17 +93,22 @@ async def test_what_a_dead_process_left_is_handled_first_and_not_twice(tmp_path:
 
 def test_the_spool_survives_the_process(tmp_path: Path) -> None:
     path = tmp_path / "data" / "update-spool"
-    spool = Spool(path)
+    spool = Spool(path, VAULT)
     spool.taken([{"update_id": 7, "message": {"text": "一"}}, {"update_id": 8}])
     spool.done(7)
     spool.close()
     with path.open("ab") as f:  # a record cut short by a crash
         f.write(b"T\x00\x00")
-    again = Spool(path)
+    assert b"\xe4\xb8\x80" not in path.read_bytes()  # the text (一) is not on disk in the clear
+    again = Spool(path, VAULT)
     assert again.pending == {8: {"update_id": 8}} and again.known == {7, 8}
     again.done(8)
     again.close()  # nothing left: emptied
-    assert path.stat().st_size == 0 and Spool(path).pending == {}
+    assert path.stat().st_size == 0 and Spool(path, VAULT).pending == {}
+    other = Spool(path, Vault(Keys.derive(b"another-master-secret-0123456789-abcdefgh")))
+    other.taken([{"update_id": 9}])
+    other.close()
+    assert Spool(path, VAULT).pending == {}  # under another key it cannot be read: skipped, not a crash
 
 
 async def test_polling_goes_on_after_the_bot_api_failed(tmp_path: Path) -> None:
