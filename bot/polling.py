@@ -49,7 +49,7 @@ BACKOFF_FIRST, BACKOFF_MAX = 1.0, 30.0  # seconds between attempts while the Bot
 DRAIN_TIMEOUT = 25.0  # as in webhook mode
 SPOOL_FILE = "update-spool"  # in the data folder (Spool)
 
-_TAKEN, _DONE = b"T", b"D"  # a record: kind, 8-byte update id, and for T a 4-byte length and the JSON
+_TAKEN, _DONE = b"T", b"D"  # a record: kind, 8-byte update id, and for T a 4-byte length and the encrypted JSON
 
 
 class Spool:
