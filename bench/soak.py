@@ -10,8 +10,8 @@ new tax slips arrive through the operator API in bursts of 30 every 5 s (over th
 and started again.
 
 Printed: taps and tap → view percentiles, taps not answered, refusals (and how many of them are
-for updates handled again after the kill), the updates sent again after the kill and how many of
-them were handled again, apologies, notifications expected / delivered once / twice / never,
+for updates handled again after the kill), how many updates the killed process had taken and not
+finished (handled again from its spool), apologies, notifications expected / delivered once / twice / never,
 the most notices in any 1-second window against the ceiling, tracebacks in the logs, and the bot's
 resident memory over time (after the restart: first sample, last sample, growth). The verdict
 requires all of: every tap answered, no refusal but for an update handled again after the kill (a
@@ -74,7 +74,7 @@ async def run(args: argparse.Namespace) -> int:
     print(r.stats.line("swbot run"))
     print(f"unanswered={len(r.unanswered)} refusals={len(r.refusals)} (of updates handled again after the kill: "
           f"{len(r.refusals) - len(r.unexplained_refusals())}) apologies={apologies} injected_faults={r.injected}")
-    print(f"after the kill: {len(r.handled_again())} updates the killed process had taken and not finished, "
+    print(f"after the kill: {len(r.replayed)} updates the killed process had taken and not finished, "
           "handled again from its spool")
     print(f"notifications expected={len(r.expected)} once={once} twice={twice} never={never}; "
           f"most in 1 s: {window} (ceiling {args.ceiling})")  # fmt: skip

@@ -150,8 +150,8 @@ def run(settings: Settings, clock: Clock) -> int:
     """`swbot run`: polling by default, webhook when SWBOT_WEBHOOK_URL is set."""
     if settings.database_url is None:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-    # No Updater in either mode: bot.webhook's listener or bot.polling's poller feeds the updates,
-    # each acknowledging an update only once it is handled.
+    # No Updater in either mode: bot.webhook's listener (answers an update once it is handled) or
+    # bot.polling's poller (lets Telegram forget an update once it is on disk) feeds the updates.
     app = build_application(settings, build_services(settings, clock), updater=False)
     from bot.background import attach_background
     attach_background(app, settings)

@@ -101,6 +101,7 @@ class Spool:
         return pending, known, at
 
     def taken(self, updates: Sequence[dict[str, Any]]) -> None:
+        """Write a batch (into the page cache: `sync` puts it on disk)."""
         records = []
         for update in updates:
             plain = json.dumps(update, ensure_ascii=False, separators=(",", ":")).encode()
@@ -108,7 +109,9 @@ class Spool:
             records.append(_TAKEN + update["update_id"].to_bytes(8, "big") + len(body).to_bytes(4, "big") + body)
             self.pending[update["update_id"]] = update
         self._write(b"".join(records))
-        os.fdatasync(self._fd)  # on disk before the next getUpdates lets Telegram forget them
+
+    def sync(self) -> None:
+        os.fdatasync(self._fd)
 
     def done(self, update_id: int) -> None:
         self.pending.pop(update_id, None)
@@ -141,14 +144,13 @@ class Poller:
         """What the next getUpdates asks for: everything spooled may be forgotten by Telegram."""
         return None if self.newest is None else self.newest + 1
 
-    def resume(self) -> int:
-        """Start the updates the process before this one took and did not finish; how many."""
+    def resume(self) -> None:
+        """Start the updates the process before this one took and did not finish."""
         left = sorted(self.spool.pending.items())
         if left:
             log.info("%d update(s) taken before the last stop and not handled: handling them first", len(left))
         for update_id, data in left:
             self._start(update_id, data)
-        return len(left)
 
     async def get_updates(self, offset: int | None, wait: float, limit: int = 100) -> list[dict[str, Any]]:
         """getUpdates, its answer left as JSON (it is spooled as such)."""
@@ -160,8 +162,8 @@ class Poller:
         )
         return result if isinstance(result, list) else []
 
-    def take(self, updates: Sequence[dict[str, Any]]) -> int:
-        """Spool the updates not taken before, then start them, in order; how many were new."""
+    async def take(self, updates: Sequence[dict[str, Any]]) -> None:
+        """Spool the updates not taken before, then start them, in order."""
         new = []
         for u in updates:
             update_id = u.get("update_id") if isinstance(u, dict) else None
@@ -174,11 +176,14 @@ class Poller:
             if update_id not in self.spool.known:
                 new.append(u)
         if not new:
-            return 0
+            return
         self.spool.taken(new)
+        # On disk before the next getUpdates lets Telegram forget them; the flush (milliseconds on
+        # a disk) in a thread, so that the updates in hand go on meanwhile. Nothing truncates the
+        # spool while it runs: these updates are pending until they are started and done.
+        await asyncio.to_thread(self.spool.sync)
         for data in new:
             self._start(data["update_id"], data)
-        return len(new)
 
     def _start(self, update_id: int, data: dict[str, Any]) -> None:
         try:
@@ -234,7 +239,7 @@ class Poller:
                     backoff = min(backoff * 2, BACKOFF_MAX)
                     continue
                 backoff = BACKOFF_FIRST
-                self.take(updates)
+                await self.take(updates)
         finally:
             stopping.cancel()
 
@@ -244,14 +249,13 @@ class Poller:
         except TimeoutError:
             pass
 
-    async def drain(self, within: float = DRAIN_TIMEOUT) -> bool:
+    async def drain(self, within: float = DRAIN_TIMEOUT) -> None:
         """Let the updates in hand finish; those still running after `within` are cancelled and
         stay in the spool (the next start handles them). Then acknowledge the last batch."""
         if self.in_hand:
             log.info("stopping: %d update(s) in hand", len(self.in_hand))
             await asyncio.wait(list(self.in_hand.values()), timeout=within)
-        finished = not self.in_hand
-        if not finished:
+        if self.in_hand:
             log.warning("stopping: %d update(s) still running after %.0f s; the next start handles them",
                         len(self.in_hand), within)
             late = list(self.in_hand.values())
@@ -264,7 +268,6 @@ class Poller:
                 await self.get_updates(offset, 0, limit=1)
             except TelegramError as exc:
                 log.warning("could not acknowledge the last updates (%s); they come again", type(exc).__name__)
-        return finished
 
 
 async def serve_polling(app: BotApp, settings: Settings, *, drain_timeout: float = DRAIN_TIMEOUT) -> int:

@@ -37,7 +37,6 @@ FIRST_USER = 5_400_001
 class SoakResult:
     stats: load.LoadStats
     unanswered: set[str]  # taps never answered
-    killed_taken: set[str]  # taps the killed process had taken from Telegram and not answered
     refusals: list[Call]
     answer_texts: list[str | None]
     bot_texts: list[str]  # every message shown in the users' chats
@@ -55,14 +54,11 @@ class SoakResult:
     # one handles them again (bot.polling).
     replayed: dict[int, dict[str, Any]] = field(default_factory=dict)
 
-    def handled_again(self) -> list[dict[str, Any]]:
-        return list(self.replayed.values())
-
     def unexplained_refusals(self) -> list[Call]:
         """Refusals but those of an update handled again after the kill: delivery is at least once,
         and the killed process may have answered a tap, or shown its view, before it died (then
         the answer comes too late and the same view is "not modified")."""
-        again = self.handled_again()
+        again = list(self.replayed.values())
         queries = {u["callback_query"]["id"] for u in again if "callback_query" in u}
         chats = {_chat_of(u) for u in again}
         after = self.killed_at or 0.0
@@ -184,7 +180,6 @@ async def soak(
     uids = list(range(FIRST_USER, FIRST_USER + users))
     rng = random.Random(seed * 7 + 1)
     expected: dict[str, int] = {}
-    killed_taken: set[str] = set()
     killed_at: float | None = None
     replayed: dict[int, dict[str, Any]] = {}
     rss: list[tuple[float, int]] = []
@@ -233,11 +228,6 @@ async def soak(
             killed_at = time.monotonic()
             procs[-1].send_signal(signal.SIGKILL)
             procs[-1].wait()
-            for c in core.calls("getUpdates"):
-                for u in c.result or ():
-                    q = u.get("callback_query")
-                    if q and core.callback_answer(q["id"]) is None:
-                        killed_taken.add(q["id"])
             replayed = Spool.read(work / "data" / SPOOL_FILE, Vault(Keys.derive(SECRET.encode())))[0]
             progress(f"killed the bot at {kill_at:g} s; starting it again")
             rss.append((time.monotonic() - t0, 0))  # marks the restart
@@ -276,7 +266,6 @@ async def soak(
     return SoakResult(
         stats=stats,
         unanswered=set(load.unanswered(core, stats.queries)),
-        killed_taken=killed_taken,
         refusals=recorder.refusals,
         answer_texts=[a.text for q in stats.queries if (a := core.callback_answer(q)) is not None],
         bot_texts=[m.text for u in uids for m in core.messages(u) if m.from_bot],
