@@ -41,7 +41,9 @@ from typing import Any
 from sqlalchemy import (
     Column,
     ColumnDefault,
+    ColumnElement,
     Row,
+    Select,
     Table,
     TextClause,
     Update,
@@ -55,6 +57,7 @@ from sqlalchemy import (
     select,
     text,
     type_coerce,
+    union_all,
     update,
 )
 from sqlalchemy.engine import Connection
@@ -603,16 +606,23 @@ _RECEIPT_STATUS = _columns(_receipts, "id", "pre_no", "invt_no", "return_status"
 _RECEIPTS_OF_LIST = (
     select(*_RECEIPT_STATUS).where(_receipts.c.inventory_id == bindparam("inventory_id")).order_by(_receipts.c.id)
 )
-# Link the unlinked receipts that name a list (same NULL convention); returns them.
+# Link the unlinked receipts that name a list (same NULL convention); returns them. One search per
+# number, each on its partial index (only unlinked receipts are indexed by number): as a single OR,
+# SQLite would read every unlinked receipt through the `inventory_id` index instead.
+def _unlinked(*named_by: ColumnElement[bool]) -> Select[Any]:
+    return select(_receipts.c.id).where(_receipts.c.inventory_id.is_(None), *named_by)
+
+
 _ATTACH_RECEIPTS = (
     update(_receipts)
     .where(
-        _receipts.c.inventory_id.is_(None),
-        or_(  # (an UPDATE's parameters may not be named like its table's columns)
-            _receipts.c.pre_no == bindparam("b_pre_no"),
-            _receipts.c.invt_no == bindparam("b_invt_no"),
-            and_(_receipts.c.cop_no == bindparam("b_cop_no"), _receipts.c.ebc_code == bindparam("b_ebc_code")),
-        ),
+        _receipts.c.id.in_(
+            union_all(  # (an UPDATE's parameters may not be named like its table's columns)
+                _unlinked(_receipts.c.pre_no == bindparam("b_pre_no")),
+                _unlinked(_receipts.c.invt_no == bindparam("b_invt_no")),
+                _unlinked(_receipts.c.cop_no == bindparam("b_cop_no"), _receipts.c.ebc_code == bindparam("b_ebc_code")),
+            )
+        )
     )
     .values(inventory_id=bindparam("b_list_id"))
     .returning(*_RECEIPT_STATUS)

@@ -30,6 +30,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -72,6 +73,11 @@ NAMING = {
 }
 
 Key = LargeBinary(32)
+
+
+def _where(condition: str) -> dict[str, Any]:
+    """A partial index's condition, on both dialects."""
+    return {"sqlite_where": text(condition), "postgresql_where": text(condition)}
 
 
 class Base(DeclarativeBase):
@@ -275,17 +281,21 @@ class Receipt(Base):
 
     __tablename__ = "receipts"
     __table_args__ = (
-        UniqueConstraint("guid", "return_status", "return_time"),
-        Index("ix_receipts_cop_ebc", "cop_no", "ebc_code"),
+        UniqueConstraint("guid", "return_status", "return_time"),  # also the lookup by guid
+        # Receipts are looked up by their numbers only while no list holds them (to link them when
+        # the list arrives), and by list only once linked: each index holds just those rows, so a
+        # receipt for a known list (most of them) adds two index entries, not six.
+        Index("ix_receipts_inventory_id", "inventory_id", **_where("inventory_id IS NOT NULL")),
+        Index("ix_receipts_pre_no", "pre_no", **_where("inventory_id IS NULL")),
+        Index("ix_receipts_invt_no", "invt_no", **_where("inventory_id IS NULL")),
+        Index("ix_receipts_cop_ebc", "cop_no", "ebc_code", **_where("inventory_id IS NULL")),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    inventory_id: Mapped[int | None] = mapped_column(
-        ForeignKey("inventories.id", ondelete="CASCADE"), index=True
-    )
-    guid: Mapped[str] = mapped_column(String(36), index=True)
-    pre_no: Mapped[str | None] = mapped_column(String(18), index=True)
-    invt_no: Mapped[str | None] = mapped_column(String(18), index=True)
+    inventory_id: Mapped[int | None] = mapped_column(ForeignKey("inventories.id", ondelete="CASCADE"))
+    guid: Mapped[str] = mapped_column(String(36))
+    pre_no: Mapped[str | None] = mapped_column(String(18))
+    invt_no: Mapped[str | None] = mapped_column(String(18))
     ebc_code: Mapped[str | None] = mapped_column(String(18))
     cop_no: Mapped[str | None] = mapped_column(String(20))
     return_status: Mapped[int] = mapped_column(Integer)

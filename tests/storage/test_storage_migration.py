@@ -8,7 +8,7 @@ import datetime as dt
 from sqlalchemy import text
 
 from storage.db import Database
-from storage.migrate import current, downgrade, upgrade
+from storage.migrate import current, downgrade, head, upgrade
 
 NOW = dt.datetime(2026, 11, 1, 9, 0, 0)
 KEY = b"k" * 32
@@ -53,7 +53,7 @@ async def test_0003_keeps_data_and_fills_the_new_columns(db: Database) -> None:
     async with db.write() as s:
         for sql in _ROWS_0001:
             await s.execute(text(sql), params)
-    await upgrade(db)
+    await upgrade(db, "0003")
     assert await current(db) == "0003"
     async with db.read() as s:
         for table in _CHILDREN:
@@ -99,6 +99,8 @@ async def test_0003_keeps_data_and_fills_the_new_columns(db: Database) -> None:
 
 async def test_0003_goes_down_and_up_again(db: Database) -> None:
     await downgrade(db, "0001")
-    await upgrade(db)
-    await upgrade(db)
+    await upgrade(db, "0003")
+    await upgrade(db, "0003")
     assert await current(db) == "0003"
+    await upgrade(db)
+    assert await current(db) == head()
