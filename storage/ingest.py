@@ -676,11 +676,15 @@ _STORED_REQUEST_RECEIPT = select(
     _request_receipts.c.return_time == bindparam("return_time"),
 )
 # The requests a receipt may name, by preNo or copNo (`_named_by` then checks the ebcCode).
-_REQUESTS_OF_RECEIPT = select(
-    *_columns(_requests, "ebc_code", "order_no", "invt_no", "pre_no", "cop_no")
-).where(
-    _requests.c.kind == bindparam("kind"),
-    or_(_requests.c.pre_no == bindparam("pre_no"), _requests.c.cop_no == bindparam("cop_no")),
+# One search per number (as one OR, SQLite reads every request of the kind instead); a request
+# found by both comes twice, which the caller's set absorbs.
+_REQUESTS_OF_RECEIPT = union_all(
+    *(
+        select(*_columns(_requests, "ebc_code", "order_no", "invt_no", "pre_no", "cop_no")).where(
+            _requests.c.kind == bindparam("kind"), number == bindparam(number.key)
+        )
+        for number in (_requests.c.pre_no, _requests.c.cop_no)
+    )
 )
 _LISTS_OF_REQUEST = outbox.with_recipient(select(*_LIST_STATE), _lists.c.identity_key).where(
     or_(

@@ -315,6 +315,7 @@ class ListRequest(Base):
     __tablename__ = "list_requests"
     __table_args__ = (
         UniqueConstraint("kind", "ebc_code", "order_no", "doc_no"),
+        Index("ix_list_requests_order", "ebc_code", "order_no"),  # a list's requests, of either kind
         Index("ix_list_requests_cop", "cop_no", "ebc_code"),
     )
 

@@ -1,4 +1,4 @@
-"""receipts: partial indexes (linked receipts by list, unlinked ones by number)
+"""ingest indexes: receipts partial (linked ones by list, unlinked ones by number); a list's requests
 
 Revision ID: 0004
 Revises: 0003
@@ -9,6 +9,10 @@ it, to link it when its list arrives, and by its list only once linked. The inde
 those rows: a receipt for a known list writes two index entries instead of six, and linking no
 longer reads every unlinked receipt. The index on guid alone goes: the unique constraint on
 (guid, returnStatus, returnTime) serves that lookup.
+
+A list's cancellations and returns are found by its ebcCode + orderNo: the unique constraint
+starts with the kind, so that search read every request for each list ingested. It has an index
+of its own now.
 """
 
 from collections.abc import Sequence
@@ -37,6 +41,7 @@ def _where(condition: str) -> dict[str, sa.TextClause]:
 
 
 def upgrade() -> None:
+    op.create_index("ix_list_requests_order", "list_requests", ["ebc_code", "order_no"], unique=False)
     op.drop_index("ix_receipts_guid", table_name="receipts")
     for name, columns, condition in _PARTIAL:
         op.drop_index(name, table_name="receipts")
@@ -48,3 +53,4 @@ def downgrade() -> None:
         op.drop_index(name, table_name="receipts")
         op.create_index(name, "receipts", columns, unique=False)
     op.create_index("ix_receipts_guid", "receipts", ["guid"], unique=False)
+    op.drop_index("ix_list_requests_order", table_name="list_requests")
