@@ -348,7 +348,12 @@ class WebChat:
         update = self.core.user_contact(self.user_id, person.contact_phone)
         self.bump()
         await self.settle(update)
+        # (as above: the confirmation can be sent before the binding's transaction commits)
+        deadline = asyncio.get_running_loop().time() + STEP_COMMIT_WAIT
         bound = await self.bound_account(self.user_id)
+        while bound != person.account_id and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+            bound = await self.bound_account(self.user_id)
         return {"ok": bound == person.account_id, "bound": bound}
 
     async def _push_feed(self, make: Callable[[datetime], Any]) -> tuple[Any, list[dict[str, Any]]]:
