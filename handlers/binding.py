@@ -19,6 +19,7 @@ from bot.views import binding as binding_views
 from bot.views import menu as menu_views
 from handlers.common import Scope, send_screen, try_delete
 from storage import bindings, links
+from storage.models import TgUser
 
 log = logging.getLogger(__name__)
 
@@ -122,15 +123,16 @@ async def _bound(scope: Scope, account_pk: int, method: str) -> None:
     # Telegram language_code to go by: remember the language this person binds in.
     await bindings.set_seen_language(scope.tx, scope.tg_id, scope.t.lang)
     log.info("bound a chat (%s)%s", method, " and moved it from another chat" if result.moved_from_chat else "")
+    # In a private chat the chat id is the user's id: the old chat is told in that user's language
+    # (read now, in this transaction: the first send below commits it).
+    old_user = None if result.moved_from_chat is None else await bindings.get_user(scope.tx, result.moved_from_chat)
     await scope.send(binding_views.bound(scope.ctx, scope.holder()))
     await scope.send(menu_views.main_menu(scope.ctx, scope.holder()))
     if result.moved_from_chat is not None:
-        await _tell_old_chat(scope, result.moved_from_chat)
+        await _tell_old_chat(scope, result.moved_from_chat, old_user)
 
 
-async def _tell_old_chat(scope: Scope, chat_id: int) -> None:
-    # In a private chat the chat id is the user's id: use that user's language.
-    old_user = await bindings.get_user(scope.tx, chat_id)
+async def _tell_old_chat(scope: Scope, chat_id: int, old_user: TgUser | None) -> None:
     t = get_translator(bindings.notice_language(old_user))
     try:
         await send_screen(scope.context, chat_id, binding_views.moved_away(t), unsolicited=True)

@@ -105,9 +105,19 @@ class Scope:
         self.t = get_translator(lang)
 
     async def release(self) -> None:
-        """Give back the read session's connection: Telegram is about to be called."""
+        """Telegram is about to be called. A read scope gives back its connection; a write scope
+        commits what it changed so far, so that a screen reporting a change is only ever shown
+        once the change is durable (a commit that fails shows the error instead), and SQLite's
+        write lock is not held across a network call. Later writes, if any, commit at the end."""
         if self.reads is not None:
             await self.reads.close()
+        if self.session is not None and self.session.in_transaction():
+            await self.session.commit()
+
+    async def discard(self) -> None:
+        """Roll back what this update wrote since the last commit (a refused tap)."""
+        if self.session is not None:
+            await self.session.rollback()
 
     async def ack(self, text: str | None = None, *, alert: bool = False) -> None:
         """Answer the tap (once): the spinner stops as soon as we know what to show."""

@@ -59,6 +59,7 @@ def make_callback_handler(
                 await route.handler(scope, state)
             except Expired:
                 if not scope.answered:
+                    await scope.discard()
                     await scope.release()
                     return await _reject(update, context, "foreign")
                 raise

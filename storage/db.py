@@ -243,9 +243,16 @@ class Database:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
-        """One transaction: committed when the block ends normally, rolled back otherwise."""
-        async with self._write() as session, session.begin():
-            yield session
+        """One transaction: committed when the block ends normally, rolled back otherwise. The
+        block may commit sooner itself (a handler does, before it calls Telegram): what it writes
+        after that is a transaction of its own, committed or rolled back the same way."""
+        async with self._write() as session:
+            try:
+                yield session
+            except BaseException:
+                await session.rollback()
+                raise
+            await session.commit()
 
     def session(self) -> AsyncSession:
         """A write-capable session for callers that manage the transaction themselves."""

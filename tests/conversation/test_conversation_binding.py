@@ -3,11 +3,14 @@ a restart mid-flow, moving an identity, /unbind and /privacy."""
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from bot.domain.identity import make_id_number, mask_id_number, mask_name
 from storage import links
@@ -141,6 +144,33 @@ async def test_in_chat_binding_name_id_phone(h: Harness, demo: DemoDB) -> None:
     assert b is not None and b.method == "chat"
     # Nothing the user typed is echoed back in full.
     assert person.id_number not in all_text(c) and person.phone not in all_text(c)
+
+
+async def test_no_confirmation_before_the_binding_is_durable(h: Harness, demo: DemoDB) -> None:
+    """The binding's commit fails (SQLite locked past its busy timeout): the person is told to try
+    again, never "Bound", and nothing is bound; the same contact again then binds."""
+    account, _ = await _two_accounts(h)
+    person = who(demo, account)
+    c = h.client(1018, "Mo", "en")
+    await _flow(c, person.name, person.id_number)
+    failed = []
+
+    def locked_at_commit(session: Session) -> None:
+        if not failed and any(isinstance(o, Binding) for o in [*session.new, *session.identity_map.values()]):
+            failed.append(True)
+            raise OperationalError("COMMIT", None, sqlite3.OperationalError("database is locked"))
+
+    event.listen(Session, "before_commit", locked_at_commit)
+    try:
+        await c.share_contact(person.phone)
+    finally:
+        event.remove(Session, "before_commit", locked_at_commit)
+    assert failed, "the binding's commit was not reached"
+    assert "✅ Bound" not in all_text(c)
+    assert c.visible_text() == "⏳ This is temporarily unavailable. Please try again in a moment."
+    assert await binding_of(h, 1018) is None
+    await c.share_contact(person.phone)
+    assert "✅ Bound" in all_text(c) and await binding_of(h, 1018) is not None
 
 
 async def test_the_contact_must_be_the_senders_own(h: Harness, demo: DemoDB) -> None:
