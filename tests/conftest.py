@@ -18,6 +18,7 @@ from storage.migrate import upgrade
 from storage.quarantine import Quarantine
 from storage.vault import Keys, Vault
 from tests.support.clock import NOW_ENV, test_clock
+from tests.support.migrated import open_at_head
 
 POSTGRES_ENV = "SWBOT_TEST_POSTGRES_URL"
 TEST_SECRET = b"test-master-secret-0123456789-abcdefghijklmnop"
@@ -106,9 +107,7 @@ async def make_database(backend: str, tmp_path: Path, clock: Clock | None = None
     """A migrated database and a cleanup callback."""
     clock = clock or test_clock()
     if backend == "sqlite":
-        db = Database(f"sqlite+aiosqlite:///{tmp_path / 'test.db'}", clock=clock)
-        await db.check()
-        await upgrade(db)
+        db = await open_at_head(f"sqlite+aiosqlite:///{tmp_path / 'test.db'}", clock)
 
         async def cleanup() -> None:
             await db.dispose()

@@ -17,10 +17,10 @@ from storage.accounts import AccountRow, upsert_account
 from storage.db import Database
 from storage.ingest import Ingestor
 from storage.links import issue_token
-from storage.migrate import upgrade
 from storage.quarantine import Quarantine
 from storage.vault import Vault
 from tests.support.clock import test_clock
+from tests.support.migrated import open_at_head
 
 TOKEN = "123456:TEST-token"
 SECRET = "x" * 48
@@ -86,9 +86,7 @@ async def start_harness(
     clock = clock or test_clock()
     core = core or BotApiCore(clock=clock)
     settings = make_settings(tmp, **settings_extra)
-    db = Database(settings.db_url, clock=clock)
-    await db.check()
-    await upgrade(db)
+    db = await open_at_head(settings.db_url, clock)
     vault = Vault(settings.keys())
     services = Services(settings=settings, db=db, vault=vault)
     app = build_application(
