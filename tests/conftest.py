@@ -14,11 +14,10 @@ import pytest
 
 from bot.domain.clock import Clock, parse_instant
 from storage.db import Database
-from storage.migrate import upgrade
 from storage.quarantine import Quarantine
 from storage.vault import Keys, Vault
 from tests.support.clock import NOW_ENV, test_clock
-from tests.support.migrated import open_at_head
+from tests.support.migrated import create_postgres_schema_at_head, open_at_head
 
 POSTGRES_ENV = "SWBOT_TEST_POSTGRES_URL"
 TEST_SECRET = b"test-master-secret-0123456789-abcdefghijklmnop"
@@ -123,12 +122,7 @@ async def make_database(backend: str, tmp_path: Path, clock: Clock | None = None
 
     schema = "t_" + uuid.uuid4().hex[:12]
     dsn = url.replace("postgresql+asyncpg://", "postgresql://")
-    conn = await asyncpg.connect(dsn)
-    await conn.execute(f'CREATE SCHEMA "{schema}"')
-    await conn.close()
-    db = Database(url, clock=clock, connect_args={"server_settings": {"search_path": schema}})
-    await db.check()
-    await upgrade(db)
+    db = await create_postgres_schema_at_head(url, schema, clock)
 
     async def cleanup() -> None:
         await db.dispose()
