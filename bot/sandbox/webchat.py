@@ -43,6 +43,7 @@ import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from random import Random
 from typing import Any
@@ -313,6 +314,11 @@ class WebChat:
         self.bump()
         return update
 
+    def _share_contact(self, person: Person) -> dict[str, Any] | None:
+        update = self.core.user_contact(self.user_id, person.contact_phone)
+        self.bump()
+        return update
+
     async def link(self, person: Person) -> dict[str, Any]:
         body = json.dumps({"account_id": person.account_id, "ttl_minutes": 15}).encode()
         status, payload = await self.operator("/v1/links", body, "application/json")
@@ -321,9 +327,18 @@ class WebChat:
         url = payload["url"]
         token = url.rpartition("start=")[2]
         # What Telegram's app does with t.me/<bot>?start=<token>: open the chat, send /start <token>.
-        update = self.send(f"/start {token}")
-        await self.settle(update)
+        await self.answered(lambda: self.send(f"/start {token}"))
         return {"url": url}
+
+    async def answered(self, act: Callable[[], dict[str, Any] | None]) -> None:
+        """Do `act` (a user's message) and wait for the bot's answer: its first message, which it
+        sends once what it wrote is committed (handlers.common.Scope.release), then the rest. A
+        quiet spell alone is not enough: the bot may delete the user's message and then spend
+        longer than the spell on the database before it answers."""
+        seq = self.core.call_seq()
+        update = act()
+        await self.settle(update, until=lambda: bool(self.core.calls_since(seq, "sendMessage")))
+        await self.settle(None)
 
     async def bind_in_chat(self, person: Person) -> dict[str, Any]:
         from storage.bindings import STEP_ID, STEP_NAME, STEP_PHONE
@@ -331,17 +346,13 @@ class WebChat:
         steps: list[tuple[str, str | None]] = [("/bind", STEP_NAME), (person.name, STEP_ID),
                                                 (person.id_number, STEP_PHONE)]
         for text, expected in steps:
-            update = self.send(text)
-            await self.settle(update)
-            # (the bot commits each step before it asks for the next detail: handlers.common.Scope.release)
+            await self.answered(partial(self.send, text))
             step = await self.flow_step(self.user_id)
             if step != expected:
                 bound = await self.bound_account(self.user_id)
                 reason = "already bound: send /unbind first" if bound else "the bot did not go on to the next step"
                 return {"ok": False, "reason": reason, "at": text if text.startswith("/") else "details"}
-        update = self.core.user_contact(self.user_id, person.contact_phone)
-        self.bump()
-        await self.settle(update)
+        await self.answered(partial(self._share_contact, person))
         bound = await self.bound_account(self.user_id)
         return {"ok": bound == person.account_id, "bound": bound}
 
