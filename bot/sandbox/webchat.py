@@ -314,8 +314,8 @@ class WebChat:
         self.bump()
         return update
 
-    def _share_contact(self, person: Person) -> dict[str, Any] | None:
-        update = self.core.user_contact(self.user_id, person.contact_phone)
+    def share_contact(self, phone: str) -> dict[str, Any] | None:
+        update = self.core.user_contact(self.user_id, phone)
         self.bump()
         return update
 
@@ -352,7 +352,7 @@ class WebChat:
                 bound = await self.bound_account(self.user_id)
                 reason = "already bound: send /unbind first" if bound else "the bot did not go on to the next step"
                 return {"ok": False, "reason": reason, "at": text if text.startswith("/") else "details"}
-        await self.answered(partial(self._share_contact, person))
+        await self.answered(partial(self.share_contact, person.contact_phone))
         bound = await self.bound_account(self.user_id)
         return {"ok": bound == person.account_id, "bound": bound}
 
@@ -580,8 +580,7 @@ async def post_contact(request: web.Request) -> web.Response:
     data = await _body(request)
     _check_user(chat, data)
     phone = chat.person(data["account_id"]).contact_phone if data.get("account_id") else "8613800138000"
-    update = chat.core.user_contact(chat.user_id, phone)
-    chat.bump()
+    update = chat.share_contact(phone)
     return web.json_response({"ok": True, "update_id": update["update_id"] if update else None})
 
 
