@@ -49,6 +49,9 @@ async def on_flow_text(scope: Scope, message: Message) -> bool:
     step = bindings.flow_step(scope.user, scope.context.clock.now())
     if step is None or scope.user is None:
         return False
+    if bindings.flow_seen(scope.user, message.message_id):
+        await show_step(scope, step)
+        return True
     text = message.text or ""
     if text.strip() == binding_views.cancel_label(scope.t):
         await cancel_flow(scope)
@@ -59,6 +62,7 @@ async def on_flow_text(scope: Scope, message: Message) -> bool:
             await scope.send(binding_views.name_invalid(scope.ctx))
             return True
         await bindings.flow_name(scope.tx, scope.context.vault, scope.user, name)
+        bindings.flow_took(scope.user, message.message_id)
         await scope.send(binding_views.ask_id(scope.ctx))
         return True
     if step == bindings.STEP_ID:
@@ -67,6 +71,7 @@ async def on_flow_text(scope: Scope, message: Message) -> bool:
         if not await bindings.flow_id_number(scope.tx, scope.context.vault, scope.user, text):
             await scope.send(binding_views.id_invalid(scope.ctx))
             return True
+        bindings.flow_took(scope.user, message.message_id)
         await scope.send(binding_views.ask_phone(scope.ctx))
         return True
     await scope.send(binding_views.ask_phone(scope.ctx))  # text instead of the phone button
@@ -76,12 +81,16 @@ async def on_flow_text(scope: Scope, message: Message) -> bool:
 async def on_contact(scope: Scope, message: Message) -> None:
     contact = message.contact
     step = bindings.flow_step(scope.user, scope.context.clock.now())
+    if contact is not None and bindings.flow_seen(scope.user, message.message_id):
+        await show_step(scope, step)  # it bound, or failed, already
+        return
     if step != bindings.STEP_PHONE or contact is None or scope.user is None:
         await send_hint(scope)
         return
     if contact.user_id != scope.tg_id:  # a forwarded or someone else's contact proves nothing
         await scope.send(binding_views.not_own_contact(scope.ctx))
         return
+    bindings.flow_took(scope.user, message.message_id)  # bound or failed: either way a step taken
     account_pk = await bindings.flow_match(scope.tx, scope.context.vault, scope.user, contact.phone_number)
     if account_pk is None:
         locked, left = await bindings.record_failure(scope.tx, scope.tg_id)
@@ -138,6 +147,23 @@ async def _tell_old_chat(scope: Scope, chat_id: int, old_user: TgUser | None) ->
         await send_screen(scope.context, chat_id, binding_views.moved_away(t), unsolicited=True)
     except Exception as exc:  # the old chat may have blocked the bot; the binding stands
         log.info("could not tell the old chat about the move: %s", type(exc).__name__)
+
+
+async def show_step(scope: Scope, step: str | None) -> None:
+    """Where the person stands in the flow: for a message it has already taken a step on."""
+    prompts = {
+        bindings.STEP_NAME: binding_views.ask_name,
+        bindings.STEP_ID: binding_views.ask_id,
+        bindings.STEP_PHONE: binding_views.ask_phone,
+    }
+    if step in prompts:
+        await scope.send(prompts[step](scope.ctx))
+        return
+    until = None if scope.binding is not None else await bindings.locked_until(scope.tx, scope.tg_id)
+    if until is not None:
+        await scope.send(binding_views.locked(scope.ctx, until))
+        return
+    await send_hint(scope)
 
 
 async def send_hint(scope: Scope) -> None:

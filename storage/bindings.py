@@ -207,6 +207,17 @@ def flow_step(user: TgUser | None, now: datetime) -> str | None:
     return user.bind_step
 
 
+def flow_seen(user: TgUser | None, message_id: int) -> bool:
+    """Whether the flow already took a step on this message: Telegram delivering it again because
+    its answer was lost (message ids only grow within a private chat)."""
+    return user is not None and user.bind_message_id is not None and message_id <= user.bind_message_id
+
+
+def flow_took(user: TgUser, message_id: int) -> None:
+    """The flow takes a step on this message (in the step's transaction)."""
+    user.bind_message_id = message_id
+
+
 def normalize_name(name: str) -> str:
     return " ".join(name.split())
 

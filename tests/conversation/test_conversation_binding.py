@@ -173,6 +173,40 @@ async def test_no_confirmation_before_the_binding_is_durable(h: Harness, demo: D
     assert "✅ Bound" in all_text(c) and await binding_of(h, 1018) is not None
 
 
+async def test_each_flow_step_delivered_again_shows_where_the_person_stands(h: Harness, demo: DemoDB) -> None:
+    """Telegram delivers an update again when its answer was lost (an instance killed after the
+    step committed). The step is not taken twice: the name is not read as an ID number, a failed
+    contact is not counted twice, and a contact that bound shows the menu."""
+    account, other = await _two_accounts(h)
+    person, someone = who(demo, account), who(demo, other)
+    c = h.client(1019, "Ida", "en")
+    await c.send("/bind")
+    name = await c.send(person.name)
+    again = await c.deliver(name.update)
+    assert c.visible_text().startswith("Step 2 of 3 · ID number"), c.visible_text()
+    assert "deleteMessage" not in again.methods()  # the name is not taken for an ID number
+    id_msg = await c.send(person.id_number)
+    await c.deliver(id_msg.update)
+    assert c.visible_text().startswith("Step 3 of 3 · Phone"), c.visible_text()
+    # A contact that did not match, delivered again: one failure counted, not two.
+    wrong = await c.share_contact(someone.phone)
+    assert MISMATCH in c.visible_text()
+    await c.deliver(wrong.update)
+    async with h.db.read() as s:
+        failures = (await s.execute(select(func.count()).where(BindFailure.telegram_user_id == 1019))).scalar_one()
+    assert failures == 1
+    await c.send("/bind")
+    for text in (person.name, person.id_number):
+        await c.send(text)
+    right = await c.share_contact(person.phone)
+    b = await binding_of(h, 1019)
+    assert b is not None and "✅ Bound" in all_text(c)
+    await c.deliver(right.update)
+    assert "🏠 Main menu" in c.visible_text()
+    still = await binding_of(h, 1019)
+    assert still is not None and (still.id, still.tag) == (b.id, b.tag)
+
+
 async def test_the_contact_must_be_the_senders_own(h: Harness, demo: DemoDB) -> None:
     account, _ = await _two_accounts(h)
     person = who(demo, account)
