@@ -104,3 +104,32 @@ async def test_0003_goes_down_and_up_again(db: Database) -> None:
     assert await current(db) == "0003"
     await upgrade(db)
     assert await current(db) == head()
+
+
+async def test_0005_adds_the_flow_message_id_and_goes_down_and_up_keeping_users_and_bindings(db: Database) -> None:
+    await downgrade(db, "0004")
+    params = {"key": KEY, "blob": b"x", "now": NOW, "day": NOW.date(), "yes": True, "no": False}
+    async with db.write() as s:
+        for sql in _ROWS_0001[:2]:  # an account, a Telegram user
+            await s.execute(text(sql), params)
+        await s.execute(
+            text(
+                "INSERT INTO bindings (telegram_user_id, account_pk, chat_id, tag, method, active, notify_tax, "
+                "notify_status, notify_quota, notify_suspicious, notify_verify, notify_over_limit, notify_mismatch, "
+                "notify_list_status, created_at) VALUES (42, 1, 42, 'aZ3k9Q', 'link', :yes, :yes, :yes, :yes, :yes, "
+                ":yes, :yes, :yes, :yes, :now)"
+            ),
+            params,
+        )
+    await upgrade(db, "0005")
+    async with db.write() as s:
+        await s.execute(text("UPDATE tg_users SET bind_message_id = 9000000000 WHERE telegram_user_id = 42"))
+    async with db.read() as s:
+        assert (await s.execute(text("SELECT bind_message_id FROM tg_users"))).scalar_one() == 9_000_000_000
+    await downgrade(db, "0004")
+    await upgrade(db)
+    async with db.read() as s:
+        assert (await s.execute(text("SELECT bind_message_id FROM tg_users"))).scalar_one() is None
+        # The rebuilt table's dependants survive (SQLite recreates a table to drop a column).
+        assert (await s.execute(text("SELECT count(*) FROM bindings"))).scalar_one() == 1
+        assert (await s.execute(text("SELECT telegram_user_id FROM tg_users"))).scalar_one() == 42
