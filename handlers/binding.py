@@ -17,7 +17,7 @@ from bot import callbacks as cb
 from bot.i18n import get_translator
 from bot.views import binding as binding_views
 from bot.views import menu as menu_views
-from handlers.common import Scope, send_screen, try_delete
+from handlers.common import Scope, send_screen
 from storage import bindings, links
 from storage.models import TgUser
 
@@ -67,7 +67,7 @@ async def on_flow_text(scope: Scope, message: Message) -> bool:
         return True
     if step == bindings.STEP_ID:
         # The ID number must not stay in the chat history: delete it before anything else.
-        await try_delete(message)
+        await scope.delete(message)
         if not await bindings.flow_id_number(scope.tx, scope.context.vault, scope.user, text):
             await scope.send(binding_views.id_invalid(scope.ctx))
             return True
@@ -105,7 +105,7 @@ async def on_contact(scope: Scope, message: Message) -> None:
 
 async def on_start_token(scope: Scope, token: str, message: Message | None) -> None:
     """`/start <token>` from a deep link issued by `swbot link` or the operator API."""
-    await try_delete(message)  # the token is spent either way; do not leave it in the chat
+    await scope.delete(message)  # the token is spent either way; do not leave it in the chat
     if not TOKEN_RE.match(token):
         await scope.send(binding_views.link_invalid(scope.ctx))
         return

@@ -119,6 +119,12 @@ class Scope:
         if self.session is not None:
             await self.session.rollback()
 
+    async def delete(self, message: Message | None) -> bool:
+        """Delete the user's message (an ID number, a token); never fails the update. A Telegram
+        call like any other: the scope is released first."""
+        await self.release()
+        return await try_delete(message)
+
     async def ack(self, text: str | None = None, *, alert: bool = False) -> None:
         """Answer the tap (once): the spinner stops as soon as we know what to show."""
         await self.release()

@@ -207,6 +207,37 @@ async def test_each_flow_step_delivered_again_shows_where_the_person_stands(h: H
     assert still is not None and (still.id, still.tag) == (b.id, b.tag)
 
 
+async def test_no_write_lock_is_held_while_telegram_deletes_a_message(
+    h: Harness, demo: DemoDB, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Deleting the ID number or the link token is a network call: SQLite's write lock (taken at
+    the update's first read) must not be held across it, or every other writer waits on Telegram."""
+    import handlers.common
+
+    account, _ = await _two_accounts(h)
+    person = who(demo, account)
+    writable = []
+    delete = handlers.common.try_delete
+
+    async def probing_delete(message):  # type: ignore[no-untyped-def]
+        probe = sqlite3.connect(tmp_path / "swbot.db", timeout=0, isolation_level=None)
+        try:
+            probe.execute("BEGIN IMMEDIATE")  # "database is locked" while the bot holds the lock
+            probe.execute("ROLLBACK")
+            writable.append(True)
+        except sqlite3.OperationalError:
+            writable.append(False)
+        finally:
+            probe.close()
+        return await delete(message)
+
+    monkeypatch.setattr(handlers.common, "try_delete", probing_delete)
+    c = h.client(1020, "Jo", "en")
+    await _flow(c, person.name, person.id_number)
+    await c.send(f"/start {await h.link(account)}")
+    assert writable == [True, True]
+
+
 async def test_the_contact_must_be_the_senders_own(h: Harness, demo: DemoDB) -> None:
     account, _ = await _two_accounts(h)
     person = who(demo, account)
