@@ -31,6 +31,9 @@ class Route:
     handler: Handler
     bound: bool = True  # needs a binding whose tag matches the button's
     write: bool = False  # changes something: runs in a write transaction
+    # A bound route whose own work removes the binding (unbinding): what the same tap shows once
+    # no binding is left, e.g. delivered again after its answer was lost, instead of "expired".
+    unbound: Handler | None = None
 
 
 def make_callback_handler(
@@ -49,6 +52,10 @@ def make_callback_handler(
             return await _reject(update, context, "misplaced")
         async with scope_for(update, context, write=route.write) as scope:
             if route.bound:
+                if scope.binding is None and route.unbound is not None:
+                    await route.unbound(scope, state)
+                    await scope.ack()
+                    return
                 if scope.binding is None or tag != scope.binding.tag:
                     await scope.release()
                     return await _reject(update, context, "stale")

@@ -44,7 +44,7 @@ ROUTES: dict[type[cb.State], Route] = {
     cb.Settings: Route(settings.show_settings),
     cb.SetNotify: Route(settings.set_notify, write=True),
     cb.UnbindAsk: Route(settings.ask_unbind),
-    cb.UnbindConfirm: Route(settings.confirm_unbind, write=True),
+    cb.UnbindConfirm: Route(settings.confirm_unbind, write=True, unbound=settings.show_unbound),
 }
 
 assert not set(cb._KINDS) - set(ROUTES), f"states without a route: {set(cb._KINDS) - set(ROUTES)}"

@@ -38,4 +38,10 @@ async def ask_unbind(scope: Scope, state: cb.State | None = None) -> None:
 async def confirm_unbind(scope: Scope, state: cb.UnbindConfirm) -> None:
     await bindings.unbind(scope.tx, scope.tg_id)
     scope.binding = None  # from here on, buttons carry the unbound tag
+    await show_unbound(scope, state)
+
+
+async def show_unbound(scope: Scope, state: cb.UnbindConfirm) -> None:
+    """Also the answer to the confirmation when there is no binding left to remove (the same tap
+    delivered again after the unbinding committed): it is true either way."""
     await scope.show(binding_views.unbound(scope.ctx))

@@ -473,9 +473,17 @@ async def test_unbind_with_confirmation_deletes_binding_settings_and_pending_not
     assert "⚙️ Settings" in c.visible_text()
     assert await binding_of(h, 1040) is not None
     await c.send("/unbind")
-    await c.tap("Yes, unbind")
+    confirm = c.core.last_with_keyboard(c.chat_id)
+    yes = await c.tap("Yes, unbind")
     assert "✅ Unbound." in c.visible_text()
     assert await binding_of(h, 1040) is None
+    # The same tap delivered again (its answer lost after the unbinding committed): unbound, not
+    # "this button has expired".
+    again = await c.deliver(yes.update)
+    answers = [x.params for x in again.calls if x.method == "answerCallbackQuery"]
+    assert len(answers) == 1 and not answers[0].get("text") and not answers[0].get("show_alert"), answers
+    assert [x.method for x in again.calls if x.method == "editMessageText"] == ["editMessageText"]
+    assert confirm is not None and "✅ Unbound." in c.core.message(c.chat_id, confirm.message_id).text
     async with h.db.read() as s:
         assert (await s.execute(select(func.count()).select_from(Outbox))).scalar_one() == 0
         user = await s.get(TgUser, 1040)
