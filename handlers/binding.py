@@ -49,7 +49,7 @@ async def on_flow_text(scope: Scope, message: Message) -> bool:
     step = bindings.flow_step(scope.user, scope.context.clock.now())
     if step is None or scope.user is None:
         return False
-    if bindings.flow_seen(scope.user, message.message_id):
+    if bindings.input_seen(scope.user, message.message_id):
         await show_step(scope, step)
         return True
     text = message.text or ""
@@ -62,7 +62,7 @@ async def on_flow_text(scope: Scope, message: Message) -> bool:
             await scope.send(binding_views.name_invalid(scope.ctx))
             return True
         await bindings.flow_name(scope.tx, scope.context.vault, scope.user, name)
-        bindings.flow_took(scope.user, message.message_id)
+        bindings.input_took(scope.user, message.message_id)
         await scope.send(binding_views.ask_id(scope.ctx))
         return True
     if step == bindings.STEP_ID:
@@ -71,7 +71,7 @@ async def on_flow_text(scope: Scope, message: Message) -> bool:
         if not await bindings.flow_id_number(scope.tx, scope.context.vault, scope.user, text):
             await scope.send(binding_views.id_invalid(scope.ctx))
             return True
-        bindings.flow_took(scope.user, message.message_id)
+        bindings.input_took(scope.user, message.message_id)
         await scope.send(binding_views.ask_phone(scope.ctx))
         return True
     await scope.send(binding_views.ask_phone(scope.ctx))  # text instead of the phone button
@@ -81,7 +81,7 @@ async def on_flow_text(scope: Scope, message: Message) -> bool:
 async def on_contact(scope: Scope, message: Message) -> None:
     contact = message.contact
     step = bindings.flow_step(scope.user, scope.context.clock.now())
-    if contact is not None and bindings.flow_seen(scope.user, message.message_id):
+    if contact is not None and bindings.input_seen(scope.user, message.message_id):
         await show_step(scope, step)  # it bound, or failed, already
         return
     if step != bindings.STEP_PHONE or contact is None or scope.user is None:
@@ -90,7 +90,7 @@ async def on_contact(scope: Scope, message: Message) -> None:
     if contact.user_id != scope.tg_id:  # a forwarded or someone else's contact proves nothing
         await scope.send(binding_views.not_own_contact(scope.ctx))
         return
-    bindings.flow_took(scope.user, message.message_id)  # bound or failed: either way a step taken
+    bindings.input_took(scope.user, message.message_id)  # bound or failed: either way a step taken
     account_pk = await bindings.flow_match(scope.tx, scope.context.vault, scope.user, contact.phone_number)
     if account_pk is None:
         locked, left = await bindings.record_failure(scope.tx, scope.tg_id)

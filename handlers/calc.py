@@ -47,7 +47,7 @@ async def show_result(scope: Scope, state: cb.CalcResult) -> None:
     await scope.show(calc_views.calc_result(scope.ctx, state, estimate, bound=scope.binding is not None))
 
 
-async def on_text(scope: Scope, text: str) -> bool:
+async def on_text(scope: Scope, text: str, message_id: int) -> bool:
     """A typed amount if the calculator waits for one; False when it does not."""
     user = scope.user
     awaiting = user.awaiting if user is not None else None
@@ -66,6 +66,7 @@ async def on_text(scope: Scope, text: str) -> bool:
         scope.context.services.count("calc_input")
         await scope.send(calc_views.calc_ask(scope.ctx, state, exc.code))
         return True
-    user.awaiting = None
-    await show_result(scope, calc_views.state_of(state.cat, price, measure))
+    result = calc_views.state_of(state.cat, price, measure)
+    bindings.input_took(user, message_id, shown=cb.encode(result, tag))  # no longer awaiting
+    await show_result(scope, result)
     return True

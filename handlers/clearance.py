@@ -45,7 +45,7 @@ async def ask_search(scope: Scope, state: cb.ClearanceSearch) -> None:
     await scope.show(clearance_views.search_prompt(scope.ctx, state))
 
 
-async def on_search_text(scope: Scope, text: str) -> bool:
+async def on_search_text(scope: Scope, text: str, message_id: int) -> bool:
     """Handle a typed search number if one is awaited; False when it was not."""
     user = scope.user
     awaiting = user.awaiting if user is not None else None
@@ -64,7 +64,9 @@ async def on_search_text(scope: Scope, text: str) -> bool:
         await scope.send(clearance_views.search_invalid(scope.ctx, cb.ClearanceSearch(back)))
         return True
     user.search_term = term
-    await show_list(scope, replace(back, page=0, search=cb.fingerprint(term)))
+    found = replace(back, page=0, search=cb.fingerprint(term))
+    bindings.input_took(user, message_id, shown=cb.encode(found, tag))
+    await show_list(scope, found)
     return True
 
 

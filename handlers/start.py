@@ -4,12 +4,15 @@ through the route table (`handlers.registry`)."""
 
 from __future__ import annotations
 
-from telegram import Update
+from telegram import Message, Update
 
+from bot import callbacks as cb
 from bot.runtime import BotContext
 from bot.views import menu as menu_views
 from handlers import binding, calc, clearance, menu
-from handlers.common import scope_for, translator_for
+from handlers.common import Scope, scope_for, translator_for
+from handlers.routes import ROUTES
+from storage import bindings
 
 
 async def on_start(update: Update, context: BotContext) -> None:
@@ -28,11 +31,30 @@ async def on_text(update: Update, context: BotContext) -> None:
     async with scope_for(update, context, write=True) as scope:
         if await binding.on_flow_text(scope, message):
             return
-        if await clearance.on_search_text(scope, message.text or ""):
+        if await _typed_again(scope, message):
             return
-        if await calc.on_text(scope, message.text or ""):
+        if await clearance.on_search_text(scope, message.text or "", message.message_id):
+            return
+        if await calc.on_text(scope, message.text or "", message.message_id):
             return
         await binding.send_hint(scope)
+
+
+async def _typed_again(scope: Scope, message: Message) -> bool:
+    """A calculator amount or a searched number delivered again (its answer was lost after the
+    step committed): the screen it led to, again, rather than the text read as new input."""
+    shown = bindings.input_replay(scope.user, message.message_id)
+    if shown is None:
+        return False
+    try:
+        tag, state = cb.decode(shown)
+    except cb.BadCallback:
+        return False
+    route = ROUTES.get(type(state))
+    if route is None or tag != scope.ctx.tag:  # bound or unbound since: the text is ordinary
+        return False
+    await route.handler(scope, state)
+    return True
 
 
 async def on_contact(update: Update, context: BotContext) -> None:

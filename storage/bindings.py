@@ -207,15 +207,30 @@ def flow_step(user: TgUser | None, now: datetime) -> str | None:
     return user.bind_step
 
 
-def flow_seen(user: TgUser | None, message_id: int) -> bool:
-    """Whether the flow already took a step on this message: Telegram delivering it again because
+# `awaiting` after a typed input was answered: the encoded state of the screen it led to.
+SHOWN_PREFIX = "shown:"
+
+
+def input_seen(user: TgUser | None, message_id: int) -> bool:
+    """Whether a typed step already consumed this message: Telegram delivering it again because
     its answer was lost (message ids only grow within a private chat)."""
-    return user is not None and user.bind_message_id is not None and message_id <= user.bind_message_id
+    return user is not None and user.input_message_id is not None and message_id <= user.input_message_id
 
 
-def flow_took(user: TgUser, message_id: int) -> None:
-    """The flow takes a step on this message (in the step's transaction)."""
-    user.bind_message_id = message_id
+def input_took(user: TgUser, message_id: int, *, shown: str | None = None) -> None:
+    """A typed step consumes this message (in the step's transaction). `shown`: the encoded state
+    of the screen it leads to (`callbacks.encode`), shown again if the message comes again."""
+    user.input_message_id = message_id
+    if shown is not None:
+        user.awaiting = SHOWN_PREFIX + shown
+
+
+def input_replay(user: TgUser | None, message_id: int) -> str | None:
+    """The encoded state of the screen this message already led to, when it is a typed input
+    delivered again; None otherwise."""
+    if user is None or user.awaiting is None or not user.awaiting.startswith(SHOWN_PREFIX):
+        return None
+    return user.awaiting[len(SHOWN_PREFIX) :] if input_seen(user, message_id) else None
 
 
 def normalize_name(name: str) -> str:

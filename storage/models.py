@@ -121,9 +121,10 @@ class TgUser(Base):
     bind_identity_key: Mapped[bytes | None] = mapped_column(Key)
     bind_expires_at: Mapped[datetime | None] = mapped_column(DateTime)
     bind_locked_until: Mapped[datetime | None] = mapped_column(DateTime)
-    # The newest message the flow took a step on: the same message delivered again (its answer
-    # was lost) is answered with the current step instead of being read as the next step's input.
-    bind_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    # The newest message a typed step consumed (a binding step, a calculator amount, a searched
+    # number): the same message delivered again (its answer was lost) is answered with where it
+    # led, not read as new input. Message ids only grow within a private chat.
+    input_message_id: Mapped[int | None] = mapped_column(BigInteger)
     # The clearance "find by number" term: too long for callback data, so buttons carry a
     # fingerprint and the term lives here.
     search_term: Mapped[str | None] = mapped_column(String(64))

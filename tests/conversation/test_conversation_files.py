@@ -103,6 +103,23 @@ async def test_calculator_before_binding_prices_a_cosmetic(h: Harness) -> None:
     assert "Welcome" in c.visible_text()
 
 
+async def test_an_amount_delivered_again_shows_its_estimate_again(h: Harness) -> None:
+    """Telegram delivers the amount again (its answer was lost after the step committed): the same
+    estimate, not the welcome a plain text gets. A newer plain text is still plain text."""
+    c = h.client(1104, "Kim", "en")
+    await c.send("/calc")
+    await c.tap("💄 Cosmetics")
+    amount = await c.send("680 30ml")
+    first = c.visible_text()
+    assert "Total tax: CN¥156.80" in first
+    again = await c.deliver(amount.update)
+    assert c.visible_text() == first and [x.method for x in again.calls] == ["sendMessage"]
+    await c.send("hello")
+    assert "Welcome" in c.visible_text()
+    await c.deliver(amount.update)  # still recognised after a newer message
+    assert c.visible_text() == first
+
+
 async def test_calculator_in_chinese(h: Harness) -> None:
     c = h.client(1102, "李", "zh-hans")
     await c.send("/calc")

@@ -428,6 +428,24 @@ async def test_clearance_list_groups_dates_paging_and_reset(h: Harness, demo: De
     assert rows_on_screen(c) == [x.pre_no for x in lists[:5]]
 
 
+async def test_a_searched_number_delivered_again_shows_the_same_list(h: Harness) -> None:
+    """Telegram delivers the typed number again (its answer was lost after the search committed):
+    the list found for it, not the main menu a plain text gets."""
+    account = (await account_ids_with_records(h))[0]
+    lists = await my_lists(h, account)
+    target = next(x for x in lists if x.pre_no)
+    c = await bound_client(h, 2029, account=account)
+    await c.send("/clearance")
+    await c.tap("🔎 Find by number")
+    number = await c.send(target.pre_no)
+    first = c.visible_text()
+    assert rows_on_screen(c) == [target.pre_no] and "🔎 Number" in first
+    await c.deliver(number.update)
+    assert c.visible_text() == first and rows_on_screen(c) == [target.pre_no]
+    await c.send("hello")  # newer plain text: the menu
+    assert "🏠 Main menu" in c.visible_text()
+
+
 async def test_clearance_find_by_pre_entry_list_and_order_number(h: Harness) -> None:
     account = (await account_ids_with_records(h))[0]
     lists = await my_lists(h, account)

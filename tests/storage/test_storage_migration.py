@@ -106,7 +106,7 @@ async def test_0003_goes_down_and_up_again(db: Database) -> None:
     assert await current(db) == head()
 
 
-async def test_0005_adds_the_flow_message_id_and_goes_down_and_up_keeping_users_and_bindings(db: Database) -> None:
+async def test_0005_adds_the_input_message_id_and_goes_down_and_up_keeping_users_and_bindings(db: Database) -> None:
     await downgrade(db, "0004")
     params = {"key": KEY, "blob": b"x", "now": NOW, "day": NOW.date(), "yes": True, "no": False}
     async with db.write() as s:
@@ -123,13 +123,13 @@ async def test_0005_adds_the_flow_message_id_and_goes_down_and_up_keeping_users_
         )
     await upgrade(db, "0005")
     async with db.write() as s:
-        await s.execute(text("UPDATE tg_users SET bind_message_id = 9000000000 WHERE telegram_user_id = 42"))
+        await s.execute(text("UPDATE tg_users SET input_message_id = 9000000000 WHERE telegram_user_id = 42"))
     async with db.read() as s:
-        assert (await s.execute(text("SELECT bind_message_id FROM tg_users"))).scalar_one() == 9_000_000_000
+        assert (await s.execute(text("SELECT input_message_id FROM tg_users"))).scalar_one() == 9_000_000_000
     await downgrade(db, "0004")
     await upgrade(db)
     async with db.read() as s:
-        assert (await s.execute(text("SELECT bind_message_id FROM tg_users"))).scalar_one() is None
+        assert (await s.execute(text("SELECT input_message_id FROM tg_users"))).scalar_one() is None
         # The rebuilt table's dependants survive (SQLite recreates a table to drop a column).
         assert (await s.execute(text("SELECT count(*) FROM bindings"))).scalar_one() == 1
         assert (await s.execute(text("SELECT telegram_user_id FROM tg_users"))).scalar_one() == 42

@@ -1,12 +1,14 @@
-"""tg_users.bind_message_id: the newest message the in-chat binding flow took a step on
+"""tg_users.input_message_id: the newest message a typed step consumed
 
 Revision ID: 0005
 Revises: 0004
 Create Date: 2026-12-02
 
 Telegram delivers an update again when its answer was lost (an instance killed after the step
-committed). The flow compares a message's id with this one: a message it has already taken a
-step on is answered with the step the person is at, not read as the next step's input.
+committed). A typed step (the binding flow's name, ID number and contact; a calculator amount; a
+searched number) compares a message's id with this one: a message already consumed is answered
+with where it led (the flow's current step, the estimate or the list shown), not read as new
+input.
 """
 
 from collections.abc import Sequence
@@ -22,9 +24,9 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     with op.batch_alter_table("tg_users", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("bind_message_id", sa.BigInteger(), nullable=True))
+        batch_op.add_column(sa.Column("input_message_id", sa.BigInteger(), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("tg_users", schema=None) as batch_op:
-        batch_op.drop_column("bind_message_id")
+        batch_op.drop_column("input_message_id")
