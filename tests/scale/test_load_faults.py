@@ -130,7 +130,9 @@ async def test_a_429_in_one_chat_never_holds_up_other_users(busy: Busy) -> None:
     finally:
         watch.close()
     assert stats.latencies and stats.latencies[0] >= 2.0  # that chat waited out its retry_after
-    assert others_stats.taps >= 9 and max(others_stats.latencies) < 0.5
+    # The others never wait for it: each view well inside its 2 s (0.5 s was too tight for a
+    # loaded CI machine, where one tap took 0.55 s with nothing held up).
+    assert others_stats.taps >= 9 and max(others_stats.latencies) < 1.0
     assert load.unanswered(core, stats.queries + others_stats.queries) == []
     assert core.refusals() == []
     assert APOLOGY not in shown_texts(core, busy.users)
