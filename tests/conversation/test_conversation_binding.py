@@ -219,8 +219,11 @@ async def test_no_write_lock_is_held_while_telegram_deletes_a_message(
     writable = []
     delete = handlers.common.try_delete
 
+    db_file = tmp_path / "swbot.db"
+    assert db_file.exists() and h.db.is_sqlite  # the bot's own database file, probed from outside
+
     async def probing_delete(message):  # type: ignore[no-untyped-def]
-        probe = sqlite3.connect(tmp_path / "swbot.db", timeout=0, isolation_level=None)
+        probe = sqlite3.connect(db_file, timeout=0, isolation_level=None)
         try:
             probe.execute("BEGIN IMMEDIATE")  # "database is locked" while the bot holds the lock
             probe.execute("ROLLBACK")
