@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
+import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -178,6 +180,7 @@ async def test_healthz_needs_no_signature(api: Api) -> None:
 
 
 async def test_healthz_reports_an_unreachable_database(vault: Vault, tmp_path: Path) -> None:
+    before = set(threading.enumerate())
     broken = Database(f"sqlite+aiosqlite:///{tmp_path / 'missing-dir' / 'x.db'}", clock=test_clock())
     runner, port = await serve(broken, vault, api_settings(tmp_path))
     try:
@@ -186,3 +189,10 @@ async def test_healthz_reports_an_unreachable_database(vault: Vault, tmp_path: P
     finally:
         await stop_api(runner)
         await broken.dispose()
+        # aiosqlite stops a connection that failed to open on its worker thread, which then reports
+        # to this loop. On a loaded machine that came after the loop had closed, and pytest warned
+        # of an exception in a thread (in whichever test ran next): let those threads finish first.
+        for thread in set(threading.enumerate()) - before:
+            if thread.name.endswith("(_connection_worker_thread)"):
+                await asyncio.to_thread(thread.join, 10)
+                assert not thread.is_alive()
