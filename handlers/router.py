@@ -35,6 +35,14 @@ class Route:
     # no binding is left, e.g. delivered again after its answer was lost, instead of "expired".
     unbound: Handler | None = None
 
+    def admits(self, tag: str, binding_tag: str | None) -> bool:
+        """Whether a state carrying `tag` may be shown to someone whose binding has `binding_tag`
+        (None: not bound). A bound route needs that binding's tag; an unbound route also takes the
+        unbound tag (a calculator button from before binding still works)."""
+        if tag == binding_tag:
+            return True
+        return not self.bound and tag == UNBOUND_TAG
+
 
 def make_callback_handler(
     routes: dict[type[cb.State], Route],
@@ -51,15 +59,11 @@ def make_callback_handler(
         if route is None or not is_private(update) or query.message is None:
             return await _reject(update, context, "misplaced")
         async with scope_for(update, context, write=route.write) as scope:
-            if route.bound:
-                if scope.binding is None and route.unbound is not None:
-                    await route.unbound(scope, state)
-                    await scope.ack()
-                    return
-                if scope.binding is None or tag != scope.binding.tag:
-                    await scope.release()
-                    return await _reject(update, context, "stale")
-            elif tag != UNBOUND_TAG and (scope.binding is None or tag != scope.binding.tag):
+            if route.bound and scope.binding is None and route.unbound is not None:
+                await route.unbound(scope, state)
+                await scope.ack()
+                return
+            if not route.admits(tag, scope.binding.tag if scope.binding else None):
                 await scope.release()
                 return await _reject(update, context, "stale")
             try:

@@ -51,8 +51,8 @@ async def _typed_again(scope: Scope, message: Message) -> bool:
     except cb.BadCallback:
         return False
     route = ROUTES.get(type(state))
-    if route is None or tag != scope.ctx.tag:  # bound or unbound since: the text is ordinary
-        return False
+    if route is None or not route.admits(tag, scope.binding.tag if scope.binding else None):
+        return False  # bound or unbound since: the text is ordinary
     await route.handler(scope, state)
     return True
 
