@@ -202,8 +202,8 @@ def _secrets(settings: Settings) -> list[SecretStr | None]:
 
 def _parsers(files: int, batch_size: int) -> int:
     """Worker processes to parse in: one or two beside the database work when there are cores to
-    spare and enough files to repay starting them (a second or so)."""
-    if files <= 2 * batch_size:
+    spare and more than one batch (a single batch has nothing to overlap with)."""
+    if files <= batch_size:
         return 0
     return max(0, min((os.cpu_count() or 1) - 1, 2))
 

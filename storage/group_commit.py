@@ -17,7 +17,7 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 
-from storage.ingest import BATCH_BYTES, BATCH_SIZE, Ingestor, IngestResult
+from storage.ingest import BATCH_BYTES, Ingestor, IngestResult
 
 log = logging.getLogger(__name__)
 
@@ -33,12 +33,12 @@ class _Push:
 
 class GroupCommit:
     def __init__(
-        self, ingestor: Ingestor, *, source: str, linger: float = LINGER, max_batch: int = BATCH_SIZE
+        self, ingestor: Ingestor, *, source: str, linger: float = LINGER, max_batch: int | None = None
     ) -> None:
         self.ingestor = ingestor
         self.source = source
         self.linger = linger
-        self.max_batch = max_batch
+        self.max_batch = max_batch or ingestor.batch_size
         self._queue: list[_Push] = []
         self._arrived = asyncio.Event()
         self._task: asyncio.Task[None] | None = None

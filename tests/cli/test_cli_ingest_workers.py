@@ -91,8 +91,8 @@ def test_verbose_names_every_file_in_order(cli_env: Path, tmp_path: Path, capsys
 def test_a_large_feed_parsed_in_worker_processes_ends_as_parsed_inline(
     cli_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    feed, files = demo_feed(tmp_path / "demo", consumers=8)
-    assert len(files) > 2 * BATCH_SIZE  # enough to start parser processes
+    feed, files = demo_feed(tmp_path / "demo", consumers=12)
+    assert len(files) > 2 * BATCH_SIZE  # enough to start parser processes, and three batches
     assert cli._parsers(len(files), BATCH_SIZE) >= (1 if (os.cpu_count() or 1) > 1 else 0)
     monkeypatch.setenv("SWBOT_SECRET_KEY", SECRET)  # one key for both (identity indexes compare)
     states = []
@@ -257,7 +257,7 @@ def _sigkill_midway_loses_nothing_reported(
 ) -> None:
     """Every file reported before the kill is in the database (the rejected one in the quarantine);
     a second run takes in the rest, and the records end as one uninterrupted run leaves them."""
-    feed, files = demo_feed(tmp_path / "demo", consumers=24)
+    feed, files = demo_feed(tmp_path / "demo", consumers=48)
     inbox = feed / "ceb"
     write(inbox / "000-broken.xml", b"<CEB621Message>")  # a rejection among the reports
     envs = [
