@@ -107,6 +107,28 @@ async def test_batches_are_cut_at_the_batch_size(
     assert len(commits) == 5  # 7 + 7 + 7 + 7 + 2
 
 
+async def test_a_feed_goes_512_to_a_transaction_on_sqlite_and_256_on_postgresql(
+    db: Database, vault: Vault, quarantine: Quarantine
+) -> None:
+    """SQLite: the fewer commits the fewer pages written again (bench/README.md); PostgreSQL:
+    shorter transactions, whose locks parallel workers wait for. The API's pushes batch alike."""
+    from storage.group_commit import GroupCommit
+
+    engine = db.sync_write_engine if db.is_sqlite else db.write_engine.sync_engine
+    assert engine is not None
+    seen: list[object] = []
+    on_commit = seen.append
+    event.listen(engine, "commit", on_commit)
+    try:
+        ing = Ingestor(db, vault, quarantine, max_bytes=1 << 20)
+        results = await ing.ingest_many([(m, "m") for m in good_messages(200, "size")])
+    finally:
+        event.remove(engine, "commit", on_commit)
+    assert len(results) == 600 and {r.status for r in results} == {ACCEPTED}
+    assert len(seen) == (2 if db.is_sqlite else 3)  # 512 + 88, or 256 + 256 + 88
+    assert GroupCommit(ing, source="api").max_batch == (512 if db.is_sqlite else 256)
+
+
 def _bad() -> dict[str, tuple[bytes, str]]:
     good = ceb621(ListSpec("bad-one", BUYER)).decode()
     two_lists = ceb622("two", 800, ms(50), pre=pre_no("first-of-two"), invt=invt_no("second-of-two"))
