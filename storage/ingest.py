@@ -120,9 +120,10 @@ _ACTION_KINDS = {
 _INGEST_LOCK = 0x5357_424F_5449_4E47  # PostgreSQL advisory lock key of ingest transactions ("SWBOTING")
 # Messages per transaction (group commit) ... On SQLite a commit writes every page its batch
 # changed, and the indexes on keyed hashes and guids spread a batch's rows all across them: 512
-# messages to a commit write ≈ 30 % fewer bytes to the WAL than 256 (bench/README.md), and a
-# transaction still holds the write lock for well under a tenth of a second. On PostgreSQL
-# parallel workers wait for each other's row locks until commit: shorter transactions there.
+# messages to a commit write ≈ 30 % fewer bytes to the WAL than 256 (bench/README.md). Such a
+# transaction holds the write lock ≈ 60–130 ms on a 2-vCPU machine: the bot's own writes may wait
+# that long, its reads never do (WAL). On PostgreSQL parallel workers wait for each other's row
+# locks until commit: shorter transactions there.
 BATCH_SIZE = 512
 PG_BATCH_SIZE = 256
 BATCH_BYTES = 8 * 1024 * 1024  # ... and their bytes, about: a batch ends before the one that passes this
