@@ -8,6 +8,7 @@ import asyncio
 import random
 import sqlite3
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from itertools import cycle
 from pathlib import Path
 
@@ -71,16 +72,25 @@ async def pg(tmp_path: Path, clock: Clock) -> AsyncIterator[Database]:
         await cleanup()  # type: ignore[operator]
 
 
-@pytest.fixture
-def commits(sqlite_db: Database) -> Iterator[list[object]]:
-    """Every COMMIT of the SQLite writer."""
+@contextmanager
+def commits_of(db: Database) -> Iterator[list[object]]:
+    """Every COMMIT of the database's writer (SQLite's synchronous engine, or PostgreSQL's)."""
     seen: list[object] = []
-    engine = sqlite_db.sync_write_engine
+    engine = db.sync_write_engine if db.is_sqlite else db.write_engine.sync_engine
     assert engine is not None
     on_commit = seen.append  # one bound method, to remove the same listener
     event.listen(engine, "commit", on_commit)
-    yield seen
-    event.remove(engine, "commit", on_commit)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "commit", on_commit)
+
+
+@pytest.fixture
+def commits(sqlite_db: Database) -> Iterator[list[object]]:
+    """Every COMMIT of the SQLite writer."""
+    with commits_of(sqlite_db) as seen:
+        yield seen
 
 
 # -- one batch, one transaction ---------------------------------------------------------------------
@@ -114,16 +124,9 @@ async def test_a_feed_goes_512_to_a_transaction_on_sqlite_and_256_on_postgresql(
     shorter transactions, whose locks parallel workers wait for. The API's pushes batch alike."""
     from storage.group_commit import GroupCommit
 
-    engine = db.sync_write_engine if db.is_sqlite else db.write_engine.sync_engine
-    assert engine is not None
-    seen: list[object] = []
-    on_commit = seen.append
-    event.listen(engine, "commit", on_commit)
-    try:
-        ing = Ingestor(db, vault, quarantine, max_bytes=1 << 20)
+    ing = Ingestor(db, vault, quarantine, max_bytes=1 << 20)
+    with commits_of(db) as seen:
         results = await ing.ingest_many([(m, "m") for m in good_messages(200, "size")])
-    finally:
-        event.remove(engine, "commit", on_commit)
     assert len(results) == 600 and {r.status for r in results} == {ACCEPTED}
     assert len(seen) == (2 if db.is_sqlite else 3)  # 512 + 88, or 256 + 256 + 88
     assert GroupCommit(ing, source="api").max_batch == (512 if db.is_sqlite else 256)
