@@ -8,7 +8,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from bot.api import GROUP_COMMIT_KEY, stop_api
 from storage.db import Database
@@ -20,7 +20,7 @@ from storage.vault import Vault
 from tests.support.api import Api, api_settings, serve
 from tests.support.clock import test_clock
 from tests.support.ingest import BUYER, ms
-from tests.support.storage import ListSpec, ceb621, ceb622, ingestor, pre_no
+from tests.support.storage import ListSpec, ceb621, ceb622, commits_of, ingestor, pre_no
 
 pytestmark = pytest.mark.dates
 
@@ -36,29 +36,25 @@ async def test_concurrent_pushes_share_commits_and_are_answered_after_theirs(
     settings = api_settings(tmp_path, max_message_bytes=64 * 1024)
     runner, port = await serve(db, vault, settings)
     group: GroupCommit = runner.app[GROUP_COMMIT_KEY]
-    commits: list[object] = []
-    engine = db.sync_write_engine or db.write_engine.sync_engine
-    on_commit = commits.append
-    event.listen(engine, "commit", on_commit)
     specs = [ListSpec(f"push{i}", BUYER) for i in range(30)]
     pushes = [(ceb621(spec), spec.order) for spec in specs]
     pushes += [(ceb622(f"push{i}", 800, ms(i), pre=pre_no(f"push{i}")), None) for i in range(10)]
     pushes += [(b"<CEB621Message>not a list", None), (ceb621(specs[0]), None)]  # a bad one, a duplicate
     seen_when_answered: dict[str, bool] = {}
-    try:
-        async with aiohttp.ClientSession() as session:
-            api = Api(f"http://127.0.0.1:{port}", session, db, vault, Quarantine(tmp_path, vault, test_clock()))
+    with commits_of(db) as commits:
+        try:
+            async with aiohttp.ClientSession() as session:
+                api = Api(f"http://127.0.0.1:{port}", session, db, vault, Quarantine(tmp_path, vault, test_clock()))
 
-            async def push(body: bytes, order: str | None) -> tuple[int, dict[str, object]]:
-                status, answer = await api.post("/v1/messages", body)
-                if order is not None and status == 200:
-                    seen_when_answered[order] = order in await stored_orders(db)
-                return status, answer
+                async def push(body: bytes, order: str | None) -> tuple[int, dict[str, object]]:
+                    status, answer = await api.post("/v1/messages", body)
+                    if order is not None and status == 200:
+                        seen_when_answered[order] = order in await stored_orders(db)
+                    return status, answer
 
-            answers = await asyncio.gather(*(push(body, order) for body, order in pushes))
-    finally:
-        event.remove(engine, "commit", on_commit)
-        await stop_api(runner)
+                answers = await asyncio.gather(*(push(body, order) for body, order in pushes))
+        finally:
+            await stop_api(runner)
     statuses = [(code, answer["status"]) for code, answer in answers]
     assert statuses[:40] == [(200, ACCEPTED)] * 40
     assert statuses[40] == (422, REJECTED)

@@ -8,12 +8,11 @@ import asyncio
 import random
 import sqlite3
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
 from itertools import cycle
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event, func, select, text
+from sqlalchemy import func, select, text
 
 from bot.demo import generate
 from bot.domain.clock import Clock
@@ -37,6 +36,7 @@ from tests.support.storage import (
     ceb621,
     ceb622,
     ceb816,
+    commits_of,
     ingestor,
     invt_no,
     outbox_events,
@@ -70,20 +70,6 @@ async def pg(tmp_path: Path, clock: Clock) -> AsyncIterator[Database]:
         yield database
     finally:
         await cleanup()  # type: ignore[operator]
-
-
-@contextmanager
-def commits_of(db: Database) -> Iterator[list[object]]:
-    """Every COMMIT of the database's writer (SQLite's synchronous engine, or PostgreSQL's)."""
-    seen: list[object] = []
-    engine = db.sync_write_engine if db.is_sqlite else db.write_engine.sync_engine
-    assert engine is not None
-    on_commit = seen.append  # one bound method, to remove the same listener
-    event.listen(engine, "commit", on_commit)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "commit", on_commit)
 
 
 @pytest.fixture

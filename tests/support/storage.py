@@ -11,12 +11,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 
 from bot.domain import cebxml
 from bot.domain.identity import make_id_number
@@ -602,3 +603,17 @@ OVER_LIMIT_INFO = (
     "[Code:1313;Desc:订购人购买超过年度限额,超过个人年度购买额度;totalPrice：26,114.44 > limitPrice: 26,000;]"
 )
 PHONE_INFO = "[Code:130126;Desc:清单上的订购人电话号码与订单上的订购人电话号码不一致]"
+
+
+@contextmanager
+def commits_of(db: Database) -> Iterator[list[object]]:
+    """Every COMMIT of the database's writer (SQLite's synchronous engine, or PostgreSQL's)."""
+    seen: list[object] = []
+    engine = db.sync_write_engine if db.is_sqlite else db.write_engine.sync_engine
+    assert engine is not None
+    on_commit = seen.append  # one bound method, to remove the same listener
+    event.listen(engine, "commit", on_commit)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "commit", on_commit)
