@@ -207,36 +207,44 @@ async def ingest_feed(
     queue: asyncio.Queue[tuple[list[FeedItem], asyncio.Future[list[Parsed | Refused]]] | None]
     queue = asyncio.Queue(2 * parsers if parsers > 0 else 1)
 
-    took = asyncio.Event()  # the committer took a batch from the queue
+    idle = asyncio.Event()  # the committer waits for a batch: nothing is parsed for it
 
     async def parse() -> None:
         loop = asyncio.get_running_loop()
         turn = 0
         for batch in _batches(iter(items), ingestor.batch_size):
             datas = [item.data for item in batch if item.data is not None]
-            # While the parser processes come up (a tenth of a second or so), batches are parsed
-            # here, but only one ahead of the committer: parsing more here would only take turns
-            # with it on this process's one interpreter lock. Once a batch waits in the queue,
-            # the next waits for the committer to take it or for a parser process to be up.
-            while procs and not queue.empty() and not any(p.ready for p in procs):
-                took.clear()
-                taken: asyncio.Future[Any] = asyncio.ensure_future(took.wait())
+            # While the parser processes come up (a tenth of a second or more), a batch is parsed
+            # here only when the committer has nothing to do: the first batch, say. Otherwise this
+            # waits for a parser process (or for the committer to run dry): parsing here while a
+            # batch commits would only take turns with it on this process's one interpreter lock,
+            # and keep it from taking the parser process's answers.
+            while procs and not idle.is_set() and not any(p.ready for p in procs):
                 starting: list[asyncio.Future[Any]] = [p.started for p in procs if not p.started.done()]
-                await asyncio.wait([taken, *starting], return_when=asyncio.FIRST_COMPLETED)
-                taken.cancel()
+                if not starting:
+                    break  # none could start: parsed here from now on
+                dry: asyncio.Future[Any] = asyncio.ensure_future(idle.wait())
+                await asyncio.wait([dry, *starting], return_when=asyncio.FIRST_COMPLETED)
+                dry.cancel()
             ready = [p for p in procs if p.ready]
             if ready:
                 turn += 1
                 parsed = await ready[turn % len(ready)].submit(datas, ingestor.max_bytes)
-            else:  # here, while the committer waits for the database
+            else:  # here, while the committer waits for it
                 parsed = loop.create_future()
                 parsed.set_result(prepare_all(datas, ingestor.max_bytes))
+            idle.clear()  # it has this batch now
             await queue.put((batch, parsed))
         await queue.put(None)
 
     async def commit() -> None:
-        while (job := await queue.get()) is not None:
-            took.set()
+        while True:
+            if queue.empty():
+                idle.set()
+            job = await queue.get()
+            idle.clear()
+            if job is None:
+                break
             batch, parsed = job
             readable = [item for item in batch if item.data is not None]
             incoming = [

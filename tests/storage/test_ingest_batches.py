@@ -576,3 +576,85 @@ async def test_a_parser_process_that_dies_fails_what_it_had_not_answered() -> No
         await asyncio.wait_for(pending, 30)
     assert not proc.ready
     await proc.close()
+
+
+class _SlowStartingParser:
+    """A stand-in parser process that is up only once `up` is called (or never, with `fails`),
+    and parses what it is sent right away; it records what it parsed."""
+
+    def __init__(self, fails: bool = False) -> None:
+        self.ready = False
+        self.fails = fails
+        self.started: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self.parsed: list[int] = []
+
+    def up(self) -> None:
+        if not self.started.done():
+            self.ready = not self.fails
+            self.started.set_result(self.ready)
+
+    async def submit(self, datas: list[bytes], max_bytes: int) -> asyncio.Future[object]:
+        from storage.prepare import prepare
+
+        assert self.ready, "nothing is sent to a parser process before it is up"
+        self.parsed.append(len(datas))
+        done: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        done.set_result([prepare(data, max_bytes) for data in datas])
+        return done
+
+    async def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("fails", [False, True], ids=["comes-up", "never-starts"])
+async def test_while_a_parser_process_comes_up_only_what_the_committer_waits_for_is_parsed_here(
+    sqlite_db: Database, vault: Vault, quarantine: Quarantine, monkeypatch: pytest.MonkeyPatch, fails: bool
+) -> None:
+    """The first batch is parsed in this process (the committer has nothing else to do); the next
+    waits for the parser process instead of being parsed here while the first one commits (that
+    would take turns with the commit on one interpreter lock). A parser process that never starts
+    leaves every batch to be parsed here, each once the committer waits for it: nothing is lost."""
+    from storage import feed
+
+    proc = _SlowStartingParser(fails)
+
+    async def start(cls: type) -> _SlowStartingParser:
+        return proc
+
+    here: list[int] = []
+    real_prepare_all = feed.prepare_all
+
+    def prepare_here(datas: list[bytes], max_bytes: int) -> object:
+        here.append(len(datas))
+        return real_prepare_all(datas, max_bytes)
+
+    ing = ingestor(sqlite_db, vault, quarantine)
+    real_commit = ing.commit
+    commits = 0
+
+    async def commit(items: object, *, source: str = "file") -> list[IngestResult]:
+        nonlocal commits
+        commits += 1
+        if commits == 1:
+            await asyncio.sleep(0.05)  # the parse side runs while the first batch commits …
+            proc.up()  # … and the parser process comes up only then
+        return await real_commit(items, source=source)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(feed._ParserProcess, "start", classmethod(start))
+    monkeypatch.setattr(feed, "prepare_all", prepare_here)
+    monkeypatch.setattr(ing, "commit", commit)
+    monkeypatch.setattr(ing, "batch_size", 4)
+    messages = good_messages(4, "slow")  # 12 messages: 3 batches of 4
+    reported: list[str] = []
+    await feed.ingest_feed(
+        ing,
+        [feed.FeedItem(f"m{i}", m) for i, m in enumerate(messages)],
+        lambda batch: reported.extend(f"{item.name}:{result.status}" for item, result in batch if result),
+        parsers=1,
+    )
+    assert reported == [f"m{i}:{ACCEPTED}" for i in range(12)]
+    if fails:
+        assert here == [4, 4, 4] and proc.parsed == []
+    else:
+        assert here == [4] and proc.parsed == [4, 4]
+    assert await list_orders(sqlite_db) == {f"ORD-slow{i}" for i in range(4)}
