@@ -55,9 +55,12 @@ async def test_thirty_users_thirty_seconds_faults_and_a_kill(tmp_path: Path, clo
     assert max_in_window(r.notice_times) <= CEILING
     for log in r.logs:
         assert "Traceback" not in log, log[-3000:]
-    # Memory of the restarted bot, serving, from a few seconds after its start to the end.
-    restarted = [t for t, kb in r.rss_kb if kb == 0][-1]
-    after_restart = [(t, kb) for t, kb in r.rss_kb if t >= restarted + 4.0]
-    assert len(after_restart) >= 2, r.rss_kb
-    first, last = after_restart[0][1], after_restart[-1][1]
-    assert last - first < 20 * 1024, r.rss_kb  # KiB: flat, not growing with the taps
+    # The bot's memory is flat, not growing with the taps: the restarted process, which serves the
+    # last two thirds of the run (twice the taps of the first), ends within 20 MB of the largest
+    # the first process reached. Measured against a process that had served for a while, not against
+    # the restarted one's own first sample: on a busy machine that one may still be warming up.
+    killed_at = [t for t, kb in r.rss_kb if kb == 0][-1]
+    before = [kb for t, kb in r.rss_kb if t < killed_at and kb]
+    after = [kb for t, kb in r.rss_kb if t > killed_at and kb]
+    assert before and len(after) >= 2, r.rss_kb
+    assert after[-1] - max(before) < 20 * 1024, r.rss_kb  # KiB
