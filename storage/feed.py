@@ -201,7 +201,8 @@ async def ingest_feed(
 ) -> None:
     """Ingest `items` one batch after another; `on_results` gets each batch's results once it
     committed. Batches are parsed while the one before them commits: in `parsers` parser processes
-    (inline while they come up, or if none could start), or inline with `parsers` = 0."""
+    (here only what the committer waits for while they come up, everything if none could start),
+    or inline with `parsers` = 0."""
     procs: list[_ParserProcess] = []
     # Parsed batches waiting for the committer: bounded, so memory is too.
     queue: asyncio.Queue[tuple[list[FeedItem], asyncio.Future[list[Parsed | Refused]]] | None]

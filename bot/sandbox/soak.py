@@ -128,6 +128,7 @@ async def soak(
     redis_url: str | None = None,
     burst: int = 6,
     burst_every: float = 3.0,
+    min_bursts: int = 0,
     think: float = 0.5,
     seed: int = 2,
     log_level: str = "INFO",
@@ -194,7 +195,11 @@ async def soak(
         t0 = time.monotonic()
 
         async def feed() -> None:
-            while not done:
+            # Bursts while users tap, and at least `min_bursts` however long the restart held the
+            # operator API up (on a busy machine that can be most of a short run).
+            bursts = 0
+            while not done or bursts < min_bursts:
+                bursts += 1
                 for _ in range(burst):
                     i = rng.randrange(users)
                     tax_no, messages = load.new_tax_slips(prepared, i, clock.now(), rng)
