@@ -41,7 +41,7 @@ async def test_thirty_users_thirty_seconds_faults_and_a_kill(tmp_path: Path, clo
         min_bursts=5,  # 30 tax slips at least, however slow the machine
     )
     assert r.exit_code == 0, r.logs[-1][-3000:]
-    assert r.stats.taps >= USERS * 20 and r.injected > 20
+    assert r.stats.taps >= USERS * 10 and r.injected > 20  # ≈ 25 a user on an idle machine
     # Nothing lost: the taps the killed process had taken come again to the restarted one.
     assert r.unanswered == set(), (len(r.unanswered), len(r.replayed))
     # Handled again: only what the killed process had in hand (a user has one tap at a time in flight).
