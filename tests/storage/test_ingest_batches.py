@@ -594,7 +594,7 @@ class _SlowStartingParser:
             self.started.set_result(self.ready)
 
     async def submit(self, datas: list[bytes], max_bytes: int) -> asyncio.Future[object]:
-        from storage.prepare import prepare
+        from storage.prepare import prepare  # (not feed.prepare_all: the test counts its calls)
 
         assert self.ready, "nothing is sent to a parser process before it is up"
         self.parsed.append(len(datas))
@@ -630,12 +630,12 @@ async def test_while_a_parser_process_comes_up_only_what_the_committer_waits_for
 
     ing = ingestor(sqlite_db, vault, quarantine)
     real_commit = ing.commit
-    commits = 0
+    batches = 0
 
     async def commit(items: object, *, source: str = "file") -> list[IngestResult]:
-        nonlocal commits
-        commits += 1
-        if commits == 1:
+        nonlocal batches
+        batches += 1
+        if batches == 1:
             await asyncio.sleep(0.05)  # the parse side runs while the first batch commits …
             proc.up()  # … and the parser process comes up only then
         return await real_commit(items, source=source)  # type: ignore[arg-type]
