@@ -18,6 +18,7 @@ import signal
 import sys
 from typing import BinaryIO
 
+from storage.collector import collect_rarely
 from storage.prepare import prepare
 
 READY = b"R"
@@ -34,6 +35,7 @@ def _read_exact(stream: BinaryIO, n: int) -> bytes | None:
 def main() -> None:
     # Ctrl-C reaches the whole process group: the parent decides when this ends (it closes stdin).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    collect_rarely()
     requests = sys.stdin.buffer
     # The answers get fd 1 of their own; anything printed goes to stderr, never into a frame.
     answers = os.fdopen(os.dup(1), "wb")

@@ -5,6 +5,7 @@ what SQLAlchemy stores."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import random
 import sqlite3
 from collections.abc import AsyncIterator, Iterator
@@ -20,6 +21,7 @@ from storage import db as db_module
 from storage import ingest as ingest_module
 from storage import sqlite_exec
 from storage.accounts import import_accounts
+from storage.collector import YOUNG
 from storage.db import Database
 from storage.ingest import ACCEPTED, DUPLICATE, REJECTED, Ingestor, IngestResult, iter_paths
 from storage.models import IngestedMessage, Inventory, Receipt, TaxSlip
@@ -31,6 +33,7 @@ from tests.support.ingest import BUYER, OTHER, ms, scenario
 from tests.support.storage import (
     Line,
     ListSpec,
+    Person,
     accounts_csv,
     bind,
     ceb621,
@@ -40,6 +43,7 @@ from tests.support.storage import (
     ingestor,
     invt_no,
     outbox_events,
+    person,
     pre_no,
     records_state,
     table_checksums,
@@ -49,12 +53,12 @@ from tests.support.storage import (
 )
 
 
-def good_messages(n: int, prefix: str = "batch") -> list[bytes]:
+def good_messages(n: int, prefix: str = "batch", buyer: Person = BUYER) -> list[bytes]:
     """n independent lists, each with a receipt and a tax slip (3n messages)."""
     out = []
     for i in range(n):
         key = f"{prefix}{i}"
-        out += [ceb621(ListSpec(key, BUYER)), ceb622(key, 800, ms(i), pre=pre_no(key)), ceb816(key, ms(i, 500))]
+        out += [ceb621(ListSpec(key, buyer)), ceb622(key, 800, ms(i), pre=pre_no(key)), ceb816(key, ms(i, 500))]
     return out
 
 
@@ -111,8 +115,10 @@ async def test_a_feed_goes_512_to_a_transaction_on_sqlite_and_256_on_postgresql(
     from storage.group_commit import GroupCommit
 
     ing = Ingestor(db, vault, quarantine, max_bytes=1 << 20)
+    # A buyer of its own: the lock keys are the server's, and another test's transaction (in its own
+    # schema, at the same time) holding BUYER's would defer messages to a transaction more.
     with commits_of(db) as seen:
-        results = await ing.ingest_many([(m, "m") for m in good_messages(200, "size")])
+        results = await ing.ingest_many([(m, "m") for m in good_messages(200, "size", person(150))])
     assert len(results) == 600 and {r.status for r in results} == {ACCEPTED}
     assert len(seen) == (2 if db.is_sqlite else 3)  # 512 + 88, or 256 + 256 + 88
     assert GroupCommit(ing, source="api").max_batch == (512 if db.is_sqlite else 256)
@@ -646,13 +652,16 @@ async def test_while_a_parser_process_comes_up_only_what_the_committer_waits_for
     monkeypatch.setattr(ing, "batch_size", 4)
     messages = good_messages(4, "slow")  # 12 messages: 3 batches of 4
     reported: list[str] = []
-    await feed.ingest_feed(
-        ing,
-        [feed.FeedItem(f"m{i}", m) for i, m in enumerate(messages)],
-        lambda batch: reported.extend(f"{item.name}:{result.status}" for item, result in batch if result),
-        parsers=1,
-    )
+    paces: set[int] = set()
+
+    def on_results(batch: feed.Reported) -> None:
+        reported.extend(f"{item.name}:{result.status}" for item, result in batch if result)
+        paces.add(gc.get_threshold()[0])
+
+    pace = gc.get_threshold()
+    await feed.ingest_feed(ing, [feed.FeedItem(f"m{i}", m) for i, m in enumerate(messages)], on_results, parsers=1)
     assert reported == [f"m{i}:{ACCEPTED}" for i in range(12)]
+    assert paces == {YOUNG} and gc.get_threshold() == pace  # storage.collector: rare while it runs
     if fails:
         assert here == [4, 4, 4] and proc.parsed == []
     else:
