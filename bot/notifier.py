@@ -562,29 +562,31 @@ class Notifier:
         await self._flush()
 
     async def _flush(self) -> None:
+        """Write the outcomes so far, and those that come in meanwhile (a send recorded while a
+        write was under way started no write of its own: it must not wait for the next one)."""
         async with self._flush_lock:
-            batch, self._outcomes = self._outcomes, []
-            if not batch:
-                return
-            try:
-                async with self.db.write() as session:
-                    # The common case, "sent", in one round trip; the rest one by one.
-                    sent = [(o.row_id, o.tg_message_id) for o in batch if o.action == "sent"]
-                    held = await outbox.mark_sent_many(session, self.worker_id, sent)
-                    if held < len(sent):
-                        log.warning("notifier: %d sent rows had lost their lease", len(sent) - held)
-                    for o in batch:
-                        if o.action != "sent":
-                            await self._apply(session, o)
-            except Exception as exc:
-                # Keep them for the next flush: losing them would only cause resends after the
-                # lease, but there is no reason to accept that while the database may come back.
-                if is_unavailable(exc):
-                    log.warning("notifier: database unavailable (%s); %d outcomes kept to write later",
-                                type(exc).__name__, len(batch))
-                else:
-                    log.exception("notifier: writing %d outcomes failed; will retry", len(batch))
-                self._outcomes[:0] = batch
+            while self._outcomes:
+                batch, self._outcomes = self._outcomes, []
+                try:
+                    async with self.db.write() as session:
+                        # The common case, "sent", in one round trip; the rest one by one.
+                        sent = [(o.row_id, o.tg_message_id) for o in batch if o.action == "sent"]
+                        held = await outbox.mark_sent_many(session, self.worker_id, sent)
+                        if held < len(sent):
+                            log.warning("notifier: %d sent rows had lost their lease", len(sent) - held)
+                        for o in batch:
+                            if o.action != "sent":
+                                await self._apply(session, o)
+                except Exception as exc:
+                    # Keep them for the next flush: losing them would only cause resends after the
+                    # lease, but there is no reason to accept that while the database may come back.
+                    if is_unavailable(exc):
+                        log.warning("notifier: database unavailable (%s); %d outcomes kept to write later",
+                                    type(exc).__name__, len(batch))
+                    else:
+                        log.exception("notifier: writing %d outcomes failed; will retry", len(batch))
+                    self._outcomes[:0] = batch
+                    return
 
     async def _apply(self, session: AsyncSession, o: _Outcome) -> None:
         w = self.worker_id

@@ -8,8 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.sandbox.core import BotApiCore
+from storage import outbox
 from storage.db import Database
 from storage.vault import Vault
 from tests.support.notifier import (
@@ -122,3 +127,42 @@ async def test_a_worker_that_dies_mid_batch_loses_nothing(db: Database, vault: V
     assert set(counts) == keys  # nothing lost
     assert sum(counts.values()) - total == unrecorded
     assert unrecorded <= doomed.flush_every + doomed.max_in_flight  # outcomes are written in small batches
+
+
+async def test_a_send_taken_while_outcomes_are_written_is_written_right_after(
+    db: Database, vault: Vault, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A send that Telegram took while the outcomes before it were being written is written as
+    soon as that write ends, not when some later outcome or the end of the batch comes along:
+    until then a crash would send it again. (Behind nginx a SIGKILL at such a moment, with the
+    batch's other sends held up, once notified a person twice.)"""
+    from bot.notifier import _Outcome
+
+    core = BotApiCore()
+    bot = in_process_bot(core)
+    worker = make_notifier(db, vault, bot, worker_id="w0")
+    written: list[list[int]] = []
+    gate = asyncio.Event()
+    real = outbox.mark_sent_many
+
+    async def slow_first(session: AsyncSession, worker_id: str, sent: list[tuple[int, int | None]]) -> int:
+        written.append([row_id for row_id, _ in sent])
+        if len(written) == 1:
+            await gate.wait()  # the first write takes a while …
+        return await real(session, worker_id, sent)
+
+    monkeypatch.setattr(outbox, "mark_sent_many", slow_first)
+    row: Any = None  # (an outcome decided already does not look at its row)
+    try:
+        await worker._deliver(row, _Outcome(1, "sent", tg_message_id=101))
+        while not written:
+            await asyncio.sleep(0.005)
+        await worker._deliver(row, _Outcome(2, "sent", tg_message_id=102))  # … and this one comes in
+        gate.set()
+        assert worker._flusher is not None
+        await asyncio.wait_for(worker._flusher, 10)  # nothing else comes, no batch ends
+        assert written == [[1], [2]]
+        assert worker._outcomes == []
+    finally:
+        gate.set()
+        await bot.shutdown()
