@@ -1,4 +1,5 @@
-"""The garbage collector's pace during a feed's ingest (`swbot ingest`, the parser processes).
+"""The garbage collector's pace during a feed's ingest (`swbot ingest`, its parser and worker
+processes).
 
 Ingest allocates a few dozen objects a message (parsed fields, rows, parameter lists) and frees
 nearly all of them by reference counting: they make no cycles. With the collector's default pace
@@ -6,9 +7,9 @@ nearly all of them by reference counting: they make no cycles. With the collecto
 holds a batch or two of parsed messages, beside SQLAlchemy's and the models' long-lived objects,
 spends much of its time in collections that find almost nothing (bench/README.md): unpickling a
 parser process's batch took 16.7 µs a message instead of 6.4, parsing 124 instead of 99, and the
-writer 15–20 % more. So while a feed runs, what was there before it is taken out
-of the collector's sight (`gc.freeze`), and young collections come every `YOUNG` allocations:
-cyclic garbage still goes, a little later (a few megabytes at most).
+writer 15–20 % more. So while a feed runs, what was there before it is taken out of the
+collector's sight (`gc.freeze`), and young collections come every `YOUNG` allocations: cyclic
+garbage still goes, a little later (a few megabytes at most).
 """
 
 from __future__ import annotations

@@ -255,7 +255,7 @@ async def ingest_feed(
             ]
             on_results(_report(batch, await ingestor.commit(incoming, source=source)))
 
-    with rarely_while():  # storage.collector: a fifth to a third of this process's time otherwise
+    with rarely_while():  # storage.collector: otherwise much of the time goes to collections that find nothing
         try:
             for _ in range(parsers):
                 procs.append(await _ParserProcess.start())
