@@ -346,6 +346,8 @@ async def main() -> None:
     ap.add_argument("--workers", default="1,2,4", help="PostgreSQL worker counts to run (default 1,2,4)")
     ap.add_argument("--repeat", type=int, default=3, help="swbot/bare pairs on SQLite (default 3; the median counts)")
     args = ap.parse_args()
+    if args.repeat < 1:
+        ap.error("--repeat takes 1 or more")
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="swbot-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -369,6 +371,7 @@ async def main() -> None:
         # This machine's speed moves by tens of percent from one minute to the next (a bare run
         # lasts a few tenths of a second): swbot and the bare insert take turns, `--repeat` times,
         # and the ratio is the median of the pairs'.
+        how = f"{parsers} parser process{'es' if parsers > 1 else ''}" if parsers else "parsing inline"
         ratios = []
         for i in range(args.repeat):
             secs, outcome, _, cpu = await swbot_sqlite(work, vault, data, parsers, name=f"swbot-{i}")
@@ -377,7 +380,6 @@ async def main() -> None:
             await (await fresh_db(f"sqlite+aiosqlite:///{bare_db}")).dispose()
             one_s = bare_one_transaction(bare_db, rows)
             ratios.append(one_s / secs)
-            how = f"{parsers} parser process{'es' if parsers > 1 else ''}" if parsers else "parsing inline"
             print(f"swbot, SQLite ({how:18}): {secs:7.2f} s  {n / secs:9.1f} msg/s  {n_rows / secs:10.0f} rows/s"
                   f"  ({cpu / n * 1e6:.0f} µs CPU here per message)")
             print(f"bare, one txn              : {one_s:7.2f} s  {n / one_s:9.1f} msg/s  {n_rows / one_s:10.0f} rows/s"
