@@ -195,6 +195,10 @@ def tables(keys: list[bytes], n_lists: int, seed: int) -> Iterator[Table]:
         "counted",
         "cancelled",
         "created_at",
+        # migration 0003's NOT NULL columns: no list here is a draft or has goods returned
+        "draft",
+        "returned_value",
+        "returned_items",
     ]
     line_count: list[int] = []
     slip_of: list[bool] = []
@@ -249,6 +253,9 @@ def tables(keys: list[bytes], n_lists: int, seed: int) -> Iterator[Table]:
                 cbec.is_counted(status),
                 False,
                 now,
+                False,
+                0,
+                0,
             )
 
     yield "inventories", list_cols, lists()
