@@ -259,7 +259,7 @@ async def floor_rate(base_url: str, chats: int, n: int) -> float:
     """The stand-in's own capacity here: a bare send loop, no database, no pacing, as many in
     flight as the notifier may have. No notifier can beat it; a ceiling above it cannot be met."""
     bot = ExtBot(TOKEN, base_url=base_url, request=HTTPXRequest(connection_pool_size=NOTIFIER_POOL))
-    text = (await render(None, None, SimpleNamespace(id=0), None, "zh_CN")).texts[0]  # type: ignore[arg-type]
+    text = (await render(None, None, SimpleNamespace(id=0), None, "zh_CN")).text  # type: ignore[arg-type]
     text = text.replace("notice 0", "floor")
     queue = list(range(n))
     async with bot:
