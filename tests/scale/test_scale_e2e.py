@@ -4,7 +4,8 @@ nginx with deploy/nginx's configuration, two `swbot run` instances started by
 deploy/swbot-instances, one PostgreSQL database of their own, and the Bot API stand-in pushing
 webhook updates as Telegram does (chats in parallel, one chat in order, re-delivery of what was
 not answered 2xx). Bound users tap through their screens concurrently while `swbot ingest` brings
-in new tax slips; midway one instance is SIGKILLed. Then:
+in new tax slips, Telegram answers 5 % of the calls with a 429 (retry after 1 s) and 1 % with a
+502, and midway one instance is SIGKILLed. Then:
 
 - every tap was answered and its screen shown, and Telegram (the stand-in) has nothing left to deliver;
 - every new tax slip was notified exactly once, to its owner;
@@ -230,6 +231,7 @@ async def test_two_instances_behind_nginx_lose_nothing(tmp_path: Path, clock: Cl
             for c in clients:
                 assert "💳 Quota" in c.labels(), c.visible_text()
 
+            core.inject_faults(rate_429=0.05, rate_5xx=0.01, seed=7)  # flood control and a flaky front end
             run = Run(core)
             expected: dict[str, int] = {}
             tappers = [asyncio.ensure_future(_tap_through(run, c, random.Random(i))) for i, c in enumerate(clients)]
@@ -257,9 +259,12 @@ async def test_two_instances_behind_nginx_lose_nothing(tmp_path: Path, clock: Cl
             assert twice == {}, f"notified more than once: {twice}"
             assert notified == {no: [chat] for no, chat in expected.items()}  # each to its owner
             calls = core.calls_since(seq)
+            injected = [c for c in calls if c.injected]
+            assert any(c.error_code == 429 for c in injected) and any(c.error_code == 502 for c in injected)
             sends = [c.at for c in calls if c.ok and c.method in MESSAGE_SENDS]
             notices = [c.at for c in calls if _is_notification(c)]
-            print(f"taps={len(run.taps)} sends={len(sends)} busiest second: sends {max_in_window(sends)} "
+            print(f"taps={len(run.taps)} faults={len(injected)} sends={len(sends)} "
+                  f"busiest second: sends {max_in_window(sends)} "
                   f"notifications {max_in_window(notices)} ceiling={CEILING} notified={len(notices)} "
                   f"served={nginx.upstream_counts()} passed on={nginx.passed_on()} statuses={nginx.statuses()}")
             assert max_in_window(notices) <= CEILING, f"{max_in_window(notices)} notifications in one second"
