@@ -437,7 +437,10 @@ async def test_a_message_whose_records_are_locked_is_deferred_not_waited_for(
     db = pg
     import asyncpg
 
-    blocked, free = ListSpec("blocked", BUYER), ListSpec("free", BUYER)
+    # A buyer of its own: the lock keys are the server's, and another test's transaction (in its own
+    # schema, at the same time) holding BUYER's key would hold up the free list too.
+    buyer = person(151)
+    blocked, free = ListSpec("blocked", buyer), ListSpec("free", buyer)
     key = ingest_module._order_key(blocked.ebc_code, blocked.order)
     dsn = db.url.replace("postgresql+asyncpg://", "postgresql://")
     holder = await asyncpg.connect(dsn)
@@ -509,7 +512,7 @@ async def test_a_list_number_learnt_while_another_transaction_stores_a_receipt_b
     and link the receipt once it is committed."""
     from sqlalchemy.util import await_only
 
-    spec = ListSpec("learnt", BUYER, invt_no=None)
+    spec = ListSpec("learnt", person(152), invt_no=None)  # a buyer of its own (the lock keys are the server's)
     number = invt_no("learnt")
     ing = ingestor(pg, vault, quarantine)
     assert (await ing.ingest(ceb622("learnt-both", 120, ms(1), pre=spec.pre, invt=number))).status == ACCEPTED
