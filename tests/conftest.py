@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from bot.domain.clock import Clock, parse_instant
 from storage.db import Database
@@ -18,6 +19,11 @@ from storage.quarantine import Quarantine
 from storage.vault import Keys, Vault
 from tests.support.clock import NOW_ENV, test_clock
 from tests.support.migrated import create_postgres_schema_at_head, open_at_head
+
+# No per-example deadline: the property tests check behaviour, not speed, and CI runs them three to a
+# 2-core machine and under faketime, where one example once took 351 ms against the default 200.
+settings.register_profile("swbot", deadline=None)
+settings.load_profile("swbot")
 
 POSTGRES_ENV = "SWBOT_TEST_POSTGRES_URL"
 TEST_SECRET = b"test-master-secret-0123456789-abcdefghijklmnop"
